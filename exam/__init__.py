@@ -1,0 +1,101 @@
+"""The exam system: create_app() wires settings, database, login, CSRF, languages and blueprints."""
+from __future__ import annotations
+
+from flask import Flask, g, render_template, request, session
+
+from exam import config, db
+from exam.extensions import babel, bootstrap, csrf, login_manager
+
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+
+
+def create_app(test_config: dict | None = None, instance_path: str | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
+                template_folder="../templates", static_folder="../static")
+    config.configure(app, test_config)
+    db.init_app(app)
+    configure_audit(app)
+    configure_i18n(app)
+    csrf.init_app(app)
+    app.config.setdefault("BOOTSTRAP_SERVE_LOCAL", True)
+    bootstrap.init_app(app)
+    configure_login(app)
+    register_blueprints(app)
+    register_cli(app)
+    configure_errors(app)
+    return app
+
+
+def configure_audit(app: Flask) -> None:
+    from exam import audit
+
+    key = audit.SigningKey.load_or_create(app.config["AUDIT_SIGNING_KEY_FILE"])
+    app.extensions["audit_key"] = key
+    audit.install_checkpointing(app.extensions["exam_db"].sessionmaker, key, app.config["AUDIT_CHECKPOINT_FILE"])
+
+
+def select_locale() -> str:
+    chosen = session.get("lang")
+    if chosen in LANGUAGE_NAMES:
+        return chosen
+    return "vi"  # Vietnamese first, whatever the browser says: lab machines often run English Windows
+
+
+def configure_i18n(app: Flask) -> None:
+    babel.init_app(app, locale_selector=select_locale,
+                   default_translation_directories="../translations")
+
+    @app.context_processor
+    def language_choices():
+        return {"LANGUAGE_NAMES": LANGUAGE_NAMES, "current_language": select_locale()}
+
+
+def configure_login(app: Flask) -> None:
+    from exam import auth
+
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.session_protection = None  # our StaffSession row is the real session
+    login_manager.request_loader(auth.load_user_from_session)
+
+
+def register_blueprints(app: Flask) -> None:
+    from exam.auth import bp as auth_bp
+    from exam.home import bp as home_bp
+    from exam.auditor import bp as auditor_bp
+    from question_bank.views import bp as bank_bp
+
+    app.register_blueprint(home_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(bank_bp)
+    app.register_blueprint(auditor_bp)
+
+
+def register_cli(app: Flask) -> None:
+    from exam.cli import register
+
+    register(app)
+
+
+def configure_errors(app: Flask) -> None:
+    from flask_wtf.csrf import CSRFError
+
+    def page(code: int, error=None):
+        return render_template("error.html", code=code, error=error), code
+
+    for code in (400, 403, 404, 405, 413, 500):
+        app.register_error_handler(code, lambda e, code=code: page(code, e))
+    app.register_error_handler(CSRFError, lambda e: page(400, e))
+
+    @app.after_request
+    def security_headers(response):
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        if getattr(g, "staff_user_id", None) is not None:
+            # Staff pages hold bank content and keys: nothing stays in a shared machine's cache.
+            response.headers["Cache-Control"] = "no-store"
+        return response

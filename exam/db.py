@@ -1,0 +1,107 @@
+"""The database: one engine per app, one session per app context, SQLite tuned for a lab.
+
+Rules take a ``Session`` argument and only flush; the request machinery (or the
+CLI command) commits once. SQLite runs in WAL mode with ``synchronous=FULL`` so
+an acknowledged write survives a power cut; transactions opened for a write
+request start with ``BEGIN IMMEDIATE`` so two writers queue on the busy timeout
+instead of failing on a stale snapshot.
+"""
+from __future__ import annotations
+
+import contextvars
+from datetime import datetime, timezone
+
+from flask import current_app, g, has_request_context, request
+from sqlalchemy import MetaData, create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+
+# Stable constraint names so migrations are the same on SQLite and PostgreSQL.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+# CLI commands and tests may force write transactions to start immediately.
+force_immediate: contextvars.ContextVar[bool] = contextvars.ContextVar("force_immediate", default=False)
+
+
+def utcnow() -> datetime:
+    """Timezone-aware UTC now; the only clock the views pass into rules."""
+    return datetime.now(timezone.utc)
+
+
+def make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _tune_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return engine
+
+
+def _wants_write_lock() -> bool:
+    if force_immediate.get():
+        return True
+    return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection, _record):
+        # Take transaction control from the driver so we can choose BEGIN IMMEDIATE.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if _wants_write_lock() else "BEGIN")
+
+
+class Database:
+    """Holds the engine and session factory of one app (``app.extensions['exam_db']``)."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = make_engine(url)
+        self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+
+def init_app(app) -> None:
+    app.extensions["exam_db"] = Database(app.config["DATABASE_URL"])
+
+    @app.teardown_appcontext
+    def close_session(exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            # Anything not committed explicitly by the view is rolled back.
+            session.close()
+
+
+def get_session() -> Session:
+    """The session of the current app context (request or CLI command)."""
+    if "db_session" not in g:
+        g.db_session = current_app.extensions["exam_db"].sessionmaker()
+    return g.db_session
+
+
+def get_database() -> Database:
+    return current_app.extensions["exam_db"]

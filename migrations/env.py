@@ -1,0 +1,23 @@
+"""Alembic environment: runs against the engine the app (or a test) hands over."""
+from alembic import context
+
+import exam.accounts  # noqa: F401  (registers tables on the metadata)
+import exam.audit  # noqa: F401
+import question_bank.models  # noqa: F401
+from exam.db import Base
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def run_migrations_online() -> None:
+    engine = config.attributes["engine"]
+    with engine.connect() as connection:
+        context.configure(connection=connection, target_metadata=target_metadata,
+                          render_as_batch=connection.dialect.name == "sqlite", compare_type=True)
+        with context.begin_transaction():
+            context.run_migrations()
+        connection.commit()
+
+
+run_migrations_online()

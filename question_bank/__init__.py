@@ -1,0 +1,1 @@
+"""The question bank: topics, questions with versions, imports and the bank pages."""

@@ -1,0 +1,2 @@
+from flask.cli import AppGroup
+bank = AppGroup("bank", help="The question bank: import, export, stats.")
