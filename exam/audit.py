@@ -239,7 +239,8 @@ def verify(entries: Iterable[dict], checkpoints: Iterable[dict] = (), public_key
         expected_seq += 1
     count = expected_seq - 1
     checked = 0
-    for checkpoint in checkpoints:
+    # Longest first, so a cut-off chain is reported against the furthest signed head.
+    for checkpoint in sorted(checkpoints, key=lambda c: c["count"], reverse=True):
         if chain_id is not None and checkpoint.get("chain_id") != chain_id:
             continue  # another database's checkpoint (e.g. a file kept from an earlier installation)
         label = f"checkpoint of {checkpoint['at']} (entry {checkpoint['count']})"

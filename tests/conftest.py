@@ -75,9 +75,11 @@ def runner(app):
 
 @pytest.fixture
 def db(app):
-    """A session inside an app context, for testing rules directly."""
-    with app.app_context():
-        yield get_session()
+    """A session for testing rules directly. Deliberately outside any app context: a
+    pushed context would be shared by the test client's requests (and their ``g``)."""
+    session = app.extensions["exam_db"].sessionmaker()
+    yield session
+    session.close()
 
 
 def csrf_from(html: str) -> str:

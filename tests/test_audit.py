@@ -1,0 +1,170 @@
+"""The audit chain: appends in the caller's transaction, refuses UPDATE/DELETE, and
+`audit verify` names the first entry altered, removed or inserted with raw SQL, and
+catches entries cut off the end through the signed checkpoints."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from exam import audit
+from exam.db import get_session, utcnow
+
+
+def add_entries(db, n: int) -> None:
+    for i in range(n):
+        audit.append(db, actor="tester", action="test.event", object_type="thing", object_id=str(i),
+                     details={"i": i, "text": "Hội đồng thi"})
+        db.commit()  # one transaction each, so each gets its own signed checkpoint
+
+
+def run_verify(runner):
+    return runner.invoke(args=["audit", "verify"])
+
+
+def drop_guards(db) -> None:
+    """What an intruder with database access does first: remove the append-only triggers."""
+    if db.bind.dialect.name == "sqlite":
+        for table in audit.AuditEntry.__tablename__, audit.AuditCheckpoint.__tablename__:
+            for verb in ("update", "delete"):
+                db.execute(text(f"DROP TRIGGER {table}_no_{verb}"))
+    else:
+        for table in audit.AuditEntry.__tablename__, audit.AuditCheckpoint.__tablename__:
+            db.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
+    db.commit()
+
+
+def test_intact_chain_verifies_with_count_and_head(db, runner):
+    add_entries(db, 5)
+    head = db.get(audit.AuditHead, 1)
+    result = run_verify(runner)
+    assert result.exit_code == 0, result.output
+    assert f"intact: 5 entries, head {head.hash}" in result.output
+
+
+def test_entry_written_in_callers_transaction_is_gone_on_rollback(db):
+    audit.append(db, actor="tester", action="test.event")
+    db.rollback()
+    assert db.scalar(select(audit.AuditEntry)) is None
+    assert db.get(audit.AuditHead, 1).count == 0
+
+
+@pytest.mark.parametrize("statement", ["UPDATE audit_entry SET actor = 'mallory' WHERE seq = 2",
+                                       "DELETE FROM audit_entry WHERE seq = 2",
+                                       "DELETE FROM audit_checkpoint"])
+def test_database_refuses_update_and_delete(db, statement):
+    add_entries(db, 3)
+    with pytest.raises(DBAPIError, match="append-only"):
+        db.execute(text(statement))
+        db.flush()
+    db.rollback()
+
+
+def test_altered_entry_is_named(db, runner):
+    add_entries(db, 5)
+    drop_guards(db)
+    db.execute(text("UPDATE audit_entry SET details = :d WHERE seq = 3"), {"d": '{"i":99}'})
+    db.commit()
+    result = run_verify(runner)
+    assert result.exit_code == 1
+    assert "entry 3 was altered" in result.output
+
+
+def test_removed_entry_is_named(db, runner):
+    add_entries(db, 5)
+    drop_guards(db)
+    db.execute(text("DELETE FROM audit_entry WHERE seq = 2"))
+    db.commit()
+    result = run_verify(runner)
+    assert result.exit_code == 1
+    assert "entry 2 is missing" in result.output
+
+
+def test_inserted_entry_is_named(db, runner):
+    add_entries(db, 5)
+    drop_guards(db)
+    # Shift entries 4..5 up and slip a forged entry in at 4, with a correct-looking own hash.
+    db.execute(text("UPDATE audit_entry SET seq = seq + 10 WHERE seq >= 4"))
+    db.execute(text("UPDATE audit_entry SET seq = seq - 9 WHERE seq >= 14"))
+    forged = {"seq": 4, "at": "2026-01-01T00:00:00.000000Z", "actor": "mallory", "role": "", "action": "test.event",
+              "object_type": "", "object_id": "", "details": "{}", "prev_hash": "f" * 64}
+    forged["hash"] = audit.entry_hash(forged)
+    db.execute(text("INSERT INTO audit_entry (seq, at, actor, role, action, object_type, object_id, details, "
+                    "prev_hash, hash) VALUES (:seq, :at, :actor, :role, :action, :object_type, :object_id, "
+                    ":details, :prev_hash, :hash)"), forged)
+    db.commit()
+    result = run_verify(runner)
+    assert result.exit_code == 1
+    assert "entry 4 does not follow entry 3" in result.output
+
+
+def test_rewritten_chain_with_recomputed_hashes_is_caught_by_signed_checkpoints(db, runner):
+    add_entries(db, 4)
+    drop_guards(db)
+    rows = [dict(r._mapping) for r in db.execute(text("SELECT * FROM audit_entry ORDER BY seq"))]
+    prev = audit.GENESIS_HASH
+    db.execute(text("DELETE FROM audit_entry"))
+    for row in rows:
+        if row["seq"] == 2:
+            row["actor"] = "mallory"
+        row["prev_hash"] = prev
+        row["hash"] = prev = audit.entry_hash(row)
+        db.execute(text("INSERT INTO audit_entry (seq, at, actor, role, action, object_type, object_id, details, "
+                        "prev_hash, hash) VALUES (:seq, :at, :actor, :role, :action, :object_type, :object_id, "
+                        ":details, :prev_hash, :hash)"), row)
+    db.execute(text("UPDATE audit_head SET hash = :h"), {"h": prev})
+    db.commit()
+    result = run_verify(runner)
+    assert result.exit_code == 1
+    assert "the chain was rewritten" in result.output
+
+
+def test_truncated_chain_is_caught_even_with_database_checkpoints_removed(db, runner):
+    add_entries(db, 6)
+    drop_guards(db)
+    db.execute(text("DELETE FROM audit_entry WHERE seq > 4"))
+    db.execute(text("DELETE FROM audit_checkpoint WHERE count > 4"))
+    db.execute(text("UPDATE audit_head SET count = 4, hash = (SELECT hash FROM audit_entry WHERE seq = 4)"))
+    db.commit()
+    result = run_verify(runner)
+    assert result.exit_code == 1
+    assert "entries 5 to 6 were cut off" in result.output
+
+
+def test_forged_checkpoint_signature_is_refused(app, db, runner):
+    add_entries(db, 2)
+    path = app.config["AUDIT_CHECKPOINT_FILE"]
+    lines = open(path).read().splitlines()
+    forged = json.loads(lines[-1])
+    forged["count"] = 1  # claims a shorter chain, signature no longer matches
+    with open(path, "a") as fh:
+        fh.write(json.dumps(forged) + "\n")
+    result = run_verify(runner)
+    assert result.exit_code == 1
+    assert "invalid signature" in result.output
+
+
+def test_verify_is_pure_and_checks_an_export(db, app):
+    add_entries(db, 3)
+    entries = [e.as_dict() for e in db.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.seq))]
+    exported = [json.loads(json.dumps(e)) for e in entries]  # through JSON, as an offline auditor gets it
+    checkpoints = audit.read_checkpoint_file(app.config["AUDIT_CHECKPOINT_FILE"])
+    public_key = audit.public_key_from_pem(app.extensions["audit_key"].public_pem)
+    chain_id = db.get(audit.AuditHead, 1).chain_id
+    assert audit.verify(exported, checkpoints, public_key, chain_id=chain_id).ok
+    exported[1]["actor"] = "mallory"
+    verdict = audit.verify(exported, checkpoints, public_key, chain_id=chain_id)
+    assert not verdict.ok and verdict.first_bad_seq == 2
+
+
+def test_public_key_command_prints_pem(runner):
+    result = runner.invoke(args=["audit", "public-key"])
+    assert result.exit_code == 0 and result.output.startswith("-----BEGIN PUBLIC KEY-----")
+
+
+def test_auditor_page_shows_verdict(client, login_as, db):
+    login_as("auditor")
+    page = client.get("/audit/verify").get_data(as_text=True)
+    assert 'id="verdict"' in page and "alert-success" in page
