@@ -10,7 +10,7 @@ import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup
+from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from exam import accounts, audit, schema
@@ -46,6 +46,7 @@ def require_schema() -> None:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db():
     """Create the database, or upgrade it to the current schema (keeps all data)."""
     engine = get_database().engine

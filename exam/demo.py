@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
+from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from exam import accounts
@@ -21,6 +22,7 @@ DEMO_PASSWORD = "demo-{username}-2026"  # demo only: printed, and a board must r
 
 
 @click.command("demo")
+@with_appcontext
 @transactional
 def demo(db_session):
     """Load demo staff accounts and the demo question bank (run init-db first; safe to run twice)."""
