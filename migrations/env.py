@@ -3,6 +3,7 @@ from alembic import context
 
 import exam.accounts  # noqa: F401  (registers tables on the metadata)
 import exam.audit  # noqa: F401
+import exam.models  # noqa: F401
 import question_bank.models  # noqa: F401
 from exam.db import Base
 
