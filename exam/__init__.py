@@ -62,13 +62,19 @@ def configure_login(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from exam.auth import bp as auth_bp
     from exam.home import bp as home_bp
+    from exam.api import bp as api_bp
     from exam.auditor import bp as auditor_bp
+    from exam.board import bp as board_bp
+    from exam.exam_room import bp as exam_room_bp
     from question_bank.views import bp as bank_bp
 
     app.register_blueprint(home_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(bank_bp)
     app.register_blueprint(auditor_bp)
+    app.register_blueprint(board_bp)
+    app.register_blueprint(api_bp)
+    app.register_blueprint(exam_room_bp)
 
 
 def register_cli(app: Flask) -> None:

@@ -161,9 +161,16 @@ def audit_checkpoint(db_session):
     click.echo(f"checkpoint: {checkpoint.count} entries, head {checkpoint.head_hash}")
 
 
+exam_cli = AppGroup("exam", help="Exams: create from TOML, publish, papers, list.")
+sitting_cli = AppGroup("sitting", help="Sittings: create, list, show the access code.")
+candidates_cli = AppGroup("candidates", help="Candidates: import the roster, list, seats, admit a move.")
+
+
 def register(app) -> None:
+    import exam.cli_attempts  # noqa: F401  (attaches its commands to the groups above)
+    import exam.cli_exams  # noqa: F401
     from exam.demo import demo
     from question_bank.cli import bank
 
-    for command in (init_db, users, audit_cli, demo, bank):
+    for command in (init_db, users, audit_cli, demo, bank, exam_cli, sitting_cli, candidates_cli):
         app.cli.add_command(command)

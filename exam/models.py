@@ -145,6 +145,7 @@ class Paper(Base):
     exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
     candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), unique=True)
     form: Mapped[int | None] = mapped_column()  # the fixed form number, when the exam uses forms
+    slot: Mapped[int] = mapped_column()  # the draw position: the paper follows from the seed and this
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

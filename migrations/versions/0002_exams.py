@@ -135,6 +135,7 @@ def upgrade() -> None:
     sa.Column('exam_id', sa.Integer(), nullable=False),
     sa.Column('candidate_id', sa.Integer(), nullable=False),
     sa.Column('form', sa.Integer(), nullable=True),
+    sa.Column('slot', sa.Integer(), nullable=False),
     sa.Column('content_hash', sa.String(length=64), nullable=False),
     sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], name=op.f('fk_paper_candidate_id_candidate')),

@@ -1,0 +1,1 @@
+"""Commands about attempts (closing overdue attempts): attached to the ``exam`` group."""

@@ -1,0 +1,1 @@
+"""Commands about exams, sittings and candidates: attached to the groups of exam.cli."""
