@@ -104,7 +104,8 @@ def main() -> None:
 
         def run_import(content, name, dry_run=False):
             db = get_session()
-            report = import_file(db, name, content, actor="bench", now=utcnow(), dry_run=dry_run)
+            report = import_file(db, name, content, actor="bench", now=utcnow(), dry_run=dry_run,
+                                 max_bytes=200 * 1024 * 1024)
             assert not report.errors, report.errors[:3]
             db.commit()
             return report
