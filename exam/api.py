@@ -1,4 +1,418 @@
-"""The lab client JSON API (/api/v1): bearer tokens, no cookies."""
-from flask import Blueprint
+"""The lab client JSON API (/api/v1): bearer tokens, no cookies (docs/openapi.yaml, docs/exam-room-contract.md).
+
+Views are thin: parse the JSON body, load the candidate's session and attempt from the
+bearer token once (``candidate_token_required``), call one rule of ``exam.attempts``,
+commit once, answer JSON. A refusal (``RoomError``) is committed too (what the rule
+recorded before refusing: a failed-login audit entry, a submission by the deadline)
+and answered as ``{"error": {"code", "message"}}``. Every answer under /api/ is JSON,
+also 404/405/413/500, and carries ``Cache-Control: no-store``.
+
+The token names the attempt: no URL carries an attempt id, and a question id that is
+not on the candidate's own paper gets the same 404 as one that does not exist.
+"""
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from datetime import date, datetime, timedelta
+from pathlib import Path
+
+from flask import Blueprint, current_app, g, jsonify, request, send_from_directory
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+from exam import attempts
+from exam.attempts import RoomError
+from exam.db import force_immediate, get_session, utcnow
+from exam.extensions import csrf
+from exam.models import Exam, Sitting
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
+csrf.exempt(bp)
+
+MAX_BODY_BYTES = 64 * 1024
+IMAGE_URL_MAX_AGE_S = 24 * 3600
+SWEEP_INTERVAL_S = 15
+
+# code → (HTTP status, message shown to the candidate)
+ERRORS = {
+    "invalid_request": (400, "Yêu cầu không hợp lệ."),
+    "invalid_token": (401, "Phiên làm bài không còn hiệu lực. Vui lòng đăng nhập lại."),
+    "bad_credentials": (401, "Số báo danh hoặc ngày sinh không đúng."),
+    "bad_access_code": (401, "Mã truy cập không đúng hoặc đã hết hạn. Hãy nhập mã giám thị đang hiển thị."),
+    "sitting_not_started": (403, "Ca thi chưa bắt đầu."),
+    "sitting_ended": (403, "Ca thi đã kết thúc."),
+    "late_entry_closed": (403, "Đã hết thời gian vào phòng thi của ca này."),
+    "not_ready": (403, "Thí sinh chưa được xếp ca thi hoặc chưa có đề thi. Vui lòng báo giám thị."),
+    "not_started": (403, "Bài thi chưa bắt đầu."),
+    "submitted": (403, "Bài thi đã nộp."),
+    "deadline_passed": (403, "Đã hết giờ làm bài."),
+    "section_closed": (403, "Phần thi này đã kết thúc."),
+    "last_section": (403, "Đây là phần thi cuối cùng."),
+    "not_submitted": (403, "Bài thi chưa nộp."),
+    "forbidden": (403, "Không được phép."),
+    "not_found": (404, "Không tìm thấy."),
+    "method_not_allowed": (405, "Phương thức không được hỗ trợ."),
+    "active_elsewhere": (409, "Thí sinh đang đăng nhập trên máy khác. Vui lòng báo giám thị."),
+    "stale_seq": (409, "Đã lưu một thay đổi mới hơn cho câu này."),
+    "too_large": (413, "Dữ liệu gửi lên quá lớn."),
+    "invalid_choice": (422, "Phương án không thuộc câu hỏi này."),
+    "server_error": (500, "Lỗi máy chủ. Vui lòng thử lại."),
+}
+STATUS_CODES = {400: "invalid_request", 401: "invalid_token", 403: "forbidden", 404: "not_found",
+                405: "method_not_allowed", 413: "too_large"}
+ENDED_MESSAGES = {
+    "moved": "Thí sinh đã được chuyển sang máy khác: phiên trên máy này đã kết thúc.",
+    "replaced": "Thí sinh đã đăng nhập lại: phiên cũ đã kết thúc.",
+    "logout": "Đã đăng xuất.",
+}
+
+
+def error_response(code: str, message: str | None = None, **extra):
+    status, default = ERRORS[code]
+    response = jsonify({"error": {"code": code, "message": message or default, **extra}})
+    response.status_code = status
+    return response
+
+
+@bp.errorhandler(RoomError)
+def room_error(exc: RoomError):
+    get_session().commit()  # rules refuse before changing anything but what must be kept
+    return error_response(exc.code, **exc.details)
+
+
+@bp.before_request
+def limit_body():
+    request.max_content_length = MAX_BODY_BYTES
+
+
+@bp.after_app_request
+def api_headers(response):
+    """Every answer under /api/: no-store, and JSON even for errors raised outside our views."""
+    if not request.path.startswith(bp.url_prefix + "/") and request.path != bp.url_prefix:
+        return response
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    if response.status_code >= 400 and response.mimetype != "application/json":
+        code = STATUS_CODES.get(response.status_code, "server_error" if response.status_code >= 500
+                                else "invalid_request")
+        status, message = ERRORS[code]
+        body = current_app.json.dumps({"error": {"code": code, "message": message}})
+        response.direct_passthrough = False
+        response.set_data(body)
+        response.mimetype = "application/json"
+    return response
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and a Z (what every browser's Date.parse reads)."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def grace() -> timedelta:
+    return timedelta(seconds=float(current_app.config.get("SAVE_GRACE_SECONDS", 10)))
+
+
+def machine() -> str:
+    """The lab machine: its address and a short user agent."""
+    agent = (request.user_agent.string or "").strip()[:80]
+    return f"{request.remote_addr or '?'} {agent}".strip()[:200]
+
+
+def json_body() -> dict:
+    body = request.get_json(silent=True)
+    if body is None and not request.get_data():
+        body = {}
+    if not isinstance(body, dict):
+        raise RoomError("invalid_request")
+    return body
+
+
+def bearer_token() -> str:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def candidate_facing(view):
+    """Marks a view of the candidate side (tests/test_roles.py skips these: no staff role applies)."""
+    view.candidate_facing = True
+    return view
+
+
+def candidate_token_required(view):
+    """Load the live session of the bearer token, its candidate and attempt into ``g`` (once);
+    a missing or dead token gets 401 ``invalid_token``. Write requests lock the attempt row."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        token = bearer_token()
+        db_session = get_session()
+        found = attempts.session_for_token(db_session, token, lock=request.method not in ("GET", "HEAD"))
+        if found is None:
+            ended = attempts.ended_session(db_session, token)
+            return error_response("invalid_token", ENDED_MESSAGES.get(ended.end_reason) if ended else None)
+        g.candidate_session, g.candidate, g.attempt = found
+        return view(*args, **kwargs)
+
+    return candidate_facing(wrapped)
+
+
+def sections():
+    if "exam_sections" not in g:
+        g.exam_sections = attempts.exam_sections(get_session(), g.candidate.exam_id)
+    return g.exam_sections
+
+
+def image_signer() -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="exam-room-question-image")
+
+
+def attempt_body(now: datetime) -> dict:
+    """GET /attempt: the paper so far (no key), saved answers, the clock."""
+    db_session = get_session()
+    attempt, candidate = g.attempt, g.candidate
+    exam = db_session.get(Exam, candidate.exam_id)
+    moment = attempts.clock(attempt, sections(), now)
+    questions = attempts.visible_questions(db_session, attempt, sections(), moment)
+    signer = image_signer() if any(q["image"] for q in questions) else None
+    for question in questions:
+        name = question.pop("image")
+        question["image_url"] = (bp.url_prefix + "/images/" + signer.dumps(name)) if name else None
+    return {
+        "server_time": iso(now),
+        "attempt": {"id": attempt.public_id, "status": attempt.status, "started_at": iso(attempt.started_at),
+                    "deadline": iso(moment.deadline), "section_position": moment.position,
+                    "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None,
+                    "last_seq": attempt.last_seq, "submitted_at": iso(attempt.submitted_at)},
+        "exam": {"code": exam.code, "title": exam.title, "instructions": exam.instructions,
+                 "show_score": exam.show_score},
+        "sections": [{"position": s["section"].position, "code": s["section"].code, "title": s["section"].title,
+                      "minutes": s["section"].minutes, "question_count": s["section"].question_count,
+                      "state": s["state"], "deadline": iso(s["deadline"])}
+                     for s in attempts.section_states(attempt, sections(), moment)],
+        "questions": questions,
+        "answers": attempts.saved_answers(db_session, attempt) if attempt.status != "not_started" else {},
+    }
+
+
+# --- endpoints -------------------------------------------------------------------------------------
+
+@bp.post("/login")
+@candidate_facing
+def login():
+    body = json_body()
+    registration_no, date_of_birth, access_code = (body.get(k) for k in ("registration_no", "date_of_birth",
+                                                                         "access_code"))
+    if not all(isinstance(v, str) and v.strip() for v in (registration_no, date_of_birth, access_code)) \
+            or len(registration_no) > 64 or len(access_code) > 32:
+        raise RoomError("invalid_request")
+    try:
+        born = date.fromisoformat(date_of_birth.strip())
+    except ValueError:
+        raise RoomError("invalid_request") from None
+    now = utcnow()
+    db_session = get_session()
+    result = attempts.login(db_session, registration_no=registration_no, date_of_birth=born,
+                            access_code=access_code, machine=machine(), now=now)
+    db_session.commit()
+    candidate, sitting = result.candidate, result.sitting
+    exam = db_session.get(Exam, candidate.exam_id)
+    return jsonify({
+        "token": result.token,
+        "candidate": {"registration_no": candidate.registration_no, "full_name": candidate.full_name,
+                      "seat": candidate.seat},
+        "exam": {"code": exam.code, "title": exam.title},
+        "sitting": {"code": sitting.code, "room": sitting.room, "starts_at": iso(sitting.starts_at),
+                    "ends_at": iso(sitting.ends_at)},
+        "attempt": {"status": result.attempt.status},
+        "server_time": iso(now),
+    })
+
+
+@bp.post("/logout")
+@candidate_token_required
+def logout():
+    db_session = get_session()
+    attempts.logout(db_session, g.candidate_session, g.candidate, now=utcnow())
+    db_session.commit()
+    return jsonify({"ok": True})
+
+
+@bp.get("/attempt")
+@candidate_token_required
+def attempt():
+    return jsonify(attempt_body(utcnow()))
+
+
+@bp.post("/attempt/start")
+@candidate_token_required
+def start():
+    now = utcnow()
+    db_session = get_session()
+    attempts.start(db_session, g.attempt, db_session.get(Sitting, g.candidate.sitting_id), sections(), now=now,
+                   grace=grace())
+    db_session.commit()
+    return jsonify(attempt_body(now))
+
+
+@bp.put("/attempt/answers/<question_id>")
+@candidate_token_required
+def save_answer(question_id: str):
+    body = json_body()
+    now = utcnow()
+    db_session = get_session()
+    receipt = attempts.save_answer(db_session, g.attempt, sections(), question_id=question_id,
+                                   choices=body.get("choices"), seq=body.get("seq"), flagged=body.get("flagged"),
+                                   machine=machine(), now=now, grace=grace())
+    db_session.commit()
+    return jsonify({"question_id": receipt.question_id, "seq": receipt.seq, "saved_at": iso(receipt.saved_at),
+                    "server_time": iso(now)})
+
+
+@bp.post("/attempt/section/next")
+@candidate_token_required
+def next_section():
+    now = utcnow()
+    db_session = get_session()
+    attempts.next_section(db_session, g.attempt, sections(), now=now, grace=grace())
+    db_session.commit()
+    return jsonify(attempt_body(now))
+
+
+@bp.post("/attempt/heartbeat")
+@candidate_token_required
+def heartbeat():
+    json_body()  # {"answered": n} is optional and informative only
+    now = utcnow()
+    db_session = get_session()
+    attempt = attempts.heartbeat(db_session, g.attempt, sections(), now=now, grace=grace())
+    db_session.commit()
+    return jsonify({"server_time": iso(now), "status": attempt.status, "deadline": iso(attempt.deadline),
+                    "section_position": attempt.section_position,
+                    "section_deadline": iso(attempt.section_deadline) if attempt.status == "in_progress" else None})
+
+
+@bp.post("/attempt/submit")
+@candidate_token_required
+def submit():
+    if json_body().get("confirm") is not True:
+        raise RoomError("invalid_request", message="Cần xác nhận nộp bài (confirm: true).")
+    now = utcnow()
+    db_session = get_session()
+    attempt = attempts.submit(db_session, g.attempt, sections(), by="candidate", now=now, grace=grace())
+    db_session.commit()
+    return jsonify({"status": attempt.status, "submitted_at": iso(attempt.submitted_at), "server_time": iso(now)})
+
+
+@bp.get("/attempt/result")
+@candidate_token_required
+def result():
+    attempt = g.attempt
+    if attempt.status != "submitted":
+        raise RoomError("not_submitted")
+    exam = get_session().get(Exam, g.candidate.exam_id)
+    score = attempt.score or {"sections": [], "passed": None}
+    shown = [{"title": s["title"], "correct": s["correct"], "questions": s["questions"], "score": s["score"],
+              "max_score": s["max_score"], "passed": s["passed"]} for s in score["sections"]]
+    return jsonify({"show_score": exam.show_score, "sections": shown if exam.show_score else [],
+                    "passed": score["passed"] if exam.show_score else None,
+                    "submitted_at": iso(attempt.submitted_at), "server_time": iso(utcnow())})
+
+
+@bp.get("/images/<signed>")
+@candidate_facing
+def question_image(signed: str):
+    """A question's picture, by the signed address given with the question in GET /attempt
+    (an <img> cannot send the bearer token)."""
+    try:
+        name = image_signer().loads(signed, max_age=IMAGE_URL_MAX_AGE_S)
+    except BadSignature:
+        return error_response("not_found")
+    folder = Path(current_app.instance_path) / "bank-images"
+    if not isinstance(name, str) or "/" in name or name.startswith(".") or not (folder / name).is_file():
+        return error_response("not_found")
+    response = send_from_directory(folder, name)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# --- the deadline sweeper -----------------------------------------------------------------------------
+
+class Sweeper:
+    """Submits overdue attempts every ``interval`` seconds in its own app context and session.
+
+    One per process; safe with many: ``close_overdue`` skips rows another sweeper holds and
+    submits with an UPDATE conditional on the status. A cheap read comes first, so an idle
+    sweeper takes no write lock.
+    """
+
+    def __init__(self, app, interval: float = SWEEP_INTERVAL_S):
+        self.app = app
+        self.interval = interval
+        self.stop = threading.Event()
+        self.pid = os.getpid()
+        self.thread = threading.Thread(target=self.run, name="attempt-sweeper", daemon=True)
+
+    def run(self) -> None:
+        while not self.stop.wait(self.interval):
+            try:
+                self.sweep()
+            except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
+                self.app.logger.exception("attempt sweeper: close_overdue failed")
+
+    def sweep(self) -> int:
+        with self.app.app_context():
+            grace_period = timedelta(seconds=float(self.app.config.get("SAVE_GRACE_SECONDS", 10)))
+            db_session = get_session()
+            if not attempts.overdue_exists(db_session, utcnow(), grace_period):
+                db_session.rollback()
+                return 0
+            db_session.rollback()
+            token = force_immediate.set(True)
+            closed = 0
+            try:
+                while True:
+                    batch = attempts.close_overdue(db_session, utcnow(), grace_period)
+                    db_session.commit()
+                    closed += len(batch)
+                    if len(batch) < attempts.SWEEP_BATCH:
+                        return closed
+            finally:
+                force_immediate.reset(token)
+
+
+_sweepers: dict[int, Sweeper] = {}
+_sweepers_lock = threading.Lock()
+
+
+def ensure_sweeper(app) -> Sweeper | None:
+    """Start this process's sweeper for ``app`` once (again after a fork: threads do not survive one)."""
+    if not app.config.get("ATTEMPT_SWEEPER", True) or app.testing:
+        return None
+    with _sweepers_lock:
+        sweeper = _sweepers.get(id(app))
+        if sweeper is None or sweeper.pid != os.getpid():
+            sweeper = Sweeper(app, float(app.config.get("ATTEMPT_SWEEP_SECONDS", SWEEP_INTERVAL_S)))
+            _sweepers[id(app)] = sweeper
+            sweeper.thread.start()
+        return sweeper
+
+
+@bp.record_once
+def install_sweeper(state) -> None:
+    """The sweeper starts with the first request this process serves (under gunicorn, in each worker;
+    never in a ``flask`` batch command, which serves no request)."""
+    app = state.app
+    if not app.config.get("ATTEMPT_SWEEPER", True) or app.testing:
+        return
+
+    @app.before_request
+    def start_sweeper():
+        sweeper = _sweepers.get(id(app))
+        if sweeper is None or sweeper.pid != os.getpid():
+            ensure_sweeper(app)

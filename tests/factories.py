@@ -87,3 +87,86 @@ def make_candidates(db, exam: Exam, n: int, *, sitting: Sitting | None = None, p
     db.add_all(candidates)
     db.flush()
     return candidates
+
+
+def make_ready_candidates(db, n: int = 2, *, sections=SMALL_SECTIONS, starts_at: datetime | None = None,
+                          minutes: int | None = None, room: str = "P.101", exam: Exam | None = None,
+                          sitting: Sitting | None = None, **exam_options) -> list[Candidate]:
+    """Candidates seated in a sitting (open since a minute ago by default) with their papers drawn."""
+    from sqlalchemy import func
+
+    from exam.papers import generate_papers
+
+    exam = exam or make_exam(db, sections=sections, **exam_options)
+    sitting = sitting or make_sitting(db, exam, starts_at=starts_at, minutes=minutes, room=room)
+    already = db.scalar(select(func.count()).select_from(Candidate).where(Candidate.exam_id == exam.id))
+    candidates = []
+    for i in range(already + 1, already + n + 1):
+        candidates.append(Candidate(
+            exam_id=exam.id, registration_no=f"{exam.code}-{i:04d}", full_name=f"Trần Thị Dự Thi {i}",
+            date_of_birth=date(1992, 3, 1) + timedelta(days=41 * i), citizen_id=f"{32000000000 + i:012d}",
+            post="Chuyên viên", sitting_id=sitting.id, seat=i, created_at=utcnow()))
+    db.add_all(candidates)
+    db.flush()
+    generate_papers(db, exam, actor="test", now=utcnow())
+    return candidates
+
+
+def make_ready_candidate(db, **options) -> Candidate:
+    """One candidate with a sitting and a paper (see make_ready_candidates)."""
+    return make_ready_candidates(db, 1, **options)[0]
+
+
+# --- exam specifications and rosters (exam/exam_spec.py, exam/roster.py) ---------------------------
+
+EXAMPLE_TOML = Path(__file__).resolve().parent.parent / "examples" / "round1.toml"
+GIVEN_NAMES = ("An", "Bình", "Cường", "Dũng", "Giang", "Hà", "Lan", "Minh", "Nga", "Phúc", "Quân", "Sơn", "Trang",
+               "Uyên", "Vy")
+ROSTER_HEADER = ("registration_no", "full_name", "date_of_birth", "citizen_id", "post", "priority_category",
+                 "sitting", "seat")
+
+
+def example_spec(**changes):
+    """The round-1 example spec (examples/round1.toml), with top-level fields replaced."""
+    import dataclasses
+
+    from exam.exam_spec import spec_from_toml
+
+    spec, errors = spec_from_toml(EXAMPLE_TOML.read_text(encoding="utf-8"))
+    assert not errors, errors
+    return dataclasses.replace(spec, **changes) if changes else spec
+
+
+def make_exam_from_spec(db, spec=None, *, publish: bool = False, now: datetime | None = None) -> Exam:
+    """An exam created through exams.create_exam over the demo bank (loaded if the bank is empty)."""
+    from exam.exams import create_exam
+    from question_bank.models import Question
+
+    now = now or utcnow()
+    if db.scalar(select(Question.id).limit(1)) is None:
+        load_demo_bank(db)
+    exam = create_exam(db, spec or example_spec(), "test", now)
+    if publish:
+        publish_exam(db, exam, actor="test", now=now)
+    return exam
+
+
+def roster_csv(*rows, header=ROSTER_HEADER, delimiter: str = ",") -> bytes:
+    """A roster CSV (UTF-8 with BOM, as Excel writes it); rows are tuples in the header's order."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
+
+
+def roster_row(i: int, **changes) -> tuple:
+    """A valid roster row (registration number TS0001...), with fields replaced by name."""
+    values = {"registration_no": f"TS{i:04d}", "full_name": f"Nguyễn Văn {GIVEN_NAMES[i % len(GIVEN_NAMES)]}",
+              "date_of_birth": f"{1 + i % 28:02d}/0{1 + i % 9}/199{i % 10}", "citizen_id": f"{1190000000 + i:012d}",
+              "post": "Chuyên viên pháp chế", "priority_category": "", "sitting": "", "seat": ""}
+    values.update(changes)
+    return tuple(values[name] for name in ROSTER_HEADER)

@@ -1,0 +1,723 @@
+"""The exam room's rules: candidate login, the clock, saving answers, submission, the deadline sweep.
+
+Every rule takes a session and ``now`` and only flushes; the caller (an API view, a CLI
+command, the sweeper thread) commits once. A refusal raises ``RoomError(code)``; the
+codes are those of ``docs/exam-room-contract.md``. Rules raise before they change
+anything, except what must be kept even when refusing (the audit entry of a failed
+login, a submission made because the deadline passed), so the caller commits on a
+refusal too.
+
+The clock (all times absolute UTC, stored, so a restart neither pauses nor resets them):
+
+* start at ``t``: ``deadline = min(t + total minutes + extra_seconds, sitting.ends_at)``;
+* sections are sat in order; a section opens when the previous one closes and closes at
+  ``min(opened + its minutes, deadline)`` (the last section also gets ``extra_seconds``),
+  or earlier when the candidate closes it (``next_section``). Entering the last section
+  sets ``deadline`` to that section's close, so the attempt ends when its last section does;
+* the schedule is lazy: ``clock()`` works out the open section at any ``now`` from the
+  stored one without writing; write rules persist it (``settle``);
+* saves are accepted until a section's close plus the grace (for a request sent in time);
+  after ``deadline + grace`` the attempt is submitted with every saved answer, by the
+  first write call or by ``close_overdue`` (the sweeper), whichever comes first.
+
+Saves never touch a row shared between candidates: the latest choice per question lives
+in ``response`` (``UPDATE … WHERE seq < :seq``, then ``INSERT`` if absent), every
+acknowledged save is appended to ``response_log`` chained by hash within the attempt,
+and the chain's head lives on the attempt itself. Only submission enters the global
+audit chain, carrying the attempt's final history hash.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Iterable, Sequence
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from exam import audit
+from exam.audit import canonical_json
+from exam.grading import grade_attempts
+from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
+                         ResponseLog, Sitting)
+from exam.sittings import check_access_code
+from exam.timeutil import iso_utc
+
+GENESIS_HASH = "0" * 64
+DEFAULT_GRACE = timedelta(seconds=10)
+SWEEP_BATCH = 500
+MAX_SEQ = 2**31 - 1  # an INTEGER column on PostgreSQL
+
+
+class RoomError(Exception):
+    """A refused exam-room action; ``code`` is the contract's machine-readable code."""
+
+    def __init__(self, code: str, **details):
+        super().__init__(code)
+        self.code = code
+        self.details = details
+
+
+def candidate_actor(candidate: Candidate | str) -> str:
+    number = candidate if isinstance(candidate, str) else candidate.registration_no
+    return f"candidate:{number}"
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def machine_ip(machine: str) -> str:
+    """A machine is recorded as "<ip> <short user agent>"; the same machine means the same IP."""
+    return (machine or "").split(" ", 1)[0]
+
+
+@dataclass(frozen=True)
+class SectionPlan:
+    """A published exam's section, detached from any session (the exam is frozen, so it never changes)."""
+
+    id: int
+    position: int
+    code: str
+    title: str
+    minutes: int
+    question_count: int
+    marks_per_question: float
+    negative_fraction: float
+    multiple_scoring: str
+    pass_ratio: float
+
+
+_PLAN_FIELDS = tuple(SectionPlan.__dataclass_fields__)
+_plans: OrderedDict = OrderedDict()  # (database, exam id) → sections of a published exam
+_PLANS_KEPT = 256
+_plans_lock = threading.Lock()
+
+
+def exam_sections(session: Session, exam_id: int) -> tuple[SectionPlan, ...]:
+    """The exam's sections in order; kept in memory once the exam is published (frozen)."""
+    key = (str(session.get_bind().url), exam_id)
+    plans = _plans.get(key)
+    if plans is not None:
+        return plans
+    rows = session.execute(select(*(getattr(ExamSection, name) for name in _PLAN_FIELDS), Exam.status)
+                           .join(Exam, Exam.id == ExamSection.exam_id)
+                           .where(ExamSection.exam_id == exam_id).order_by(ExamSection.position)).all()
+    plans = tuple(SectionPlan(*row[:-1]) for row in rows)
+    if rows and rows[0].status == "published":
+        with _plans_lock:
+            _plans[key] = plans
+            while len(_plans) > _PLANS_KEPT:
+                _plans.popitem(last=False)
+    return plans
+
+
+# --- login, sessions, moves -----------------------------------------------------------------------
+
+@dataclass
+class LoginResult:
+    token: str
+    candidate: Candidate
+    sitting: Sitting
+    attempt: Attempt
+    candidate_session: CandidateSession
+
+
+def _refuse_login(session: Session, registration_no: str, code: str, machine: str, now: datetime,
+                  **details) -> RoomError:
+    audit.append(session, actor=candidate_actor(registration_no), action="candidate.login_failed",
+                 object_type="candidate", object_id=registration_no,
+                 details={"reason": code, "machine": machine, **details}, now=now)
+    return RoomError(code)
+
+
+def ensure_attempt(session: Session, candidate: Candidate, paper: Paper) -> Attempt:
+    """The candidate's attempt, created (not started) on first login."""
+    attempt = session.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
+    if attempt is None:
+        attempt = Attempt(public_id=secrets.token_hex(12), candidate_id=candidate.id, paper_id=paper.id,
+                          status="not_started", section_position=1, extra_seconds=0, last_seq=0,
+                          history_hash=GENESIS_HASH, history_count=0, machine="")
+        session.add(attempt)
+        session.flush()
+    return attempt
+
+
+def login(session: Session, *, registration_no: str, date_of_birth: date, access_code: str, machine: str,
+          now: datetime) -> LoginResult:
+    """Open a lab machine's session: registration number + date of birth + the sitting's access code.
+
+    Unknown number and wrong date of birth give the same ``bad_credentials``. The access
+    code must be the candidate's own sitting's current one (or the one just before it).
+    One live session per candidate while the attempt is open: a second login is refused
+    (``active_elsewhere``) unless it comes from the same machine (it then replaces the
+    old session) or a move was admitted after the live session began (``admit_move``).
+    Every login and every refusal is audit-logged.
+    """
+    registration_no = registration_no.strip()
+    found = session.scalars(select(Candidate).where(Candidate.registration_no == registration_no)
+                            .order_by(Candidate.id).with_for_update()).all()
+    matching = [c for c in found if c.date_of_birth == date_of_birth]
+    if not matching:
+        raise _refuse_login(session, registration_no, "bad_credentials", machine, now,
+                            known_number=bool(found))
+    # Registration numbers are unique per exam; the access code tells which sitting is meant.
+    admitted = [c for c in matching if c.sitting is not None and check_access_code(c.sitting, access_code, now)]
+    if not admitted:
+        raise _refuse_login(session, registration_no, "bad_access_code", machine, now)
+    admitted.sort(key=lambda c: not (c.sitting.starts_at <= now < c.sitting.ends_at))
+    candidate = admitted[0]
+    sitting = candidate.sitting
+    if now < sitting.starts_at:
+        raise _refuse_login(session, registration_no, "sitting_not_started", machine, now, sitting=sitting.code)
+    paper = session.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
+    if paper is None:
+        raise _refuse_login(session, registration_no, "not_ready", machine, now, sitting=sitting.code)
+    attempt = session.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
+    not_started = attempt is None or attempt.status == "not_started"
+    if not_started and now > sitting.starts_at + timedelta(minutes=sitting.late_entry_minutes):
+        raise _refuse_login(session, registration_no, "late_entry_closed", machine, now, sitting=sitting.code)
+
+    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
+                                                                CandidateSession.ended_at.is_(None))))
+    ended_reason = None
+    if live and (attempt is None or attempt.status != "submitted"):
+        if candidate.move_admitted_at is not None and candidate.move_admitted_at >= max(s.created_at for s in live):
+            ended_reason = "moved"
+        elif all(machine_ip(s.machine) == machine_ip(machine) for s in live):
+            ended_reason = "replaced"
+        else:
+            raise _refuse_login(session, registration_no, "active_elsewhere", machine, now, sitting=sitting.code,
+                                live_machine=live[-1].machine)
+        for old in live:
+            old.ended_at, old.end_reason = now, ended_reason
+
+    attempt = attempt or ensure_attempt(session, candidate, paper)
+    if attempt.status != "submitted":
+        attempt.machine = machine[:200]
+    token = secrets.token_urlsafe(32)
+    candidate_session = CandidateSession(candidate_id=candidate.id, token_hash=hash_token(token), created_at=now,
+                                         machine=machine[:200])
+    session.add(candidate_session)
+    audit.append(session, actor=candidate_actor(candidate), action="candidate.login", object_type="candidate",
+                 object_id=candidate.registration_no,
+                 details={"exam": candidate.exam.code, "sitting": sitting.code, "machine": machine,
+                          "attempt": attempt.public_id, "status": attempt.status,
+                          "ended_sessions": len(live) if ended_reason else 0, "end_reason": ended_reason},
+                 now=now)
+    session.flush()
+    return LoginResult(token, candidate, sitting, attempt, candidate_session)
+
+
+_BY_TOKEN = (select(CandidateSession, Candidate, Attempt)
+             .join(Candidate, Candidate.id == CandidateSession.candidate_id)
+             .join(Attempt, Attempt.candidate_id == Candidate.id)
+             .where(CandidateSession.token_hash == bindparam("token_hash")))
+_BY_TOKEN_LOCKED = _BY_TOKEN.with_for_update(of=Attempt)
+
+
+def session_for_token(session: Session, token: str, *, lock: bool = False
+                      ) -> tuple[CandidateSession, Candidate, Attempt] | None:
+    """The live session of a bearer token with its candidate and attempt (one query).
+
+    With ``lock`` the attempt row is locked (PostgreSQL ``FOR UPDATE``; SQLite write
+    transactions are serialized already), so one attempt's saves queue on their own
+    row and never on anybody else's.
+    """
+    if not token:
+        return None
+    row = session.execute(_BY_TOKEN_LOCKED if lock else _BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    if row is None or row[0].ended_at is not None:
+        return None
+    return row[0], row[1], row[2]
+
+
+def ended_session(session: Session, token: str) -> CandidateSession | None:
+    """The session of a token that is no longer live (to tell the page why)."""
+    if not token:
+        return None
+    found = session.scalar(select(CandidateSession).where(CandidateSession.token_hash == hash_token(token)))
+    return found if found is not None and found.ended_at is not None else None
+
+
+def logout(session: Session, candidate_session: CandidateSession, candidate: Candidate, *, now: datetime) -> None:
+    candidate_session.ended_at, candidate_session.end_reason = now, "logout"
+    audit.append(session, actor=candidate_actor(candidate), action="candidate.logout", object_type="candidate",
+                 object_id=candidate.registration_no, details={"machine": candidate_session.machine}, now=now)
+    session.flush()
+
+
+def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: str, now: datetime) -> int:
+    """The proctor lets the candidate continue on another machine: their live sessions end
+    (reason ``moved``; the old machine's token stops working) and the next login is admitted
+    from anywhere. Returns the number of sessions ended."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValueError("give the reason for the move (it goes into the audit log)")
+    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
+                                                                CandidateSession.ended_at.is_(None))))
+    for old in live:
+        old.ended_at, old.end_reason = now, "moved"
+    candidate.move_admitted_at = now
+    audit.append(session, actor=actor, action="candidate.admit_move", object_type="candidate",
+                 object_id=candidate.registration_no,
+                 details={"exam": candidate.exam.code, "reason": reason, "ended_sessions": len(live),
+                          "machines": [s.machine for s in live]}, now=now)
+    session.flush()
+    return len(live)
+
+
+# --- the clock --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Clock:
+    """Where an attempt stands at a moment: the open section and the deadlines."""
+
+    position: int
+    section_started_at: datetime | None
+    section_deadline: datetime | None
+    deadline: datetime | None
+
+
+def section_close(section: SectionPlan, opened: datetime, deadline: datetime, *, last: bool,
+                  extra_seconds: int) -> datetime:
+    """When a section opened at ``opened`` closes: its minutes (the last one also gets the extra
+    time), never past the attempt's deadline."""
+    close = opened + timedelta(minutes=section.minutes, seconds=extra_seconds if last else 0)
+    return min(close, deadline)
+
+
+def _open_next(attempt_clock: Clock, sections: Sequence[SectionPlan], opened: datetime,
+               extra_seconds: int) -> Clock:
+    position = attempt_clock.position + 1
+    last = position == len(sections)
+    close = section_close(sections[position - 1], opened, attempt_clock.deadline, last=last,
+                          extra_seconds=extra_seconds)
+    return Clock(position, opened, close, close if last else attempt_clock.deadline)
+
+
+def clock(attempt: Attempt, sections: Sequence[SectionPlan], now: datetime) -> Clock:
+    """The attempt's clock at ``now`` (pure): sections whose close has passed give way to the next."""
+    current = Clock(attempt.section_position, attempt.section_started_at, attempt.section_deadline,
+                    attempt.deadline)
+    if attempt.status != "in_progress":
+        return current
+    while current.position < len(sections) and now >= current.section_deadline:
+        current = _open_next(current, sections, current.section_deadline, attempt.extra_seconds)
+    return current
+
+
+def _apply(attempt: Attempt, moment: Clock) -> None:
+    if (attempt.section_position, attempt.section_deadline, attempt.deadline) != (
+            moment.position, moment.section_deadline, moment.deadline):
+        attempt.section_position = moment.position
+        attempt.section_started_at = moment.section_started_at
+        attempt.section_deadline = moment.section_deadline
+        attempt.deadline = moment.deadline
+
+
+def settle(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], now: datetime,
+           grace: timedelta) -> None:
+    """Persist the lazy clock; submit the attempt when its deadline plus the grace has passed."""
+    if attempt.status != "in_progress":
+        return
+    _apply(attempt, clock(attempt, sections, now))
+    if now > attempt.deadline + grace:
+        finish(session, [attempt], by="deadline", actor="system", now=now)
+
+
+def start(session: Session, attempt: Attempt, sitting: Sitting, sections: Sequence[SectionPlan], *,
+          now: datetime, grace: timedelta = DEFAULT_GRACE) -> Attempt:
+    """Start the clock (idempotent once started): a late starter gets min(start + duration, sitting end)."""
+    if attempt.status != "not_started":
+        settle(session, attempt, sections, now, grace)
+        return attempt
+    if now < sitting.starts_at:
+        raise RoomError("sitting_not_started")
+    if now >= sitting.ends_at:
+        raise RoomError("sitting_ended")
+    total = timedelta(minutes=sum(s.minutes for s in sections), seconds=attempt.extra_seconds)
+    deadline = min(now + total, sitting.ends_at)
+    first = _open_next(Clock(0, None, None, deadline), sections, now, attempt.extra_seconds)
+    attempt.status = "in_progress"
+    attempt.started_at = now
+    _apply(attempt, first)
+    candidate = session.get(Candidate, attempt.candidate_id)
+    audit.append(session, actor=candidate_actor(candidate), action="attempt.start", object_type="attempt",
+                 object_id=attempt.public_id,
+                 details={"registration_no": candidate.registration_no, "sitting": sitting.code,
+                          "started_at": iso_utc(now), "deadline": iso_utc(attempt.deadline),
+                          "machine": attempt.machine}, now=now)
+    session.flush()
+    return attempt
+
+
+def _require_open(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], now: datetime,
+                  grace: timedelta) -> None:
+    if attempt.status == "not_started":
+        raise RoomError("not_started")
+    if attempt.status == "submitted":
+        raise RoomError("deadline_passed" if attempt.submitted_by == "deadline" else "submitted")
+    settle(session, attempt, sections, now, grace)
+    if attempt.status == "submitted":
+        raise RoomError("deadline_passed")
+
+
+def next_section(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, now: datetime,
+                 grace: timedelta = DEFAULT_GRACE) -> Attempt:
+    """The candidate closes the open section early; the next one opens now with its own minutes."""
+    _require_open(session, attempt, sections, now, grace)
+    if attempt.section_position >= len(sections):
+        raise RoomError("last_section")
+    if now >= attempt.section_deadline:
+        raise RoomError("section_closed")  # closed by time already, nothing to close early
+    _apply(attempt, _open_next(clock(attempt, sections, now), sections, now, attempt.extra_seconds))
+    session.flush()
+    return attempt
+
+
+def heartbeat(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, now: datetime,
+              grace: timedelta = DEFAULT_GRACE) -> Attempt:
+    """The machine is alive: one UPDATE of ``last_heartbeat_at`` (and the lazy clock when it moved)."""
+    if attempt.status == "submitted":
+        return attempt
+    settle(session, attempt, sections, now, grace)
+    if attempt.status != "submitted":
+        attempt.last_heartbeat_at = now
+    session.flush()
+    return attempt
+
+
+# --- saving answers -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SaveReceipt:
+    question_id: str
+    seq: int
+    saved_at: datetime
+    replay: bool  # the same save arrived again: acknowledged, nothing new stored
+
+
+def log_hash(*, attempt_public_id: str, seq: int, item_id: int, choices: list, flagged: bool, at: str,
+             machine: str, prev_hash: str) -> str:
+    payload = canonical_json({"attempt": attempt_public_id, "seq": seq, "item": item_id, "choices": choices,
+                              "flagged": flagged, "at": at, "machine": machine, "prev_hash": prev_hash})
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+class _SaveStatements:
+    """The save path's statements, built once (a save runs thousands of times a minute)."""
+
+    def __init__(self):
+        from question_bank.models import QuestionVersion
+
+        response, log, attempt = Response.__table__, ResponseLog.__table__, Attempt.__table__
+        self.item = (select(PaperItem.id, PaperItem.section_id, PaperItem.option_ids, QuestionVersion.qtype)
+                     .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
+                     .where(PaperItem.paper_id == bindparam("paper_id"), PaperItem.public_id == bindparam("public_id")))
+        newer = (response.update().where(response.c.attempt_id == bindparam("attempt"),
+                                         response.c.item_id == bindparam("item"), response.c.seq < bindparam("new_seq"))
+                 .returning(response.c.flagged))
+        common = {"choices": bindparam("new_choices", type_=response.c.choices.type), "seq": bindparam("new_seq"),
+                  "saved_at": bindparam("new_saved_at", type_=response.c.saved_at.type)}
+        self.update_keep_flag = newer.values(**common)
+        self.update_with_flag = newer.values(**common, flagged=bindparam("new_flagged"))
+        self.stored = (select(response.c.seq, response.c.choices, response.c.flagged, response.c.saved_at)
+                       .where(response.c.attempt_id == bindparam("attempt"), response.c.item_id == bindparam("item")))
+        self.insert = response.insert()
+        self.log = log.insert()
+        self.head = (attempt.update().where(attempt.c.id == bindparam("attempt"))
+                     .values(history_hash=bindparam("new_hash"), history_count=bindparam("new_count"),
+                             last_seq=bindparam("new_last_seq")))
+
+
+_save_statements: _SaveStatements | None = None
+
+
+def _statements() -> _SaveStatements:
+    global _save_statements
+    if _save_statements is None:
+        _save_statements = _SaveStatements()
+    return _save_statements
+
+
+def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, question_id: str,
+                choices: list, seq: int, flagged: bool | None, machine: str, now: datetime,
+                grace: timedelta = DEFAULT_GRACE) -> SaveReceipt:
+    """Store one question's choice with the page's sequence number.
+
+    Idempotent: the same seq with the same body again is acknowledged without a new log
+    entry. A save older than the stored one (lower seq) or a different body under the
+    stored seq is refused with ``stale_seq`` (``current_seq`` tells the stored one).
+    ``flagged`` None keeps the stored flag.
+    """
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
+        raise RoomError("invalid_request")
+    if (flagged is not None and not isinstance(flagged, bool)) or not isinstance(choices, list):
+        raise RoomError("invalid_request")
+    _require_open(session, attempt, sections, now, grace)
+    sql = _statements()
+    item = session.execute(sql.item, {"paper_id": attempt.paper_id, "public_id": question_id}).first()
+    position_of = {s.id: s.position for s in sections}
+    if item is None or position_of[item.section_id] > attempt.section_position:
+        raise RoomError("not_found")  # upcoming sections are not shown yet: same answer as a missing id
+    position = position_of[item.section_id]
+    if position == attempt.section_position:
+        if now > attempt.section_deadline + grace:
+            raise RoomError("section_closed")
+    elif position < attempt.section_position - 1 or now > attempt.section_started_at + grace:
+        raise RoomError("section_closed")  # the previous section closed when this one opened
+
+    if not all(isinstance(c, str) for c in choices) or len(set(choices)) != len(choices) \
+            or not set(choices) <= set(item.option_ids):
+        raise RoomError("invalid_choice")
+    if item.qtype != "multiple" and len(choices) > 1:
+        raise RoomError("invalid_choice")
+    chosen = set(choices)
+    choices = [option_id for option_id in item.option_ids if option_id in chosen]  # displayed order
+
+    where = {"attempt": attempt.id, "item": item.id}
+    params = {**where, "new_choices": choices, "new_seq": seq, "new_saved_at": now}
+    if flagged is None:
+        updated = session.execute(sql.update_keep_flag, params).first()
+    else:
+        updated = session.execute(sql.update_with_flag, {**params, "new_flagged": flagged}).first()
+    if updated is None:  # no stored answer, or a newer (or the same) one
+        stored = session.execute(sql.stored, where).first()
+        if stored is not None:
+            if stored.seq == seq and list(stored.choices) == choices and flagged in (None, stored.flagged):
+                return SaveReceipt(question_id, seq, stored.saved_at, replay=True)
+            raise RoomError("stale_seq", current_seq=stored.seq)
+        stored_flag = bool(flagged)
+        session.execute(sql.insert, {"attempt_id": attempt.id, "item_id": item.id, "choices": choices, "seq": seq,
+                                     "saved_at": now, "flagged": stored_flag})
+    else:
+        stored_flag = bool(updated.flagged)
+
+    # The save history: appended, chained by hash; its head lives on this attempt's own row.
+    at = iso_utc(now)
+    machine = machine[:200]
+    digest = log_hash(attempt_public_id=attempt.public_id, seq=seq, item_id=item.id, choices=choices,
+                      flagged=stored_flag, at=at, machine=machine, prev_hash=attempt.history_hash)
+    session.execute(sql.log, {"attempt_id": attempt.id, "seq": seq, "item_id": item.id,
+                              "choices": canonical_json(choices), "flagged": stored_flag, "at": at,
+                              "machine": machine, "prev_hash": attempt.history_hash, "hash": digest})
+    head = {"history_hash": digest, "history_count": attempt.history_count + 1,
+            "last_seq": max(attempt.last_seq, seq)}
+    session.execute(sql.head, {"attempt": attempt.id, "new_hash": head["history_hash"],
+                               "new_count": head["history_count"], "new_last_seq": head["last_seq"]})
+    for name, value in head.items():
+        set_committed_value(attempt, name, value)  # written just above
+    return SaveReceipt(question_id, seq, now, replay=False)
+
+
+# --- submission ---------------------------------------------------------------------------------------
+
+def finish(session: Session, attempts: Sequence[Attempt], *, by: str, actor: str, now: datetime) -> list[Attempt]:
+    """Submit in-progress attempts, grade them as one batch, audit each with its final history hash.
+
+    The status change is a conditional UPDATE (``WHERE status = 'in_progress'``), so two
+    sweepers, or a sweeper and the candidate, never submit the same attempt twice. When the
+    deadline submits, ``submitted_at`` is the attempt's deadline. Returns those submitted here.
+    """
+    done = []
+    for attempt in attempts:
+        submitted_at = attempt.deadline if by == "deadline" else now
+        # The clock fields set by settle() are flushed by this statement's autoflush.
+        changed = session.execute(
+            update(Attempt).where(Attempt.id == attempt.id, Attempt.status == "in_progress")
+            .values(status="submitted", submitted_at=submitted_at, submitted_by=by)
+            .execution_options(synchronize_session=False)).rowcount
+        if changed:
+            for name, value in (("status", "submitted"), ("submitted_at", submitted_at), ("submitted_by", by)):
+                set_committed_value(attempt, name, value)  # already in the database: no second UPDATE
+            done.append(attempt)
+        else:
+            session.refresh(attempt)
+    if not done:
+        return done
+    scores = grade_attempts(session, done)
+    numbers = dict(session.execute(select(Candidate.id, Candidate.registration_no)
+                                   .where(Candidate.id.in_({a.candidate_id for a in done}))).all())
+    for attempt in done:
+        attempt.score = scores[attempt.id]
+        number = numbers[attempt.candidate_id]
+        audit.append(session, actor=candidate_actor(number) if by == "candidate" else actor,
+                     action="attempt.submit", object_type="attempt", object_id=attempt.public_id,
+                     details={"registration_no": number, "submitted_by": by,
+                              "submitted_at": iso_utc(attempt.submitted_at),
+                              "history_hash": attempt.history_hash, "history_count": attempt.history_count,
+                              "last_seq": attempt.last_seq, "score": _score_summary(attempt.score)}, now=now)
+    session.flush()
+    return done
+
+
+def _score_summary(score: dict) -> dict:
+    return {"total": score["total"], "passed": score["passed"],
+            "sections": [{"code": s["code"], "correct": s["correct"], "score": s["score"], "passed": s["passed"]}
+                         for s in score["sections"]]}
+
+
+def submit(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, by: str = "candidate",
+           actor: str = "", now: datetime, grace: timedelta = DEFAULT_GRACE) -> Attempt:
+    """Submit (idempotent): final, graded, audit-logged. After the deadline plus the grace the
+    deadline has already submitted it (``submitted_by`` = deadline)."""
+    if attempt.status == "submitted":
+        return attempt
+    if attempt.status == "not_started":
+        raise RoomError("not_started")
+    settle(session, attempt, sections, now, grace)
+    if attempt.status != "submitted":
+        finish(session, [attempt], by=by, actor=actor, now=now)
+    return attempt
+
+
+def overdue_exists(session: Session, now: datetime, grace: timedelta = DEFAULT_GRACE) -> bool:
+    return session.scalar(select(Attempt.id).where(Attempt.status == "in_progress",
+                                                   Attempt.deadline < now - grace).limit(1)) is not None
+
+
+def close_overdue(session: Session, now: datetime, grace: timedelta = DEFAULT_GRACE, *,
+                  limit: int | None = SWEEP_BATCH) -> list[Attempt]:
+    """Submit every in-progress attempt whose deadline plus the grace has passed, with every saved
+    answer; ``submitted_at`` is its deadline, ``submitted_by`` "deadline". At most ``limit`` per call
+    (callers loop, committing between batches). Safe with any number of concurrent sweepers: rows
+    another transaction holds are skipped (PostgreSQL) and the UPDATE is conditional on the status."""
+    query = (select(Attempt).where(Attempt.status == "in_progress", Attempt.deadline < now - grace)
+             .order_by(Attempt.deadline, Attempt.id).with_for_update(skip_locked=True))
+    if limit:
+        query = query.limit(limit)
+    attempts = list(session.scalars(query))
+    if not attempts:
+        return []
+    by_exam: dict[int, list[Attempt]] = {}
+    exam_of = dict(session.execute(select(Candidate.id, Candidate.exam_id)
+                                   .where(Candidate.id.in_({a.candidate_id for a in attempts}))).all())
+    for attempt in attempts:
+        by_exam.setdefault(exam_of[attempt.candidate_id], []).append(attempt)
+    for exam_id, group in by_exam.items():
+        sections = exam_sections(session, exam_id)
+        for attempt in group:
+            _apply(attempt, clock(attempt, sections, now))
+    return finish(session, attempts, by="deadline", actor="system", now=now)
+
+
+# --- what the candidate sees ----------------------------------------------------------------------------
+
+def section_states(attempt: Attempt, sections: Sequence[SectionPlan], moment: Clock) -> list[dict]:
+    """Per section: upcoming | open | closed, and the close of the open one. After submission every
+    section is closed (those never opened stay unseen)."""
+    states = []
+    for section in sections:
+        deadline = None
+        if attempt.status == "not_started":
+            state = "upcoming"
+        elif attempt.status == "submitted" or section.position < moment.position:
+            state = "closed"
+        elif section.position == moment.position:
+            state, deadline = "open", moment.section_deadline
+        else:
+            state = "upcoming"
+        states.append({"section": section, "state": state, "deadline": deadline})
+    return states
+
+
+def visible_questions(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], moment: Clock
+                      ) -> list[dict]:
+    """The questions of sections that opened (none before the start), with option ids and texts in the
+    paper's order and nothing that tells which option is right."""
+    from question_bank.models import QuestionVersion
+
+    if attempt.status == "not_started":
+        return []
+    shown = {s.id: s.position for s in sections if s.position <= moment.position}
+    rows = session.execute(
+        select(PaperItem.public_id, PaperItem.position, PaperItem.section_id, PaperItem.option_order,
+               PaperItem.option_ids, QuestionVersion.qtype, QuestionVersion.text, QuestionVersion.image,
+               QuestionVersion.options)
+        .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
+        .where(PaperItem.paper_id == attempt.paper_id, PaperItem.section_id.in_(list(shown)))
+        .order_by(PaperItem.position))
+    questions = []
+    for row in rows:
+        questions.append({
+            "id": row.public_id, "section": shown[row.section_id], "number": row.position,
+            "type": "multiple" if row.qtype == "multiple" else "single", "text": row.text,
+            "image": row.image or None,  # the bank's file name: the view turns it into an address
+            "options": [{"id": option_id, "text": row.options[original]["text"]}
+                        for option_id, original in zip(row.option_ids, row.option_order)],
+        })
+    return questions
+
+
+def saved_answers(session: Session, attempt: Attempt) -> dict[str, dict]:
+    rows = session.execute(select(PaperItem.public_id, Response.choices, Response.flagged, Response.seq)
+                           .join(PaperItem, PaperItem.id == Response.item_id)
+                           .where(Response.attempt_id == attempt.id))
+    return {row.public_id: {"choices": list(row.choices), "flagged": bool(row.flagged), "seq": row.seq}
+            for row in rows}
+
+
+def question_image(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], question_id: str,
+                   now: datetime) -> str | None:
+    """The image file name of a question the candidate can see, or None."""
+    from question_bank.models import QuestionVersion
+
+    if attempt.status == "not_started":
+        return None
+    moment = clock(attempt, sections, now)
+    row = session.execute(select(PaperItem.section_id, QuestionVersion.image)
+                          .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
+                          .where(PaperItem.paper_id == attempt.paper_id, PaperItem.public_id == question_id)).first()
+    position_of = {s.id: s.position for s in sections}
+    if row is None or not row.image or position_of[row.section_id] > moment.position:
+        return None
+    return row.image
+
+
+# --- the save history ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class HistoryVerdict:
+    ok: bool
+    count: int
+    head_hash: str
+    problem: str = ""
+
+
+def verify_history(attempt_public_id: str, rows: Iterable[dict]) -> HistoryVerdict:
+    """Walk one attempt's save log (rows in id order, as dicts of the log's columns); pure."""
+    prev = GENESIS_HASH
+    count = 0
+    for row in rows:
+        count += 1
+        if row["prev_hash"] != prev:
+            return HistoryVerdict(False, count - 1, prev, f"save {count} (seq {row['seq']}) does not follow the one "
+                                                          f"before it")
+        expected = log_hash(attempt_public_id=attempt_public_id, seq=row["seq"], item_id=row["item_id"],
+                            choices=json.loads(row["choices"]), flagged=bool(row["flagged"]), at=row["at"],
+                            machine=row["machine"], prev_hash=prev)
+        if expected != row["hash"]:
+            return HistoryVerdict(False, count - 1, prev, f"save {count} (seq {row['seq']}) was altered")
+        prev = row["hash"]
+    return HistoryVerdict(True, count, prev)
+
+
+def verify_attempt_history(session: Session, attempt: Attempt) -> HistoryVerdict:
+    """The stored log against the attempt's recorded head (hash and count)."""
+    columns = ResponseLog.__table__.c
+    rows = session.execute(select(columns.seq, columns.item_id, columns.choices, columns.flagged, columns.at,
+                                  columns.machine, columns.prev_hash, columns.hash)
+                           .where(columns.attempt_id == attempt.id).order_by(columns.id)).mappings()
+    verdict = verify_history(attempt.public_id, rows)
+    if verdict.ok and (verdict.count, verdict.head_hash) != (attempt.history_count, attempt.history_hash):
+        return HistoryVerdict(False, verdict.count, verdict.head_hash,
+                              f"the attempt records {attempt.history_count} saves ending in "
+                              f"{attempt.history_hash[:12]}…, the log holds {verdict.count}")
+    return verdict

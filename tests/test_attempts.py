@@ -1,0 +1,459 @@
+"""The exam room's rules, tested directly with ``now`` passed in: login and the one-live-session rule,
+the clock and its sections, saves (sequenced, idempotent, hash-chained), submission and the deadline sweep."""
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import func, select, text
+from sqlalchemy.orm.attributes import set_committed_value
+
+from exam import attempts, audit
+from exam.attempts import RoomError
+from exam.models import Attempt, Candidate, CandidateSession, PaperItem, Response, ResponseLog
+from exam.sittings import ACCESS_CODE_SECONDS, current_access_code
+from tests.factories import make_ready_candidate, make_ready_candidates
+
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+GRACE = timedelta(seconds=10)
+MACHINE = "10.1.1.21 Mozilla/5.0 (Windows NT 10.0)"
+OTHER_MACHINE = "10.1.1.22 Mozilla/5.0 (Windows NT 10.0)"
+
+
+def login(db, candidate, now, *, machine=MACHINE, code=None, dob=None, number=None):
+    return attempts.login(db, registration_no=number or candidate.registration_no,
+                          date_of_birth=dob or candidate.date_of_birth,
+                          access_code=code or current_access_code(candidate.sitting, now), machine=machine, now=now)
+
+
+def sections_of(db, candidate):
+    return attempts.exam_sections(db, candidate.exam_id)
+
+
+def started(db, candidate, now=T0 + timedelta(minutes=1)):
+    result = login(db, candidate, now)
+    attempts.start(db, result.attempt, candidate.sitting, sections_of(db, candidate), now=now)
+    return result.attempt
+
+
+def items(db, attempt):
+    """Paper items in order with the ids of their right and wrong options (the test knows the key)."""
+    from question_bank.models import QuestionVersion
+
+    found = []
+    for item in db.scalars(select(PaperItem).where(PaperItem.paper_id == attempt.paper_id)
+                           .order_by(PaperItem.position)):
+        version = db.get(QuestionVersion, item.question_version_id)
+        right = [oid for oid, original in zip(item.option_ids, item.option_order)
+                 if version.options[original]["correct"]]
+        wrong = [oid for oid in item.option_ids if oid not in right]
+        found.append({"item": item, "id": item.public_id, "right": right, "wrong": wrong, "type": version.qtype,
+                      "section": next(s.position for s in item_sections(db, attempt) if s.id == item.section_id)})
+    return found
+
+
+def item_sections(db, attempt):
+    candidate = db.get(Candidate, attempt.candidate_id)
+    return sections_of(db, candidate)
+
+
+def save(db, attempt, question, choices, seq, now, flagged=None, machine=MACHINE):
+    return attempts.save_answer(db, attempt, item_sections(db, attempt), question_id=question, choices=choices,
+                                seq=seq, flagged=flagged, machine=machine, now=now, grace=GRACE)
+
+
+def audit_entries(db, action):
+    return db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == action)
+                      .order_by(audit.AuditEntry.seq)).all()
+
+
+# --- login ---------------------------------------------------------------------------------------------
+
+def test_login_gives_a_token_stored_only_as_its_hash_and_is_audited(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    result = login(db, candidate, T0 + timedelta(minutes=2))
+    db.commit()
+    stored = db.scalar(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id))
+    assert stored.token_hash == attempts.hash_token(result.token) != result.token
+    assert result.attempt.status == "not_started" and len(result.attempt.public_id) == 24
+    assert attempts.session_for_token(db, result.token)[1].id == candidate.id
+    entry = audit_entries(db, "candidate.login")[-1]
+    assert entry.actor == f"candidate:{candidate.registration_no}" and MACHINE in entry.details
+
+
+def test_unknown_number_and_wrong_birth_date_get_the_same_refusal_and_are_audited(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    now = T0 + timedelta(minutes=2)
+    with pytest.raises(RoomError) as unknown:
+        login(db, candidate, now, number="KHONG-CO-9999")
+    with pytest.raises(RoomError) as wrong_dob:
+        login(db, candidate, now, dob=date(1970, 1, 1))
+    assert unknown.value.code == wrong_dob.value.code == "bad_credentials"
+    assert unknown.value.details == wrong_dob.value.details == {}
+    db.commit()
+    failures = audit_entries(db, "candidate.login_failed")
+    assert [e.actor for e in failures] == ["candidate:KHONG-CO-9999", f"candidate:{candidate.registration_no}"]
+    assert db.scalar(select(func.count()).select_from(CandidateSession)) == 0
+
+
+def test_wrong_expired_and_other_room_access_codes_are_refused(db):
+    first, = make_ready_candidates(db, 1, starts_at=T0, room="P.101")
+    other, = make_ready_candidates(db, 1, starts_at=T0, room="P.102")
+    now = T0 + timedelta(minutes=5)
+    current = current_access_code(first.sitting, now)
+    expired = current_access_code(first.sitting, now - timedelta(seconds=2 * ACCESS_CODE_SECONDS))
+    other_room = current_access_code(other.sitting, now)
+    wrong = f"{(int(current) + 1) % 1_000_000:06d}"
+    for code in {wrong, expired, other_room} - {current}:
+        with pytest.raises(RoomError) as refused:
+            login(db, first, now, code=code)
+        assert refused.value.code == "bad_access_code", code
+    # The code shown just before the rotation is still accepted (a candidate mid-typing).
+    previous = current_access_code(first.sitting, now - timedelta(seconds=ACCESS_CODE_SECONDS))
+    assert login(db, first, now, code=previous).token
+
+
+def test_no_login_before_the_sitting_and_none_after_late_entry_unless_started(db):
+    early, late = make_ready_candidates(db, 2, starts_at=T0)
+    with pytest.raises(RoomError, match="sitting_not_started"):
+        login(db, early, T0 - timedelta(seconds=30))
+    attempt = started(db, early, T0 + timedelta(minutes=1))
+    after_window = T0 + timedelta(minutes=early.sitting.late_entry_minutes, seconds=1)
+    with pytest.raises(RoomError, match="late_entry_closed"):
+        login(db, late, after_window)
+    # The candidate who started long ago may come back (machine crash), from the same machine.
+    assert login(db, early, after_window).attempt.id == attempt.id
+
+
+def test_one_live_session_until_the_proctor_admits_a_move(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    now = T0 + timedelta(minutes=2)
+    first = login(db, candidate, now)
+    with pytest.raises(RoomError, match="active_elsewhere"):
+        login(db, candidate, now, machine=OTHER_MACHINE)
+    # The same machine (same address) may sign in again: the old token dies.
+    again = login(db, candidate, now + timedelta(seconds=5), machine=MACHINE.split()[0] + " Chrome/120")
+    assert attempts.session_for_token(db, first.token) is None
+    assert attempts.ended_session(db, first.token).end_reason == "replaced"
+    ended = attempts.admit_move(db, candidate, actor="giamthi", reason="máy 21 hỏng bàn phím", now=now + timedelta(
+        seconds=10))
+    assert ended == 1 and candidate.move_admitted_at is not None
+    assert attempts.session_for_token(db, again.token) is None
+    assert attempts.ended_session(db, again.token).end_reason == "moved"
+    moved = login(db, candidate, now + timedelta(seconds=20), machine=OTHER_MACHINE)
+    assert attempts.session_for_token(db, moved.token) is not None
+    # The admission is used up: the broken machine cannot take the session back.
+    with pytest.raises(RoomError, match="active_elsewhere"):
+        login(db, candidate, now + timedelta(seconds=30), machine=MACHINE)
+    db.commit()
+    assert audit_entries(db, "candidate.admit_move")[0].actor == "giamthi"
+    with pytest.raises(ValueError, match="reason"):
+        attempts.admit_move(db, candidate, actor="giamthi", reason=" ", now=now)
+
+
+# --- the clock ------------------------------------------------------------------------------------------
+
+def test_start_sets_absolute_deadlines_and_is_idempotent(db):
+    candidate = make_ready_candidate(db, starts_at=T0)  # 10 + 5 minutes, sitting of 30
+    now = T0 + timedelta(minutes=1)
+    attempt = started(db, candidate, now)
+    assert attempt.status == "in_progress" and attempt.started_at == now
+    assert attempt.deadline == now + timedelta(minutes=15)
+    assert (attempt.section_position, attempt.section_deadline) == (1, now + timedelta(minutes=10))
+    attempts.start(db, attempt, candidate.sitting, sections_of(db, candidate), now=now + timedelta(minutes=3))
+    assert attempt.started_at == now and attempt.deadline == now + timedelta(minutes=15)
+    db.commit()
+    assert len(audit_entries(db, "attempt.start")) == 1
+
+
+def test_a_late_starter_gets_at_most_the_sitting_end(db):
+    candidate = make_ready_candidate(db, starts_at=T0, minutes=20)  # sitting ends at T0 + 20 min
+    now = T0 + timedelta(minutes=8)
+    attempt = started(db, candidate, now)
+    assert attempt.deadline == T0 + timedelta(minutes=20)  # not now + 15 min
+    assert attempt.section_deadline == now + timedelta(minutes=10)
+    moment = attempts.clock(attempt, sections_of(db, candidate), now + timedelta(minutes=10))
+    assert (moment.position, moment.section_deadline) == (2, T0 + timedelta(minutes=20))  # 2 of its 5 minutes
+    later = make_ready_candidate(db, exam=candidate.exam, sitting=candidate.sitting)
+    attempt = started(db, later, T0 + timedelta(minutes=12))
+    assert attempt.section_deadline == attempt.deadline == T0 + timedelta(minutes=20)
+
+
+def test_sections_close_on_time_and_the_next_opens_at_that_deadline(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    first_close = attempt.section_deadline
+    paper = items(db, attempt)
+    in_first = [q for q in paper if q["section"] == 1]
+    in_second = [q for q in paper if q["section"] == 2]
+    # Before the close, the second section is not shown: its questions are "not found".
+    with pytest.raises(RoomError, match="not_found"):
+        save(db, attempt, in_second[0]["id"], in_second[0]["right"][:1], 1, first_close - timedelta(seconds=1))
+    # A save sent just before the close and arriving within the grace is kept.
+    save(db, attempt, in_first[0]["id"], in_first[0]["right"][:1], 2, first_close + timedelta(seconds=5))
+    assert attempt.section_position == 2 and attempt.section_started_at == first_close
+    assert attempt.section_deadline == first_close + timedelta(minutes=5)
+    with pytest.raises(RoomError, match="section_closed"):
+        save(db, attempt, in_first[1]["id"], in_first[1]["right"][:1], 3, first_close + GRACE + timedelta(seconds=1))
+    save(db, attempt, in_second[0]["id"], in_second[0]["right"][:1], 4, first_close + timedelta(minutes=1))
+
+
+def test_the_clock_is_lazy_and_reads_write_nothing(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    db.commit()
+    later = T0 + timedelta(minutes=11)
+    moment = attempts.clock(attempt, sections_of(db, candidate), later)
+    assert moment.position == 2 and moment.section_started_at == T0 + timedelta(minutes=10)
+    assert attempt.section_position == 1 and not db.dirty  # nothing persisted by reading
+    attempts.heartbeat(db, attempt, sections_of(db, candidate), now=later)
+    assert attempt.section_position == 2 and attempt.last_heartbeat_at == later
+
+
+def test_closing_a_section_early_opens_the_next_with_its_own_minutes(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    now = T0 + timedelta(minutes=3)
+    attempts.next_section(db, attempt, sections_of(db, candidate), now=now)
+    assert (attempt.section_position, attempt.section_started_at) == (2, now)
+    # The last section: 5 minutes from now; the attempt ends with it.
+    assert attempt.section_deadline == attempt.deadline == now + timedelta(minutes=5)
+    with pytest.raises(RoomError, match="last_section"):
+        attempts.next_section(db, attempt, sections_of(db, candidate), now=now + timedelta(seconds=1))
+
+
+# --- saves ----------------------------------------------------------------------------------------------
+
+def test_a_stale_save_never_overwrites_a_newer_one(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    question = items(db, attempt)[0]
+    now = T0 + timedelta(minutes=2)
+    save(db, attempt, question["id"], question["right"][:1], 5, now)
+    with pytest.raises(RoomError) as stale:
+        save(db, attempt, question["id"], question["wrong"][:1], 3, now + timedelta(seconds=1))
+    assert stale.value.code == "stale_seq" and stale.value.details == {"current_seq": 5}
+    stored = db.scalar(select(Response).where(Response.attempt_id == attempt.id))
+    assert (stored.seq, stored.choices) == (5, question["right"][:1])
+    # Another question's older seq is not stale: seq orders changes of one question.
+    other = items(db, attempt)[1]
+    save(db, attempt, other["id"], other["wrong"][:1], 4, now + timedelta(seconds=2))
+    assert attempt.last_seq == 5 and attempt.history_count == 2
+
+
+def test_the_same_save_twice_is_acknowledged_once(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    question = items(db, attempt)[0]
+    now = T0 + timedelta(minutes=2)
+    first = save(db, attempt, question["id"], question["wrong"][:1], 7, now, flagged=True)
+    replay = save(db, attempt, question["id"], question["wrong"][:1], 7, now + timedelta(seconds=3), flagged=True)
+    assert not first.replay and replay.replay and replay.saved_at == first.saved_at
+    assert db.scalar(select(func.count()).select_from(ResponseLog)) == 1 and attempt.history_count == 1
+    with pytest.raises(RoomError, match="stale_seq"):  # the same seq with another body is not a replay
+        save(db, attempt, question["id"], question["right"][:1], 7, now + timedelta(seconds=4))
+    # flagged omitted keeps the stored flag.
+    save(db, attempt, question["id"], question["right"][:1], 8, now + timedelta(seconds=5))
+    assert db.scalar(select(Response.flagged).where(Response.attempt_id == attempt.id)) is True
+
+
+def test_choices_must_be_options_of_that_question(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    paper = items(db, attempt)
+    single = next(q for q in paper if q["type"] == "single" and q["section"] == 1)
+    other = next(q for q in paper if q["id"] != single["id"])
+    now = T0 + timedelta(minutes=1)
+    for choices in ([other["right"][0]], single["wrong"][:2], ["x"], [single["right"][0]] * 2, [1]):
+        with pytest.raises(RoomError, match="invalid_choice"):
+            save(db, attempt, single["id"], choices, 1, now)
+    with pytest.raises(RoomError, match="invalid_request"):
+        save(db, attempt, single["id"], "abc", 1, now)
+    for seq in (0, -1, "3", 2**31, True, None):
+        with pytest.raises(RoomError, match="invalid_request"):
+            save(db, attempt, single["id"], [], seq, now)
+    # An empty list clears the answer; choices are stored in the paper's order.
+    save(db, attempt, single["id"], [], 1, now)
+    multiple = next((q for q in paper if q["type"] == "multiple" and q["section"] == 1), None)
+    if multiple:
+        save(db, attempt, multiple["id"], list(reversed(multiple["item"].option_ids[:2])), 2, now)
+        stored = db.scalar(select(Response.choices).where(Response.item_id == multiple["item"].id))
+        assert stored == multiple["item"].option_ids[:2]
+
+
+def test_another_candidates_question_is_not_found_like_a_missing_one(db):
+    mine, theirs = make_ready_candidates(db, 2, starts_at=T0)
+    my_attempt = started(db, mine, T0)
+    their_attempt = started(db, theirs, T0)
+    their_question = items(db, their_attempt)[0]
+    mine_ids = {q["id"] for q in items(db, my_attempt)}
+    assert their_question["id"] not in mine_ids
+    errors = []
+    for question_id in (their_question["id"], "0123456789abcdef"):
+        with pytest.raises(RoomError) as refused:
+            save(db, my_attempt, question_id, their_question["right"][:1], 1, T0 + timedelta(minutes=1))
+        errors.append((refused.value.code, refused.value.details))
+    assert errors[0] == errors[1] == ("not_found", {})
+
+
+def test_every_save_is_logged_in_a_hash_chain_that_enters_the_audit_at_submission(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    paper = items(db, attempt)
+    now = T0 + timedelta(minutes=1)
+    for seq, question in enumerate(paper[:4], start=1):
+        save(db, attempt, question["id"], question["wrong"][:1], seq, now + timedelta(seconds=seq))
+    save(db, attempt, paper[0]["id"], paper[0]["right"][:1], 5, now + timedelta(seconds=9), flagged=True)
+    attempts.submit(db, attempt, item_sections(db, attempt), now=now + timedelta(minutes=1))
+    db.commit()
+    verdict = attempts.verify_attempt_history(db, attempt)
+    assert verdict.ok and verdict.count == 5 == attempt.history_count
+    assert verdict.head_hash == attempt.history_hash
+    entry = audit_entries(db, "attempt.submit")[-1]
+    details = json.loads(entry.details)
+    assert (details["history_hash"], details["history_count"]) == (attempt.history_hash, 5)
+    assert details["submitted_by"] == "candidate" and entry.actor == f"candidate:{candidate.registration_no}"
+    # The log keeps every save, not only the latest: seq, server time, choices as canonical JSON, machine.
+    rows = db.execute(select(ResponseLog.seq, ResponseLog.choices, ResponseLog.machine, ResponseLog.at)
+                      .where(ResponseLog.attempt_id == attempt.id).order_by(ResponseLog.id)).all()
+    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
+    assert rows[-1].choices == json.dumps(paper[0]["right"][:1], separators=(",", ":"))
+    assert rows[0].machine == MACHINE and rows[0].at.endswith("Z")
+    # Altering a stored save (here in a copy: the table refuses UPDATE) breaks the chain.
+    log = [dict(r) for r in db.execute(select(*ResponseLog.__table__.c).where(
+        ResponseLog.attempt_id == attempt.id).order_by(ResponseLog.id)).mappings()]
+    log[1]["choices"] = json.dumps(paper[1]["right"][:1], separators=(",", ":"))
+    broken = attempts.verify_history(attempt.public_id, log)
+    assert not broken.ok and "save 2" in broken.problem
+    assert not attempts.verify_history(attempt.public_id, log[:1] + log[2:]).ok
+
+
+def test_the_save_log_refuses_update_and_delete(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    question = items(db, attempt)[0]
+    save(db, attempt, question["id"], question["right"][:1], 1, T0 + timedelta(minutes=1))
+    db.commit()
+    with pytest.raises(Exception, match="append-only|refused"):
+        db.execute(text("UPDATE response_log SET choices = '[]'"))
+    db.rollback()
+
+
+# --- submission and the deadline ----------------------------------------------------------------------
+
+def test_submission_grades_the_saved_answers(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    paper = items(db, attempt)
+    first = [q for q in paper if q["section"] == 1]
+    now = T0 + timedelta(minutes=1)
+    seq = 0
+    for question in first[:3]:  # 3 of 5 right in section 1: passed (≥ 50%)
+        seq += 1
+        save(db, attempt, question["id"], question["right"], seq, now)
+    seq += 1
+    save(db, attempt, first[3]["id"], first[3]["wrong"][:1], seq, now)
+    attempts.submit(db, attempt, item_sections(db, attempt), now=now + timedelta(minutes=1))
+    assert attempt.status == "submitted" and attempt.submitted_by == "candidate"
+    general, language = attempt.score["sections"]
+    assert (general["correct"], general["answered"], general["score"], general["passed"]) == (3, 4, 3.0, True)
+    assert (language["correct"], language["passed"]) == (0, False)
+    assert attempt.score["passed"] is False and attempt.score["total"] == 3.0
+    # Final: no more saves, a second submit changes nothing.
+    with pytest.raises(RoomError, match="submitted"):
+        save(db, attempt, first[4]["id"], first[4]["right"], seq + 1, now + timedelta(minutes=2))
+    attempts.submit(db, attempt, item_sections(db, attempt), now=now + timedelta(minutes=3))
+    assert attempt.submitted_at == now + timedelta(minutes=1)
+    db.commit()
+    assert len(audit_entries(db, "attempt.submit")) == 1
+
+
+def test_the_deadline_submits_without_the_client_with_every_saved_answer(db):
+    present, absent = make_ready_candidates(db, 2, starts_at=T0)
+    attempt = started(db, absent, T0)
+    other = started(db, present, T0 + timedelta(minutes=5))
+    paper = items(db, attempt)
+    for seq, question in enumerate(paper[:3], start=1):
+        save(db, attempt, question["id"], question["right"], seq, T0 + timedelta(minutes=1))
+    db.commit()  # ... and the machine is switched off.
+    assert attempts.close_overdue(db, attempt.deadline + GRACE, GRACE) == []  # not yet: the grace still runs
+    after = attempt.deadline + GRACE + timedelta(seconds=1)
+    closed = attempts.close_overdue(db, after, GRACE)
+    db.commit()
+    assert [a.id for a in closed] == [attempt.id]
+    db.expire_all()
+    attempt = db.get(Attempt, attempt.id)
+    assert (attempt.status, attempt.submitted_by, attempt.submitted_at) == ("submitted", "deadline", attempt.deadline)
+    assert attempt.section_position == 2
+    assert sum(s["correct"] for s in attempt.score["sections"]) == 3
+    assert db.get(Attempt, other.id).status == "in_progress"  # started later: still running
+    entry = audit_entries(db, "attempt.submit")[-1]
+    assert entry.actor == "system" and json.loads(entry.details)["history_count"] == 3
+    # A late save is refused.
+    with pytest.raises(RoomError, match="deadline_passed"):
+        save(db, attempt, paper[4]["id"], paper[4]["right"], 9, after)
+
+
+def test_a_late_save_submits_an_overdue_attempt_and_is_refused(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    question = items(db, attempt)[0]
+    save(db, attempt, question["id"], question["right"], 1, T0 + timedelta(minutes=1))
+    with pytest.raises(RoomError, match="deadline_passed"):
+        save(db, attempt, question["id"], question["wrong"][:1], 2, attempt.deadline + GRACE + timedelta(seconds=1))
+    db.commit()
+    assert attempt.status == "submitted" and attempt.submitted_by == "deadline"
+    assert db.scalar(select(Response.seq).where(Response.attempt_id == attempt.id)) == 1
+
+
+def test_two_sweepers_never_submit_the_same_attempt_twice(app, db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    db.commit()
+    late = attempt.deadline + timedelta(minutes=1)
+    other = app.extensions["exam_db"].sessionmaker()
+    try:
+        stale_copy = other.get(Attempt, attempt.id)  # a second sweeper that read the attempt earlier
+        assert stale_copy.status == "in_progress"
+        other.rollback()
+        assert len(attempts.close_overdue(db, late, GRACE)) == 1
+        db.commit()
+        set_committed_value(stale_copy, "status", "in_progress")  # still believes it is open
+        assert attempts.finish(other, [stale_copy], by="deadline", actor="system", now=late) == []
+        other.commit()
+    finally:
+        other.close()
+    assert len(audit_entries(db, "attempt.submit")) == 1
+
+
+def test_resume_after_a_crash_keeps_every_acknowledged_answer(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    attempt = started(db, candidate, T0)
+    paper = items(db, attempt)
+    for seq, question in enumerate(paper[:3], start=1):
+        save(db, attempt, question["id"], question["wrong"][:1], seq, T0 + timedelta(minutes=1))
+    db.commit()
+    again = login(db, candidate, T0 + timedelta(minutes=20))  # past late entry: started, so admitted
+    assert again.attempt.id == attempt.id and again.attempt.last_seq == 3
+    answers = attempts.saved_answers(db, again.attempt)
+    assert {k: v["choices"] for k, v in answers.items()} == {q["id"]: q["wrong"][:1] for q in paper[:3]}
+
+
+def test_close_overdue_and_admit_move_commands(db, runner):
+    candidate = make_ready_candidate(db, starts_at=datetime.now(timezone.utc) - timedelta(minutes=62), minutes=180)
+    started(db, candidate, datetime.now(timezone.utc) - timedelta(minutes=60))
+    db.commit()
+    result = runner.invoke(args=["exam", "close-overdue"])
+    assert result.exit_code == 0, result.output
+    assert candidate.registration_no in result.output and "closed 1 overdue attempts" in result.output
+    assert "closed 0" in runner.invoke(args=["exam", "close-overdue"]).output
+
+    exam_code = candidate.exam.code
+    result = runner.invoke(args=["candidates", "admit-move", exam_code, candidate.registration_no,
+                                 "--reason", "máy hỏng"])
+    assert result.exit_code == 0, result.output
+    assert "1 session(s) ended" in result.output
+    missing = runner.invoke(args=["candidates", "admit-move", exam_code, "KHONG-CO", "--reason", "x"])
+    assert missing.exit_code != 0 and "no candidate" in missing.output
+    assert runner.invoke(args=["candidates", "admit-move", exam_code, candidate.registration_no]).exit_code != 0

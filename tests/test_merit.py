@@ -1,0 +1,440 @@
+"""Merit lists: the civil-service preset on hand-computed groups, rule parsing, board decisions, the hash,
+and a property: a candidate's rank and status never depend on the order of the input."""
+from __future__ import annotations
+
+import random
+from datetime import date
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from exam.merit import (CIVIL_SERVICE_CATEGORIES, CandidateResult, MeritRejected, RankingRule, SectionResult,
+                        apply_decisions, build_merit_lists, compare_merit_lists, dump_merit_lists, format_points,
+                        load_merit_lists, merit_hash, round1_from_score_record, rule_from_dict)
+
+LAW = "Chuyên viên pháp chế"
+ACCOUNTS = "Kế toán viên"
+
+
+def sections(*failed: str) -> list[tuple]:
+    """Round-1 sections as grading reports them: (title, score, max, passed)."""
+    return [(title, 20.0 if title in failed else 40.0, 60.0, title not in failed)
+            for title in ("Kiến thức chung", "Ngoại ngữ", "Tin học")]
+
+
+def candidate(reg: str, post: str, round2: float | None, categories: str = "", *, failed: tuple = (),
+              absent: bool = False, name: str | None = None, round1_total: float = 100.0) -> CandidateResult:
+    return CandidateResult(
+        registration_no=reg, full_name=name or f"Thí sinh {reg}", date_of_birth=date(1998, 3, 14), post=post,
+        priority_categories=categories, round1_sections=sections(*failed), round1_total=round1_total,
+        components={} if round2 is None else {"round2": round2}, absent=absent)
+
+
+def civil_service(quota: dict[str, int], **overrides) -> RankingRule:
+    rule, errors = rule_from_dict({"preset": "civil_service", "quota": quota, **overrides})
+    assert errors == []
+    return rule
+
+
+GROUP = [
+    candidate("TS01", LAW, 80),                     # 80           rank 1   selected
+    candidate("TS02", LAW, 75),                     # 75 (r2 75)   rank 2   tie
+    candidate("TS03", LAW, 75),                     # 75 (r2 75)   rank 2   tie
+    candidate("TS04", LAW, 75),                     # 75 (r2 75)   rank 2   tie
+    candidate("TS05", LAW, 72.5, "Hoàn thành nghĩa vụ quân sự"),  # 72.5 + 2.5 = 75, r2 lower: rank 5
+    candidate("TS06", LAW, 95, failed=("Tin học",)),              # ineligible: a failed round-1 section
+    candidate("TS07", LAW, 49.5, "Thương binh"),    # ineligible: 49.5 < 50, the bonus cannot rescue it
+    candidate("TS08", LAW, None, absent=True),      # ineligible: absent
+    candidate("TS09", LAW, None),                   # ineligible: no round-2 score
+    candidate("TS10", LAW, 60, "Con thương binh; Thương binh; Hoàn thành nghĩa vụ quân sự"),  # 60 + 7.5 only
+    candidate("TS11", ACCOUNTS, 90),                # 90   rank 1 selected
+    candidate("TS12", ACCOUNTS, 90),                # 90   rank 1 selected (a tie above the boundary)
+    candidate("TS13", ACCOUNTS, 80),                # 80   rank 3 selected
+    candidate("TS14", ACCOUNTS, 70),                # 70   rank 4 not selected
+    candidate("TS15", ACCOUNTS, 65, "Dân tộc thiểu số"),  # 65 + 5 = 70, r2 lower: rank 5
+]
+QUOTA = {LAW: 2, ACCOUNTS: 3}
+
+
+def by_reg(merit_list) -> dict:
+    return {row.registration_no: row for row in merit_list.rows}
+
+
+# --- the preset ------------------------------------------------------------------------------------
+
+def test_the_civil_service_preset_fills_in_the_common_rule():
+    rule = civil_service(QUOTA)
+    assert rule.score == "round2" and rule.min_score == 50 and rule.require_round1_sections_passed
+    assert rule.tie_break == ("round2",)
+    assert rule.bonus == {"anh_hung_thuong_binh": 7.5, "dan_toc_thieu_so": 5.0, "nghia_vu_quan_su": 2.5}
+    assert [c.points for c in CIVIL_SERVICE_CATEGORIES] == [7.5, 5.0, 2.5]
+    assert rule.label("dan_toc_thieu_so").startswith("Người dân tộc thiểu số")
+    assert rule.label("round2") == "Điểm vòng 2"
+    assert rule.preset == "civil_service"
+
+
+def test_preset_on_a_post_with_a_three_way_tie_at_the_last_place():
+    lists = build_merit_lists(GROUP, civil_service(QUOTA))
+    assert list(lists) == [LAW, ACCOUNTS]
+    law = lists[LAW]
+    rows = by_reg(law)
+    expected = {  # reg: (rank, total, bonus, status)
+        "TS01": (1, 80.0, 0.0, "selected"),
+        "TS02": (2, 75.0, 0.0, "tie"), "TS03": (2, 75.0, 0.0, "tie"), "TS04": (2, 75.0, 0.0, "tie"),
+        "TS05": (5, 75.0, 2.5, "not_selected"),
+        "TS10": (6, 67.5, 7.5, "not_selected"),
+        "TS06": (None, None, 0.0, "ineligible"), "TS07": (None, None, 7.5, "ineligible"),
+        "TS08": (None, None, 0.0, "ineligible"), "TS09": (None, None, 0.0, "ineligible"),
+    }
+    assert {reg: (r.rank, r.total, r.bonus, r.status) for reg, r in rows.items()} == expected
+    # No silent break: all three tied candidates are "tie", one place left for the board.
+    assert len(law.ties) == 1
+    tie = law.ties[0]
+    assert (tie.rank, tie.places, tie.total, tie.registration_nos) == (2, 1, 75.0, ("TS02", "TS03", "TS04"))
+    assert law.places_left == 1
+    assert law.counts() == {"selected": 1, "tie": 3, "not_selected": 2, "ineligible": 4}
+    assert rows["TS02"].status_label == "Bằng điểm (chờ Hội đồng quyết định)"
+
+
+def test_reasons_for_ineligible_have_a_code_and_a_vietnamese_sentence():
+    rows = by_reg(build_merit_lists(GROUP, civil_service(QUOTA))[LAW])
+    assert rows["TS06"].reason_codes == "round1_section_failed: Tin học"
+    assert rows["TS06"].reason_text == "Không đạt phần thi Tin học ở vòng 1"
+    assert rows["TS07"].reason_codes == "round2_below_min"
+    assert rows["TS07"].reason_text == "Điểm vòng 2 (49,5) thấp hơn mức tối thiểu 50"
+    assert rows["TS08"].reason_codes == "absent" and rows["TS08"].reason_text == "Không dự thi"
+    assert rows["TS09"].reason_codes == "missing_round2"
+    assert rows["TS09"].reason_text == "Không có điểm vòng 2"
+    assert rows["TS01"].reasons == () and rows["TS01"].reason_text == ""
+    # Several reasons at once: every one is listed.
+    lists = build_merit_lists([candidate("X1", LAW, 40, failed=("Kiến thức chung", "Tin học"))], civil_service(QUOTA))
+    assert lists[LAW].rows[0].reason_codes == ("round1_section_failed: Kiến thức chung; "
+                                               "round1_section_failed: Tin học; round2_below_min")
+
+
+def test_only_the_highest_bonus_counts():
+    rule = civil_service(QUOTA)
+    assert rule.bonus_for("Con thương binh; Thương binh; Hoàn thành nghĩa vụ quân sự") == (
+        7.5, "anh_hung_thuong_binh", ())
+    assert rule.bonus_for("Hoàn thành nghĩa vụ quân sự;Con liệt sĩ") == (5.0, "dan_toc_thieu_so", ())
+    assert rule.bonus_for("  dân   tộc THIỂU số ") == (5.0, "dan_toc_thieu_so", ())  # case and spaces ignored
+    assert rule.bonus_for("nghia_vu_quan_su") == (2.5, "nghia_vu_quan_su", ())  # the code itself
+    assert rule.bonus_for("") == (0.0, "", ())
+    assert rule.bonus_for(["Thương binh", "Con thương binh"]) == (7.5, "anh_hung_thuong_binh", ())
+    row = by_reg(build_merit_lists(GROUP, rule)[LAW])["TS10"]
+    assert (row.bonus, row.bonus_category, row.total) == (7.5, "anh_hung_thuong_binh", 67.5)
+    assert row.priority_categories == "Con thương binh; Thương binh; Hoàn thành nghĩa vụ quân sự"
+
+
+def test_unknown_category_earns_nothing_and_is_noted():
+    rule = civil_service(QUOTA)
+    assert rule.bonus_for("Con thuong binh; Hoàn thành nghĩa vụ quân sự") == (
+        2.5, "nghia_vu_quan_su", ("Con thuong binh",))
+    lists = build_merit_lists([candidate("X1", LAW, 70, "Vận động viên")], rule)
+    row = lists[LAW].rows[0]
+    assert (row.bonus, row.total, row.status) == (0.0, 70.0, "selected")
+    assert [(n.registration_no, n.code) for n in lists[LAW].notes] == [("X1", "unknown_priority_category")]
+    assert "Vận động viên" in lists[LAW].notes[0].message
+
+
+def test_competition_ranks_and_a_tie_above_the_quota_is_no_problem():
+    accounts = build_merit_lists(GROUP, civil_service(QUOTA))[ACCOUNTS]
+    assert [(r.registration_no, r.rank, r.total, r.status) for r in accounts.rows] == [
+        ("TS11", 1, 90.0, "selected"), ("TS12", 1, 90.0, "selected"), ("TS13", 3, 80.0, "selected"),
+        ("TS14", 4, 70.0, "not_selected"), ("TS15", 5, 70.0, "not_selected")]
+    assert accounts.ties == ()
+    assert accounts.components == ("round1_total", "round2")
+    assert accounts.rows[0].components == {"round1_total": 100.0, "round2": 90.0}
+
+
+def test_equal_rows_are_displayed_by_registration_number_with_identical_status():
+    # Names chosen so that alphabetical order and registration order disagree.
+    group = [candidate("B2", LAW, 75, name="An"), candidate("A9", LAW, 75, name="Yến"),
+             candidate("C1", LAW, 75, name="Bình"), candidate("Z0", LAW, 90, name="Ánh")]
+    law = build_merit_lists(group, civil_service({LAW: 2}))[LAW]
+    assert [(r.registration_no, r.rank, r.status) for r in law.rows] == [
+        ("Z0", 1, "selected"), ("A9", 2, "tie"), ("B2", 2, "tie"), ("C1", 2, "tie")]
+    # Same ranks and statuses whatever the names and numbers: swap them around.
+    renamed = [CandidateResult(f"N{9 - k}", f"Tên {k}", c.date_of_birth, c.post, c.priority_categories,
+                               c.round1_sections, c.round1_total, c.components) for k, c in enumerate(group)]
+    again = build_merit_lists(renamed, civil_service({LAW: 2}))[LAW]
+    assert sorted((r.rank, r.status) for r in again.rows) == sorted((r.rank, r.status) for r in law.rows)
+
+
+def test_ties_at_the_first_place_and_everything_fits():
+    two = [candidate("A", LAW, 70), candidate("B", LAW, 70)]
+    law = build_merit_lists(two, civil_service({LAW: 1}))[LAW]
+    assert [r.status for r in law.rows] == ["tie", "tie"] and law.ties[0].places == 1
+    law = build_merit_lists(two, civil_service({LAW: 2}))[LAW]
+    assert [r.status for r in law.rows] == ["selected", "selected"] and law.ties == ()
+    law = build_merit_lists(two, civil_service({LAW: 5}))[LAW]
+    assert [r.status for r in law.rows] == ["selected", "selected"]
+
+
+def test_a_post_with_a_quota_and_no_candidates_gets_an_empty_list():
+    lists = build_merit_lists([], civil_service({LAW: 2}))
+    assert lists[LAW].rows == () and lists[LAW].ties == ()
+    assert merit_hash(lists) == merit_hash(load_merit_lists(dump_merit_lists(lists)))
+
+
+def test_posts_match_the_quota_table_ignoring_case_and_spaces():
+    lists = build_merit_lists([candidate("A", "  chuyên viên   PHÁP CHẾ ", 70)], civil_service({LAW: 1}))
+    assert lists[LAW].rows[0].status == "selected"
+
+
+def test_a_post_without_quota_is_an_error_naming_the_post():
+    with pytest.raises(MeritRejected) as caught:
+        build_merit_lists(GROUP + [candidate("X1", "Văn thư", 70), candidate("X2", "Văn thư", 60),
+                                   candidate("X3", "", 60)], civil_service(QUOTA))
+    assert [(p.key, p.message) for p in caught.value.problems] == [
+        ('ranking.quota."Văn thư"', "2 candidate(s) applied for this post but it has no quota"),
+        ('ranking.quota."(no post)"', "1 candidate(s) applied for this post but it has no quota")]
+
+
+def test_bad_input_is_refused_with_every_problem():
+    bad = [candidate("A", LAW, 70), candidate("A", LAW, float("nan")),
+           CandidateResult("B", "B", None, LAW, components={"round2": "70"}),
+           CandidateResult("C", "C", None, LAW, components={"bonus": 3.0, "round2": 60.0})]
+    with pytest.raises(MeritRejected) as caught:
+        build_merit_lists(bad, civil_service(QUOTA))
+    assert [str(p) for p in caught.value.problems] == [
+        "A: is given twice", "A: round2 must be a finite number (got nan)",
+        "B: round2 must be a finite number (got '70')", "C: external score 'bonus' uses a reserved name"]
+
+
+# --- other rules -----------------------------------------------------------------------------------
+
+def test_preset_values_are_overridden_by_explicit_keys():
+    rule = civil_service(QUOTA, min_score=60, bonus={"dan_toc_thieu_so": 4, "Vận động viên": 1},
+                         tie_break=["round2", "round1_total"], labels={"round2": "Điểm thi viết"})
+    assert rule.min_score == 60 and rule.tie_break == ("round2", "round1_total")
+    assert rule.bonus == {"anh_hung_thuong_binh": 7.5, "dan_toc_thieu_so": 4.0, "nghia_vu_quan_su": 2.5,
+                          "Vận động viên": 1.0}  # tables merge key by key
+    assert rule.bonus_for("Con liệt sĩ") == (4.0, "dan_toc_thieu_so", ())  # the preset's alias still points there
+    assert rule.label("round2") == "Điểm thi viết"
+    row = build_merit_lists([candidate("A", LAW, 55)], rule)[LAW].rows[0]
+    assert row.reason_text == "Điểm thi viết (55) thấp hơn mức tối thiểu 60"
+
+
+def test_a_rule_without_preset_on_round1_total_and_the_bonus_as_tie_break():
+    rule, errors = rule_from_dict({"score": "round1_total", "min_score": 30, "bonus": {"A": 2, "B": 1},
+                                   "tie_break": ["bonus", "interview"], "quota": {LAW: 1}})
+    assert errors == [] and not rule.require_round1_sections_passed
+    results = [
+        CandidateResult("P1", "P1", None, LAW, "B", round1_total=41.0, components={"interview": 5.0}),  # 42
+        CandidateResult("P2", "P2", None, LAW, "A", round1_total=40.0),  # 42, bonus 2 beats 1
+        CandidateResult("P3", "P3", None, LAW, "", round1_total=29.0),  # below 30
+        CandidateResult("P4", "P4", None, LAW, "", round1_sections=sections("Tin học")),  # no total
+    ]
+    law = build_merit_lists(results, rule)[LAW]
+    assert [(r.registration_no, r.rank, r.total, r.status, r.reason_codes) for r in law.rows] == [
+        ("P2", 1, 42.0, "selected", ""), ("P1", 2, 42.0, "not_selected", ""),
+        ("P3", None, None, "ineligible", "round1_total_below_min"),
+        ("P4", None, None, "ineligible", "missing_round1_total")]
+    assert law.components == ("round1_total", "interview")
+    # P2 has no interview score: it counts as the lowest, and the board is told.
+    assert [(n.registration_no, n.code) for n in law.notes] == [("P2", "missing_tie_break")]
+
+
+def test_rule_errors_name_every_key():
+    rule, errors = rule_from_dict({
+        "preset": "ministry", "score": "Round 2", "min_score": "50", "require_round1_sections_passed": "yes",
+        "bonus": {"A": -1, "B": "five", "b": 2}, "aliases": {"Con liệt sĩ": "C"},
+        "quota": {"Kế toán": 0, "Văn thư": 2.5, "kế  toán": 3, "Pháp chế": 2},
+        "tie_break": ["round2", "full_name", "round2", "total", 3], "labels": {"round2": ""}, "colour": "red"})
+    assert rule is None
+    assert [(e.key, e.message.split(" (")[0].split(";")[0]) for e in errors] == [
+        ("ranking.colour", "unknown key"),
+        ("ranking.preset", "must be one of civil_service"),
+        ("ranking.score", 'must be "round2", "round1_total" or an external score named with 1 to 40 characters: '
+                          "lower-case letters, digits or '_', starting with a letter"),
+        ("ranking.min_score", "must be a number"),
+        ("ranking.require_round1_sections_passed", "must be true or false"),
+        ("ranking.bonus.A", "must be between 0 and 1000"),
+        ("ranking.bonus.B", "must be a number"),
+        ('ranking.aliases."Con liệt sĩ"', "names 'C', which is not a category of the bonus table"),
+        ('ranking.labels.round2', "must be non-blank text"),
+        ('ranking.quota."Kế toán"', "must be between 1 and 1000000"),
+        ('ranking.quota."Văn thư"', "must be a whole number of places"),
+        ('ranking.quota."kế toán"', "is the same post as 'Kế toán'"),
+        ("ranking.tie_break[1]", "'full_name' cannot break a tie: equal candidates are never ordered by name, "
+                                 "number, birth date or order"),
+        ("ranking.tie_break[2]", "'round2' is listed twice"),
+        ("ranking.tie_break[3]", "the total is already the first key"),
+        ("ranking.tie_break[4]", "must be text"),
+    ]
+
+
+def test_rule_needs_a_score_without_preset_and_must_be_a_table():
+    assert rule_from_dict({"quota": {LAW: 1}})[1][0].key == "ranking.score"
+    assert rule_from_dict(["round2"])[1] == [("ranking", "must be a table (got a list)")]
+    for name in ("registration_no", "id", "date_of_birth", "random"):
+        assert "cannot break a tie" in rule_from_dict({"score": "round2", "tie_break": [name]})[1][0].message
+
+
+def test_rule_round_trips_through_its_toml_shape():
+    rule = civil_service(QUOTA, min_score=55)
+    again, errors = rule_from_dict(rule.as_dict())
+    assert errors == [] and again == rule and again.preset is None
+
+
+# --- board decisions -------------------------------------------------------------------------------
+
+def law_list():
+    return build_merit_lists(GROUP, civil_service(QUOTA))[LAW]
+
+
+def test_decisions_that_fill_the_places_resolve_the_tie():
+    law = law_list()
+    decided = apply_decisions(law, {"TS02": "not_selected", "TS03": "selected", "TS04": "not_selected"},
+                              reason="Biên bản họp Hội đồng số 12: ưu tiên người có kinh nghiệm")
+    rows = by_reg(decided)
+    assert [rows[r].status for r in ("TS01", "TS02", "TS03", "TS04")] == [
+        "selected", "not_selected", "selected", "not_selected"]
+    assert rows["TS03"].decided_by_board and not rows["TS01"].decided_by_board
+    assert rows["TS03"].rank == 2  # the rank stays: the decision is the board's, not the score's
+    assert decided.ties == () and decided.places_left == 0
+    (decision,) = decided.decisions
+    assert (decision.rank, decision.places, decision.selected, decision.not_selected) == (
+        2, 1, ("TS03",), ("TS02", "TS04"))
+    assert decision.reason.startswith("Biên bản")
+    assert law.ties and by_reg(law)["TS03"].status == "tie"  # the original list is unchanged
+    assert merit_hash([decided]) != merit_hash([law])
+    assert load_merit_lists(dump_merit_lists([decided]))[LAW] == decided
+
+
+@pytest.mark.parametrize("decisions, problems", [
+    ({"TS02": "selected", "TS03": "selected", "TS04": "not_selected"},
+     ["tie at rank 2: 2 selected for 1 place(s) left; select exactly 1 of 3"]),
+    ({"TS02": "not_selected", "TS03": "not_selected", "TS04": "not_selected"},
+     ["tie at rank 2: 0 selected for 1 place(s) left; select exactly 1 of 3"]),
+    ({"TS02": "selected"},
+     ["tie at rank 2: every member needs a decision; undecided: TS03, TS04"]),
+    ({"TS02": "selected", "TS03": "not_selected", "TS04": "not_selected", "TS05": "not_selected"},
+     ["TS05: is not in an unresolved tie (status 'not_selected')"]),
+    ({"TS02": "selected", "TS03": "không", "TS04": "not_selected"},
+     ["TS03: the decision must be one of selected, not_selected (got 'không')"]),
+    ({"TS99": "selected"}, ["TS99: is not on the list of 'Chuyên viên pháp chế'"]),
+])
+def test_decisions_that_do_not_fill_the_places_exactly_are_refused(decisions, problems):
+    with pytest.raises(MeritRejected) as caught:
+        apply_decisions(law_list(), decisions)
+    assert [str(p) for p in caught.value.problems] == problems
+
+
+def test_decisions_on_a_list_without_tie_are_refused_and_none_change_nothing():
+    accounts = build_merit_lists(GROUP, civil_service(QUOTA))[ACCOUNTS]
+    with pytest.raises(MeritRejected, match="not in an unresolved tie"):
+        apply_decisions(accounts, {"TS11": "selected"})
+    assert apply_decisions(accounts, {}) is accounts
+
+
+# --- hash, storage, comparison ---------------------------------------------------------------------
+
+def test_hash_changes_when_any_score_changes_and_not_with_input_order():
+    rule = civil_service(QUOTA)
+    base = merit_hash(build_merit_lists(GROUP, rule))
+    assert len(base) == 64 and int(base, 16) >= 0
+    shuffled = GROUP[:]
+    random.Random(7).shuffle(shuffled)
+    assert merit_hash(build_merit_lists(shuffled, rule)) == base
+    for k, c in enumerate(GROUP):
+        for change in ({"components": {"round2": (c.components.get("round2") or 0) + 0.25}},
+                       {"round1_total": c.round1_total + 1}):
+            changed = GROUP[:k] + [CandidateResult(**{**c.__dict__, **change})] + GROUP[k + 1:]
+            assert merit_hash(build_merit_lists(changed, rule)) != base, (c.registration_no, change)
+    assert merit_hash(build_merit_lists(GROUP, civil_service({LAW: 3, ACCOUNTS: 3}))) != base
+
+
+def test_the_stored_form_reads_back_to_the_same_lists_and_hash():
+    lists = build_merit_lists(GROUP, civil_service(QUOTA))
+    stored = dump_merit_lists(lists)
+    assert stored.decode("utf-8").startswith('{"format":"merit-lists/1"')
+    again = load_merit_lists(stored)
+    assert again == lists and merit_hash(again) == merit_hash(lists) and dump_merit_lists(again) == stored
+    with pytest.raises(MeritRejected):
+        load_merit_lists(b'{"format": "other"}')
+    with pytest.raises(MeritRejected):
+        load_merit_lists(b"not json")
+
+
+def test_compare_shows_whose_score_rank_and_status_change():
+    rule = civil_service(QUOTA)
+    before = build_merit_lists(GROUP, rule)
+    regraded = [CandidateResult(**{**c.__dict__, "components": {"round2": 76.0}}) if c.registration_no == "TS04"
+                else c for c in GROUP]
+    after = build_merit_lists(regraded, rule)
+    changes = {(c.registration_no, c.what): (c.before, c.after) for c in compare_merit_lists(before, after)}
+    assert changes == {
+        ("TS04", "score"): (75.0, 76.0), ("TS04", "total"): (75.0, 76.0),
+        ("TS02", "rank"): (2, 3), ("TS03", "rank"): (2, 3),
+        ("TS04", "status"): ("tie", "selected"), ("TS02", "status"): ("tie", "not_selected"),
+        ("TS03", "status"): ("tie", "not_selected")}
+
+
+def test_round1_from_a_grading_score_record():
+    record = {"sections": [{"title": "Kiến thức chung", "score": 40.0, "max_score": 60.0, "passed": True},
+                           {"title": "Tin học", "score": 10.0, "max_score": 30.0, "passed": False}],
+              "total": 50.0, "max_total": 90.0, "passed": False}
+    assert round1_from_score_record(record) == (
+        (SectionResult("Kiến thức chung", 40.0, 60.0, True), SectionResult("Tin học", 10.0, 30.0, False)), 50.0)
+    assert round1_from_score_record(None) == ((), None)
+
+
+def test_points_are_written_the_vietnamese_way():
+    assert [format_points(x) for x in (75.0, 72.5, 33.3333, 0.0, None)] == ["75", "72,5", "33,3333", "0", ""]
+    assert format_points(7.5, 2) == "7,50"
+
+
+# --- the property: order never matters -------------------------------------------------------------
+
+CATEGORIES = ("", "", "Con thương binh", "Thương binh", "Hoàn thành nghĩa vụ quân sự",
+              "Con liệt sĩ; Hoàn thành nghĩa vụ quân sự")
+
+
+@st.composite
+def groups(draw):
+    n = draw(st.integers(0, 40))
+    results = []
+    for k in range(n):
+        round2 = draw(st.sampled_from([None, 45.0, 50.0, 60.0, 62.5, 65.0, 70.0, 75.0]))
+        results.append(CandidateResult(
+            registration_no=f"R{k:03d}", full_name=draw(st.sampled_from(["An", "Bình", "Chi"])),
+            date_of_birth=date(1990 + k % 10, 1, 1), post=draw(st.sampled_from([LAW, ACCOUNTS])),
+            priority_categories=draw(st.sampled_from(CATEGORIES)),
+            round1_sections=sections(*(("Tin học",) if draw(st.integers(0, 9)) == 0 else ())),
+            round1_total=100.0, components={} if round2 is None else {"round2": round2},
+            absent=draw(st.integers(0, 19)) == 0))
+    quota = {LAW: draw(st.integers(1, 6)), ACCOUNTS: draw(st.integers(1, 6))}
+    return results, quota, draw(st.randoms(use_true_random=False))
+
+
+@settings(max_examples=200, deadline=None)
+@given(groups())
+def test_status_and_rank_never_depend_on_input_order(case):
+    results, quota, rnd = case
+    rule = civil_service(quota)
+    lists = build_merit_lists(results, rule)
+    shuffled = results[:]
+    rnd.shuffle(shuffled)
+    again = build_merit_lists(shuffled, rule)
+
+    def outcome(lists):
+        return {row.registration_no: (row.rank, row.status, row.total) for ml in lists.values() for row in ml.rows}
+
+    assert outcome(again) == outcome(lists)
+    assert merit_hash(again) == merit_hash(lists)
+    for post, ml in lists.items():
+        # Candidates equal on the whole key (total, round-2 score) always share rank and status.
+        by_key: dict = {}
+        for row in ml.rows:
+            if row.status != "ineligible":
+                by_key.setdefault((row.total, row.score), set()).add((row.rank, row.status))
+        assert all(len(v) == 1 for v in by_key.values())
+        # The quota is filled exactly, by the selected and the places left to the board.
+        counts = ml.counts()
+        eligible = len(ml.rows) - counts["ineligible"]
+        assert counts["selected"] + ml.places_left == min(quota[post], eligible)
+        assert counts["tie"] == sum(len(t.registration_nos) for t in ml.ties)
+        assert all(len(t.registration_nos) > t.places for t in ml.ties)
