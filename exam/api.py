@@ -114,7 +114,7 @@ def iso(value: datetime | None) -> str | None:
 
 
 def grace() -> timedelta:
-    return timedelta(seconds=float(current_app.config.get("SAVE_GRACE_SECONDS", 10)))
+    return timedelta(seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
 
 
 def machine() -> str:
@@ -367,7 +367,7 @@ class Sweeper:
 
     def sweep(self) -> int:
         with self.app.app_context():
-            grace_period = timedelta(seconds=float(self.app.config.get("SAVE_GRACE_SECONDS", 10)))
+            grace_period = timedelta(seconds=float(self.app.config["SAVE_GRACE_SECONDS"]))
             db_session = get_session()
             if not attempts.overdue_exists(db_session, utcnow(), grace_period):
                 db_session.rollback()
@@ -392,12 +392,12 @@ _sweepers_lock = threading.Lock()
 
 def ensure_sweeper(app) -> Sweeper | None:
     """Start this process's sweeper for ``app`` once (again after a fork: threads do not survive one)."""
-    if not app.config.get("ATTEMPT_SWEEPER", True) or app.testing:
+    if not app.config["ATTEMPT_SWEEPER"] or app.testing:
         return None
     with _sweepers_lock:
         sweeper = _sweepers.get(id(app))
         if sweeper is None or sweeper.pid != os.getpid():
-            sweeper = Sweeper(app, float(app.config.get("ATTEMPT_SWEEP_SECONDS", SWEEP_INTERVAL_S)))
+            sweeper = Sweeper(app, float(app.config["ATTEMPT_SWEEP_SECONDS"]))
             _sweepers[id(app)] = sweeper
             sweeper.thread.start()
         return sweeper
@@ -408,7 +408,7 @@ def install_sweeper(state) -> None:
     """The sweeper starts with the first request this process serves (under gunicorn, in each worker;
     never in a ``flask`` batch command, which serves no request)."""
     app = state.app
-    if not app.config.get("ATTEMPT_SWEEPER", True) or app.testing:
+    if not app.config["ATTEMPT_SWEEPER"] or app.testing:
         return
 
     @app.before_request

@@ -19,6 +19,10 @@ ENV_SETTINGS = (
     "MAX_UPLOAD_MB",
     "LOGIN_MAX_FAILURES",
     "LOGIN_LOCKOUT_MINUTES",
+    "PROXY_HOPS",
+    "SAVE_GRACE_SECONDS",
+    "ATTEMPT_SWEEPER",
+    "ATTEMPT_SWEEP_SECONDS",
 )
 
 
@@ -37,6 +41,12 @@ class Defaults:
     LOGIN_LOCKOUT_MINUTES = 15
     TOTP_VALID_WINDOW = 1  # accept one 30 s step either side: lab clocks drift
     BANK_PAGE_SIZE = 50
+    # Reverse proxies in front of the app (nginx: 1). The exam room tells machines apart by
+    # address, so behind a proxy this must be set or every lab machine looks the same.
+    PROXY_HOPS = 0
+    SAVE_GRACE_SECONDS = 10  # saves accepted this long after a section closes (requests in flight)
+    ATTEMPT_SWEEPER = True  # submit overdue attempts in the background
+    ATTEMPT_SWEEP_SECONDS = 15
 
 
 def _coerce(value: str):

@@ -107,11 +107,11 @@ _POPCOUNT = np.array([bin(v).count("1") for v in range(256)], dtype=np.int64)
 _BLOCK = 255  # candidates per counting block: a byte lane never overflows
 _CHUNK_BLOCKS = 40  # blocks per vectorized chunk (~10,000 candidates)
 _CHUNK_CELLS = 1 << 20  # cells per chunk of the floating-point pass (8 MiB per float64 buffer)
-# Byte lane j of _OPTION_LANES[mask] is bit j of the mask: summing these uint64 words counts
-# eight options at once. _FLAG_LANES does the same for the 3-bit flag code below.
-# Little-endian words, so byte j of the word is lane j on any machine.
-_OPTION_LANES = np.array([sum(((v >> j) & 1) << (8 * j) for j in range(8)) for v in range(256)], dtype="<u8")
-_FLAG_LANES = np.array([sum(((v >> j) & 1) << (8 * j) for j in range(3)) for v in range(8)], dtype="<u4")
+# Byte lane j of _CODE_LANES[code] is bit j of the 7-bit event code (see _event_codes), so
+# summing these words counts seven events at once; _HIGH_LANES does options E-H.
+# Little-endian words: byte j of the word is lane j on any machine.
+_CODE_LANES = np.array([sum(((v >> j) & 1) << (8 * j) for j in range(7)) for v in range(256)], dtype="<u8")
+_HIGH_LANES = np.array([sum(((v >> j) & 1) << (8 * j) for j in range(4)) for v in range(256)], dtype="<u4")
 _PRESENT, _CORRECT, _ANSWERED = 0, 1, 2  # flag lanes
 
 
@@ -258,12 +258,17 @@ class ItemAnalysis:
 
 # --- counting over candidates ranked by total --------------------------------------------------------
 
-def _event_cells(choices: np.ndarray, correct: np.ndarray, present: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Chosen-option masks (0 where missing) and flag codes (bit 0 present, 1 fully right,
-    2 answered) of some cells."""
+def _event_codes(choices: np.ndarray, correct: np.ndarray, present: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per cell, one byte: bits 0-3 options A-D chosen, bit 4 had the item, bit 5 fully right,
+    bit 6 answered; and, only when some item has more than four options, a second byte with
+    options E-H in bits 0-3. Missing cells are 0."""
     chosen = choices * present
-    flags = present.view(np.uint8) | ((correct & present).view(np.uint8) << 1) | ((chosen != 0).view(np.uint8) << 2)
-    return chosen, flags
+    code = (chosen & 0x0F) | (present.view(np.uint8) << 4)
+    code |= (correct & present).view(np.uint8) << 5
+    code |= (chosen != 0).view(np.uint8) << 6
+    high = chosen >> 4
+    return code, (high if high.any() else None)
 
 
 class _RankedCounts:
@@ -271,75 +276,82 @@ class _RankedCounts:
     the first ``p`` candidates in order of total score, for any ``p``, in O(items × block).
 
     Candidates are taken in order of total once, in chunks; per block of 255 of them the
-    events are counted in byte lanes (eight options in one uint64 add), and block counts are
-    cumulated. A query adds the cumulated count before its block to the part of the block
-    below ``p``, read from the input arrays through ``order``.
+    events are counted in byte lanes (seven events in one uint64 add, through a lookup table
+    from the event code to its lanes), and block counts are cumulated. A query adds the
+    cumulated count before its block to the part of the block below ``p``, read from the
+    event codes through ``order``.
     """
 
-    def __init__(self, choices: np.ndarray, correct: np.ndarray, present: np.ndarray, order: np.ndarray):
-        self.choices, self.correct, self.present, self.order = choices, correct, present, order
-        n_candidates, n_items = choices.shape
+    def __init__(self, code: np.ndarray, high: np.ndarray | None, order: np.ndarray):
+        self.code, self.high, self.order = code, high, order
+        n_candidates, n_items = code.shape
         n_blocks = max(1, -(-n_candidates // _BLOCK))
-        option_blocks = np.empty((n_blocks, n_items), dtype="<u8")
-        flag_blocks = np.empty((n_blocks, n_items), dtype="<u4")
+        low_blocks = np.empty((n_blocks, n_items), dtype="<u8")
+        high_blocks = np.zeros((n_blocks, n_items), dtype="<u4")
         step = _CHUNK_BLOCKS * _BLOCK
         for start in range(0, n_blocks * _BLOCK, step):  # chunks of ~10,000 candidates: bounded memory
             rows = order[start:start + step]
-            chosen, flags = _event_cells(choices[rows], correct[rows], present[rows])
             blocks = -(-len(rows) // _BLOCK)
-            if len(rows) < blocks * _BLOCK:  # the last chunk: pad with empty cells to whole blocks
-                chosen = np.concatenate([chosen, np.zeros((blocks * _BLOCK - len(rows), n_items), np.uint8)])
-                flags = np.concatenate([flags, np.zeros((blocks * _BLOCK - len(rows), n_items), np.uint8)])
             first = start // _BLOCK
-            option_blocks[first:first + blocks] = _OPTION_LANES[chosen].reshape(blocks, _BLOCK, n_items).sum(axis=1)
-            flag_blocks[first:first + blocks] = _FLAG_LANES[flags].reshape(blocks, _BLOCK, n_items).sum(axis=1)
-        self.option_before = np.zeros((n_blocks + 1, n_items, 8), dtype=np.int64)
-        self.flag_before = np.zeros((n_blocks + 1, n_items, 3), dtype=np.int64)
-        np.cumsum(option_blocks.view(np.uint8).reshape(n_blocks, n_items, 8), axis=0, dtype=np.int64,
-                  out=self.option_before[1:])
-        np.cumsum(flag_blocks.view(np.uint8).reshape(n_blocks, n_items, 4)[:, :, :3], axis=0, dtype=np.int64,
-                  out=self.flag_before[1:])
+            low_blocks[first:first + blocks] = self._block_sums(_CODE_LANES, code[rows], blocks)
+            if high is not None:
+                high_blocks[first:first + blocks] = self._block_sums(_HIGH_LANES, high[rows], blocks)
+        lanes = np.zeros((n_blocks, n_items, 11), dtype=np.uint8)
+        lanes[:, :, 0:4] = low_blocks.view(np.uint8).reshape(n_blocks, n_items, 8)[:, :, 0:4]
+        lanes[:, :, 4:8] = high_blocks.view(np.uint8).reshape(n_blocks, n_items, 4)
+        lanes[:, :, 8:11] = low_blocks.view(np.uint8).reshape(n_blocks, n_items, 8)[:, :, 4:7]
+        self.before = np.zeros((n_blocks + 1, n_items, 11), dtype=np.int64)
+        np.cumsum(lanes, axis=0, dtype=np.int64, out=self.before[1:])
         self.n_candidates = n_candidates
-        self.columns = np.arange(n_items)[:, None]
+        self.columns = np.arange(n_items)
         self.within = np.arange(_BLOCK)[None, :]
-        self.option_bits = np.arange(8, dtype=np.uint8)
-        self.flag_bits = np.arange(3, dtype=np.uint8)
+        self.bits = np.arange(8, dtype=np.uint8)
+
+    @staticmethod
+    def _block_sums(table: np.ndarray, cells: np.ndarray, blocks: int) -> np.ndarray:
+        if len(cells) < blocks * _BLOCK:  # the last chunk: pad with empty cells to whole blocks
+            cells = np.concatenate([cells, np.zeros((blocks * _BLOCK - len(cells), cells.shape[1]), np.uint8)])
+        return table[cells].reshape(blocks, _BLOCK, cells.shape[1]).sum(axis=1)
 
     @property
     def option_totals(self) -> np.ndarray:
-        return self.option_before[-1]
+        """[I, 8] candidates who chose (or included) each option."""
+        return self.before[-1, :, 0:8]
 
     @property
     def flag_totals(self) -> np.ndarray:
-        return self.flag_before[-1]
+        """[I, 3] candidates who had the item, were fully right, answered."""
+        return self.before[-1, :, 8:11]
 
-    def _block_cells(self, block: np.ndarray, before: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Events of item i's cells in sorted rows [block_i × 255, +255) that lie before
-        ``before[i]``: chosen masks and flag codes, [items, 255]."""
+    def _block_lanes(self, block: np.ndarray, before: np.ndarray) -> np.ndarray:
+        """Events of item i's cells in sorted rows [255 × block_i, +255) before sorted row
+        ``before[i]``, as 0/1 lanes: [items, 255, 11]."""
         rows = block[:, None] * _BLOCK + self.within
         take = rows < np.minimum(before, self.n_candidates)[:, None]
         candidates = self.order[np.minimum(rows, max(self.n_candidates - 1, 0))]
-        chosen, flags = _event_cells(self.choices[candidates, self.columns], self.correct[candidates, self.columns],
-                                     self.present[candidates, self.columns] & take)
-        return chosen, flags
+        code = self.code[candidates, self.columns[:, None]] * take
+        lanes = np.zeros(code.shape + (11,), dtype=np.uint8)
+        lanes[:, :, 0:4] = (code[:, :, None] >> self.bits[:4]) & 1
+        lanes[:, :, 8:11] = (code[:, :, None] >> self.bits[4:7]) & 1
+        if self.high is not None:
+            high = self.high[candidates, self.columns[:, None]] * take
+            lanes[:, :, 4:8] = (high[:, :, None] >> self.bits[:4]) & 1
+        return lanes
 
     def below(self, position: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Counts among sorted candidates [0, position[i]) per item: options [I, 8], flags [I, 3]."""
         block = position // _BLOCK
-        chosen, flags = self._block_cells(block, position)
-        columns = self.columns[:, 0]
-        options = self.option_before[block, columns] + ((chosen[:, :, None] >> self.option_bits) & 1).sum(axis=1)
-        flag_counts = self.flag_before[block, columns] + ((flags[:, :, None] >> self.flag_bits) & 1).sum(axis=1)
-        return options, flag_counts
+        counts = self.before[block, self.columns] + self._block_lanes(block, position).sum(axis=1)
+        return counts[:, 0:8], counts[:, 8:11]
 
     def position_of(self, k: np.ndarray) -> np.ndarray:
         """Sorted position of each item's k-th candidate (1 ≤ k ≤ the item's n)."""
-        columns = self.columns[:, 0]
-        block = np.count_nonzero(self.flag_before[1:, :, _PRESENT] < k[None, :], axis=0)
-        block = np.minimum(block, len(self.flag_before) - 2)
-        _, flags = self._block_cells(block, np.full(len(k), self.n_candidates))
-        reached = self.flag_before[block, columns, _PRESENT][:, None] + np.cumsum(flags & 1, axis=1) >= k[:, None]
-        return block * _BLOCK + np.argmax(reached, axis=1)
+        present = 8 + _PRESENT
+        block = np.count_nonzero(self.before[1:, :, present] < k[None, :], axis=0)
+        block = np.minimum(block, len(self.before) - 2)
+        lanes = self._block_lanes(block, np.full(len(k), self.n_candidates))
+        reached = self.before[block, self.columns, present][:, None] + np.cumsum(lanes[:, :, present], axis=1)
+        return block * _BLOCK + np.argmax(reached >= k[:, None], axis=1)
 
 
 class _PointSums(NamedTuple):
@@ -381,7 +393,7 @@ def _point_sums(scores: np.ndarray, present: np.ndarray) -> _PointSums:
         np.copyto(m, present[start:stop])
         t = x.sum(axis=1)
         totals[start:stop] = t
-        items_sat[start:stop] = m.sum(axis=1)
+        items_sat[start:stop] = present[start:stop].view(np.uint8).sum(axis=1, dtype=np.int64)
         if start == 0:
             centre = float(t.mean())
         t = t - centre
@@ -389,10 +401,10 @@ def _point_sums(scores: np.ndarray, present: np.ndarray) -> _PointSums:
         sxx += np.einsum("ci,ci->i", x, x)
         np.minimum(xmin, x.min(axis=0), out=xmin)
         np.maximum(xmax, x.max(axis=0), out=xmax)
-        sums = m.T @ np.column_stack([t, t * t])
-        st += sums[:, 0]
-        stt += sums[:, 1]
-        sxt += x.T @ t
+        # einsum, not BLAS: numpy's threaded BLAS stalls on a busy 2-core machine
+        st += np.einsum("c,ci->i", t, m)
+        stt += np.einsum("c,ci->i", t * t, m)
+        sxt += np.einsum("c,ci->i", t, x)
     return _PointSums(totals, items_sat, sx, sxx, xmin, xmax, centre, st, stt, sxt)
 
 
@@ -405,7 +417,7 @@ def _sum_over_items(present: np.ndarray, values: np.ndarray) -> np.ndarray:
     for start in range(0, n_candidates, rows):
         stop = min(start + rows, n_candidates)
         np.copyto(mask[:stop - start], present[start:stop])
-        out[start:stop] = mask[:stop - start] @ values
+        out[start:stop] = np.einsum("ci,i->c", mask[:stop - start], values)
     return out
 
 
@@ -559,7 +571,7 @@ def analyse_items(scores, correct, choices, key, n_options, max_points, *, multi
     ranking = np.round(sums.totals, TOTAL_DECIMALS)
     order = np.argsort(ranking, kind="stable")
     ranked = ranking[order]
-    counts = _RankedCounts(choices, correct, present, order)
+    counts = _RankedCounts(*_event_codes(choices, correct, present), order)
     n = counts.flag_totals[:, _PRESENT]
     nf = n.astype(np.float64)
 
@@ -612,7 +624,7 @@ def analyse_items(scores, correct, choices, key, n_options, max_points, *, multi
             lower_difficulty=_number(lower_flags[i, _CORRECT]), discrimination_index=d, options=options,
             omitted=_number(omitted[i]), omitted_upper=_number(1 - upper_flags[i, _ANSWERED]),
             omitted_lower=_number(1 - lower_flags[i, _ANSWERED]),
-            flags=item_flags(p, r, d, options, bool(multiple[i]))))
+            flags=item_flags(p, r, d, options)))
     return ItemAnalysis(items=tuple(items), reliability=reliability, distribution=distribution)
 
 
@@ -647,7 +659,7 @@ def _group_counts(counts: _RankedCounts, ranked: np.ndarray, k: np.ndarray, g: n
 
 
 def item_flags(difficulty: float | None, point_biserial: float | None, discrimination_index: float | None,
-               options: Sequence[OptionStatistics], multiple: bool) -> tuple[str, ...]:
+               options: Sequence[OptionStatistics]) -> tuple[str, ...]:
     """The flags of one item from its statistics (thresholds: the module constants)."""
     flags = []
     negative = point_biserial is not None and point_biserial < 0
@@ -660,12 +672,12 @@ def item_flags(difficulty: float | None, point_biserial: float | None, discrimin
         flags.append(TOO_EASY_FLAG)
     if difficulty is not None and difficulty < TOO_HARD:
         flags.append(TOO_HARD_FLAG)
-    if _upper_prefers_a_non_key(options, multiple):
+    if _upper_prefers_a_non_key(options):
         flags.append(POSSIBLE_WRONG_KEY)
     return tuple(flags)
 
 
-def _upper_prefers_a_non_key(options: Sequence[OptionStatistics], multiple: bool) -> bool:
+def _upper_prefers_a_non_key(options: Sequence[OptionStatistics]) -> bool:
     keys = [o.upper for o in options if o.is_key and o.upper is not None]
     others = [o.upper for o in options if not o.is_key and o.upper is not None]
     if not keys or not others:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam.db import Base
@@ -33,6 +33,7 @@ class Exam(Base):
     forms: Mapped[int] = mapped_column(default=0)  # 0: a paper per candidate; K: K fixed parallel forms
     instructions: Mapped[str] = mapped_column(Text, default="")
     spec: Mapped[dict] = mapped_column(JSON)  # the validated specification as built (TOML or board form)
+    ranking: Mapped[dict | None] = mapped_column(JSON)  # the merit-list rule; editable until a list is published
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     created_by: Mapped[str] = mapped_column(String(64))
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -107,6 +108,10 @@ class Sitting(Base):
     seats: Mapped[int] = mapped_column()
     access_secret: Mapped[str] = mapped_column(String(64))  # base32, for the rotating access code
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the proctor started the sitting
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the whole room is paused since then
+    paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")  # total length of finished pauses
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # the proctor closed the sitting
 
     exam: Mapped[Exam] = relationship()
 
@@ -125,6 +130,8 @@ class Candidate(Base):
     sitting_id: Mapped[int | None] = mapped_column(ForeignKey("sitting.id"), index=True)
     seat: Mapped[int | None] = mapped_column(Integer)
     move_admitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # proctor allowed a new machine
+    checked_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # admitted at the door
+    absent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)  # marked absent by the proctor
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
     sitting: Mapped[Sitting | None] = relationship()
@@ -148,6 +155,9 @@ class Paper(Base):
     slot: Mapped[int] = mapped_column()  # the draw position: the paper follows from the seed and this
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # What batch grading needs, one byte / int32 per position, so loading 100,000 papers is cheap:
+    key_masks: Mapped[bytes | None] = mapped_column(LargeBinary)  # correct options as displayed, bit masks
+    version_ids: Mapped[bytes | None] = mapped_column(LargeBinary)  # int32 question version id per position
 
     items: Mapped[list[PaperItem]] = relationship(order_by="PaperItem.position", cascade="all, delete-orphan")
 
@@ -194,6 +204,7 @@ class Attempt(Base):
     last_heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     machine: Mapped[str] = mapped_column(String(200), default="")
     score: Mapped[dict | None] = mapped_column(JSON)  # section scores computed at submission
+    choice_masks: Mapped[bytes | None] = mapped_column(LargeBinary)  # final choices per position, set at submission
 
     candidate: Mapped[Candidate] = relationship()
     paper: Mapped[Paper] = relationship()
@@ -245,3 +256,126 @@ class CandidateSession(Base):
     machine: Mapped[str] = mapped_column(String(200), default="")
 
     candidate: Mapped[Candidate] = relationship()
+
+
+# --- results: grading runs, key corrections, outside scores, merit lists (grading issue) ---------
+
+class GradingRun(Base):
+    """One grading of a whole exam: what it used and what it produced, hashed into the audit chain."""
+
+    __tablename__ = "grading_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by: Mapped[str] = mapped_column(String(64))
+    key_hash: Mapped[str] = mapped_column(String(64))  # of the key versions and corrections applied
+    inputs_hash: Mapped[str] = mapped_column(String(64))
+    outputs_hash: Mapped[str] = mapped_column(String(64))
+    summary: Mapped[dict] = mapped_column(JSON)
+
+
+class CandidateScore(Base):
+    """A candidate's round-1 result from the latest grading run."""
+
+    __tablename__ = "candidate_score"
+
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    grading_run_id: Mapped[int] = mapped_column(ForeignKey("grading_run.id"))
+    total: Mapped[float] = mapped_column(Float)
+    passed: Mapped[bool] = mapped_column()
+    sections: Mapped[list] = mapped_column(JSON)  # [{code, title, correct, questions, score, max_score, passed}]
+
+
+class KeyCorrection(Base):
+    """A change to the key of one question of an exam: proposed by one board member, approved by another."""
+
+    __tablename__ = "key_correction"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    question_version_id: Mapped[int] = mapped_column(ForeignKey("question_version.id"))
+    action: Mapped[str] = mapped_column(String(16))  # rekey | void_award | void_remove
+    correct: Mapped[list | None] = mapped_column(JSON)  # new correct option indices (author's order), for rekey
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="proposed")  # proposed | approved | rejected
+    proposed_by: Mapped[str] = mapped_column(String(64))
+    proposed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ExternalScore(Base):
+    """A score from outside the system (e.g. round 2 marked on paper), per candidate and component."""
+
+    __tablename__ = "external_score"
+
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"), primary_key=True)
+    component: Mapped[str] = mapped_column(String(40), primary_key=True)  # e.g. "round2"
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    score: Mapped[float | None] = mapped_column(Float)  # None: absent from that round
+    imported_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    imported_by: Mapped[str] = mapped_column(String(64))
+    source_sha256: Mapped[str] = mapped_column(String(64))
+
+
+class MeritList(Base):
+    """A merit list of an exam (all posts); once published it is frozen and its hash is in the audit chain."""
+
+    __tablename__ = "merit_list"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published
+    rule: Mapped[dict] = mapped_column(JSON)
+    content: Mapped[dict] = mapped_column(JSON)  # the ranked rows per post, as computed (and frozen)
+    hash: Mapped[str] = mapped_column(String(64))
+    grading_run_id: Mapped[int | None] = mapped_column(ForeignKey("grading_run.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_by: Mapped[str] = mapped_column(String(64))
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    published_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class TieDecision(Base):
+    """The board's decision on a candidate in an unresolved tie at a quota boundary."""
+
+    __tablename__ = "tie_decision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
+    post: Mapped[str] = mapped_column(String(200))
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidate.id"))
+    decision: Mapped[str] = mapped_column(String(16))  # selected | not_selected
+    reason: Mapped[str] = mapped_column(Text)
+    decided_by: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ItemStatistic(Base):
+    """How a question version performed in one exam: written back so the bank shows it."""
+
+    __tablename__ = "item_statistic"
+
+    exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), primary_key=True)
+    question_version_id: Mapped[int] = mapped_column(ForeignKey("question_version.id"), primary_key=True)
+    question_id: Mapped[int] = mapped_column(ForeignKey("question.id"), index=True)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    stats: Mapped[dict] = mapped_column(JSON)
+
+
+# --- the room: incidents (proctor issue) ------------------------------------------------------------
+
+class Incident(Base):
+    """Something the proctor noted against a seat or the whole room."""
+
+    __tablename__ = "incident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sitting_id: Mapped[int] = mapped_column(ForeignKey("sitting.id"), index=True)
+    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidate.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    by: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))  # e.g. violation, technical, power, note
+    description: Mapped[str] = mapped_column(Text)
