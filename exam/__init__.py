@@ -1,7 +1,7 @@
 """The exam system: create_app() wires settings, database, login, CSRF, languages and blueprints."""
 from __future__ import annotations
 
-from flask import Flask, g, render_template, request, session
+from flask import Flask, current_app, g, render_template, request, session
 
 from exam import config, db
 from exam.extensions import babel, bootstrap, csrf, login_manager
@@ -43,7 +43,10 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in LANGUAGE_NAMES:
         return chosen
-    return "vi"  # Vietnamese first, whatever the browser says: lab machines often run English Windows
+    # The installation's default (Vietnamese unless configured), not the browser's:
+    # lab machines often run an English Windows.
+    default = current_app.config["BABEL_DEFAULT_LOCALE"]
+    return default if default in LANGUAGE_NAMES else "vi"
 
 
 def configure_i18n(app: Flask) -> None:

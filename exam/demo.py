@@ -51,7 +51,7 @@ def demo(db_session):
 
     require_schema()
     now = utcnow()
-    created = []
+    created, existing = [], []
     for username, roles, full_name in DEMO_STAFF:
         user = db_session.scalar(select(accounts.User).where(accounts.User.username == username))
         if user is None:
@@ -59,6 +59,8 @@ def demo(db_session):
             user = accounts.create_user(db_session, username, password, roles, full_name=full_name,
                                         actor=CLI_ACTOR, now=now)
             created.append((user, password))
+        else:
+            existing.append(user)
     if not db_session.scalar(select(func.count()).select_from(Question)):
         report = import_file(db_session, DEMO_BANK.name, DEMO_BANK.read_bytes(), actor=CLI_ACTOR, now=now)
         if report.errors:
@@ -66,6 +68,9 @@ def demo(db_session):
         click.echo(f"demo bank: {report.added} questions imported")
     else:
         click.echo("demo bank: the bank already holds questions, nothing imported")
+    for user in existing:
+        click.echo(f"staff: {user.username} already exists ({', '.join(sorted(user.role_set))}); "
+                   f"its password is the one printed when it was created")
     for user, password in created:
         click.echo(f"staff: {user.username} / {password}  ({', '.join(sorted(user.role_set))})")
         if user.needs_2fa:

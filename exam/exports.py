@@ -23,12 +23,12 @@ import csv
 import io
 import unicodedata
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exam.merit import BONUS, STATUS_LABELS, MeritList, MeritRow, format_points
+from exam.merit import BONUS, MeritList, MeritRow, format_points
 
 try:
     LOCAL_TZ: tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -144,12 +144,12 @@ MAX_SHEET_NAME = 31
 
 
 def sheet_names(posts: Iterable[str]) -> list[str]:
-    """Excel-safe, unique sheet names for posts: ≤ 31 characters, none of []:*?/\\, no apostrophe at either
-    end, not "History" (Excel keeps it), unique ignoring case ("Kế toán", "Kế toán (2)")."""
+    """Excel-safe, unique sheet names for posts: ≤ 31 characters, none of []:*?/\\ (each becomes a space), no
+    apostrophe at either end, not "History" (Excel keeps it), unique ignoring case ("Kế toán", "Kế toán (2)")."""
     names: list[str] = []
     taken: set[str] = set()
     for post in posts:
-        base = "".join("-" if ch in SHEET_FORBIDDEN or unicodedata.category(ch)[0] == "C" else ch
+        base = "".join(" " if ch in SHEET_FORBIDDEN or unicodedata.category(ch)[0] == "C" else ch
                        for ch in _nfc(post))
         base = " ".join(base.split()).strip("'") or "Vị trí"
         if base.casefold() == "history":
@@ -185,7 +185,9 @@ def export_xlsx(merit_lists: Lists, info: ExportInfo) -> bytes:
 
     def text_cell(ws, row: int, column: int, value: str):
         value = ILLEGAL_CHARACTERS_RE.sub("", _nfc(value))
-        cell = ws.cell(row=row, column=column, value=value)
+        cell = ws.cell(row=row, column=column, value=value or None)
+        if not value:
+            return cell  # left empty
         # openpyxl takes "=..." for a formula; the list means the text. "s" keeps it text, and
         # quotePrefix keeps Excel from reading it again as a formula when the cell is edited.
         cell.data_type = "s"
@@ -311,6 +313,8 @@ def export_pdf(merit_lists: Lists, info: ExportInfo) -> bytes:
     pdf = _pdf_class()(unit="mm", format="A4")
     pdf.set_title(_nfc(f"{info.exam_title} ({info.exam_code})"))
     pdf.set_creator("exam")
+    if info.published_at is not None:  # the document's date is the publication's: the same list, the same file
+        pdf.set_creation_date(info.published_at.astimezone(timezone.utc))
     pdf.add_font("DejaVu", "", str(FONT_REGULAR))
     pdf.add_font("DejaVu", "B", str(FONT_BOLD))
     pdf.set_margins(MARGIN, MARGIN, MARGIN)
@@ -358,6 +362,8 @@ def _pdf_table(pdf, ml: MeritList, FontFace) -> None:
     headers = (["Hạng", "SBD", "Họ và tên", "Ngày sinh"] + [_label(ml, c) for c in ml.components]
                + [_label(ml, BONUS), "Tổng điểm", "Kết quả"])
     numeric = {0, *range(4, 4 + len(ml.components) + 2)}
+    status_styles = {"selected": FontFace(emphasis="BOLD"),
+                     "tie": FontFace(emphasis="BOLD", fill_color=(255, 235, 156))}
     pdf.set_font("DejaVu", "", 7.5)
     with pdf.table(col_widths=widths, width=width, line_height=3.8, text_align="LEFT", v_align="MIDDLE",
                    headings_style=FontFace(emphasis="BOLD", fill_color=(221, 229, 240)), padding=0.8,
@@ -373,8 +379,7 @@ def _pdf_table(pdf, ml: MeritList, FontFace) -> None:
                       _status_text(row)]
             line = table.row()
             for k, text in enumerate(cells):
-                style = FontFace(emphasis="BOLD") if row.status in ("selected", "tie") and k == len(cells) - 1 \
-                    else None
+                style = status_styles.get(row.status) if k == len(cells) - 1 else None
                 line.cell(_nfc(text), align="R" if k in numeric else "L", style=style)
 
 
