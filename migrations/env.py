@@ -11,6 +11,14 @@ config = context.config
 target_metadata = Base.metadata
 
 
+def run_migrations_offline() -> None:
+    """Write the SQL instead of running it (``--sql``): used by the tests to build PostgreSQL schemas fast."""
+    context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
+                      literal_binds=True, dialect_opts={"paramstyle": "named"})
+    with context.begin_transaction():
+        context.run_migrations()
+
+
 def run_migrations_online() -> None:
     engine = config.attributes["engine"]
     with engine.connect() as connection:
@@ -21,4 +29,7 @@ def run_migrations_online() -> None:
         connection.commit()
 
 
-run_migrations_online()
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    run_migrations_online()

@@ -1,9 +1,14 @@
 """Batch commands: init-db, users; clear errors and non-zero exits."""
 from __future__ import annotations
 
-from sqlalchemy import select
+import uuid
+
+import pytest
+from sqlalchemy import create_engine, select, text
 
 from exam import accounts, audit, schema
+from exam.db import make_engine, utcnow
+from tests.conftest import PG_URL
 
 
 def test_init_db_on_current_database_keeps_data(runner, db, app):
@@ -15,14 +20,52 @@ def test_init_db_on_current_database_keeps_data(runner, db, app):
     assert db.scalar(select(accounts.User).where(accounts.User.username == "giu-lai"))
 
 
-def test_init_db_creates_a_new_database(tmp_path):
+@pytest.fixture
+def empty_database_url(tmp_path):
+    """An empty database (no tables): a new SQLite file, or a new PostgreSQL schema."""
+    if not PG_URL:
+        yield f"sqlite:///{tmp_path / 'new.sqlite3'}"
+        return
+    name = f"e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{name}"'))
+    sep = "&" if "?" in PG_URL else "?"
+    yield f"{PG_URL}{sep}options=-csearch_path%3D{name}"
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA "{name}" CASCADE'))
+    admin.dispose()
+
+
+def test_init_db_creates_a_new_database(empty_database_url, tmp_path):
     from exam import create_app
 
-    app = create_app({"DATABASE_URL": f"sqlite:///{tmp_path / 'new.sqlite3'}"}, instance_path=str(tmp_path / "i"))
+    app = create_app({"DATABASE_URL": empty_database_url}, instance_path=str(tmp_path / "i"))
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
     engine = app.extensions["exam_db"].engine
     assert schema.current_revision(engine) == schema.head_revision(engine)
+    app.extensions["exam_db"].engine.dispose()
+
+
+def test_upgrade_keeps_the_data_of_an_older_schema(empty_database_url):
+    """A board upgrading from the exam-room schema (0002) to the current one keeps its rows."""
+    engine = make_engine(empty_database_url)
+    schema.upgrade(engine, "0002")
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO exam (id, code, title, status, seed, show_score, forms, instructions, spec, "
+                          "created_at, created_by) VALUES (1, 'R1', 'Vòng 1', 'draft', 'ab', true, 0, '', '{}', "
+                          ":now, 'x')"), {"now": utcnow()})
+        conn.execute(text("INSERT INTO sitting (id, exam_id, code, room, starts_at, ends_at, late_entry_minutes, "
+                          "seats, access_secret, created_at) VALUES (1, 1, 'CA1', 'P1', :now, :now, 15, 40, 'S', "
+                          ":now)"), {"now": utcnow()})
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        row = conn.execute(text("SELECT code, room, paused_seconds FROM sitting")).one()
+        assert tuple(row) == ("CA1", "P1", 0)
+        assert conn.execute(text("SELECT title FROM exam")).scalar() == "Vòng 1"
+    assert schema.current_revision(engine) == schema.head_revision(engine)
+    engine.dispose()
 
 
 def test_users_create_prompts_for_password_and_prints_uri(runner, db):
