@@ -30,13 +30,15 @@ DEFAULT_LABELS = {
     "difficulty": "Độ khó p (tỉ lệ trả lời đúng)",
     "discrimination": "Độ phân biệt r_pb (tương quan với điểm còn lại)",
     "difficulty_discrimination": "Độ khó và độ phân biệt của câu hỏi",
-    "not_flagged": "Đạt",
+    "ok": "Đạt",
     "flagged": "Cần xem lại",
     "serious": "Phân biệt âm / nghi sai đáp án",
+    "undefined": "r_pb không xác định (vẽ ở 0)",
 }
 ANNOTATE_AT_MOST = 30  # flagged items are labelled with their id when there are this many or fewer
 
-_COLOURS = {"ok": "#2b6cb0", "flagged": "#dd6b20", "serious": "#c53030", "bar": "#4a7ab5", "line": "#555555"}
+_COLOURS = {"ok": "#2b6cb0", "flagged": "#dd6b20", "serious": "#c53030", "undefined": "#dd6b20", "bar": "#4a7ab5",
+            "line": "#555555"}
 _METADATA = {"Date": None, "Creator": None, "Format": None, "Type": None}  # no RDF block, no links
 
 
@@ -98,40 +100,42 @@ def difficulty_discrimination_svg(items: Sequence[Any], *, title: str | None = N
                                   labels: Mapping[str, str] | None = None, decimal: str = ",") -> str:
     """Scatter of difficulty p against point-biserial r_pb, one point per item (``ItemStatistics``
     or their ``to_dict()``); flagged items highlighted, negative discrimination and possible
-    wrong key most strongly; the flag thresholds drawn as lines. Items without a p or r_pb
-    (nobody had them, or no variance) are left out."""
+    wrong key most strongly; the flag thresholds drawn as lines. Items whose r_pb is undefined
+    (everyone with the same points, e.g. all right) are drawn hollow at r = 0; items nobody
+    had are left out."""
     text = {**DEFAULT_LABELS, **(labels or {})}
     title = text["difficulty_discrimination"] if title is None else title
-    groups: dict[str, list] = {"ok": [], "flagged": [], "serious": []}
+    groups: dict[str, list] = {"ok": [], "flagged": [], "serious": [], "undefined": []}
     for item in items:
         p, r = _field(item, "difficulty"), _field(item, "point_biserial")
-        if p is None or r is None:
+        if p is None:
             continue
         flags = set(_field(item, "flags"))
-        kind = "serious" if flags & {NEGATIVE_DISCRIMINATION, POSSIBLE_WRONG_KEY} else "flagged" if flags else "ok"
-        groups[kind].append((float(p), float(r), _field(item, "item_id")))
+        kind = ("undefined" if r is None else "serious" if flags & {NEGATIVE_DISCRIMINATION, POSSIBLE_WRONG_KEY}
+                else "flagged" if flags else "ok")
+        groups[kind].append((float(p), 0.0 if r is None else float(r), _field(item, "item_id")))
 
     figure = Figure(figsize=(7.5, 5.0), layout="constrained")
     axes = figure.add_subplot()
     points = [point for group in groups.values() for point in group]
     low = min([-0.2] + [r for _, r, _ in points]) - 0.05
     high = max([0.6] + [r for _, r, _ in points]) + 0.05
-    axes.set_xlim(0, 1)
+    axes.set_xlim(-0.02, 1.02)
     axes.set_ylim(max(-1.05, low), min(1.05, high))
     axes.axhspan(max(-1.05, low), 0, color="#fde8e8", zorder=0)
     for x in (TOO_HARD, TOO_EASY):
         axes.axvline(x, color=_COLOURS["line"], linestyle=":", linewidth=1)
     axes.axhline(0, color=_COLOURS["line"], linewidth=0.8)
     axes.axhline(LOW_POINT_BISERIAL, color=_COLOURS["line"], linestyle=":", linewidth=1)
-    styles = {"ok": ("o", 22), "flagged": ("D", 26), "serious": ("^", 40)}
-    names = {"ok": text["not_flagged"], "flagged": text["flagged"], "serious": text["serious"]}
+    styles = {"ok": ("o", 22), "flagged": ("D", 26), "serious": ("^", 40), "undefined": ("o", 30)}
     for kind, group in groups.items():
         if group:
             marker, size = styles[kind]
+            hollow = kind == "undefined"
             axes.scatter([p for p, _, _ in group], [r for _, r, _ in group], s=size, marker=marker,
-                         color=_COLOURS[kind], alpha=0.8, linewidths=0, label=f"{names[kind]} ({len(group)})",
-                         zorder=3)
-    flagged = groups["flagged"] + groups["serious"]
+                         facecolors="none" if hollow else _COLOURS[kind], edgecolors=_COLOURS[kind],
+                         linewidths=1 if hollow else 0, alpha=0.8, label=f"{text[kind]} ({len(group)})", zorder=3)
+    flagged = groups["flagged"] + groups["serious"] + groups["undefined"]
     if len(flagged) <= ANNOTATE_AT_MOST:
         for p, r, item_id in flagged:
             axes.annotate(str(item_id), (p, r), xytext=(4, 3), textcoords="offset points", fontsize=7, zorder=4)
