@@ -24,6 +24,7 @@ import io
 import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone, tzinfo
+from functools import cache
 from pathlib import Path
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -165,34 +166,50 @@ def sheet_names(posts: Iterable[str]) -> list[str]:
 
 
 def export_xlsx(merit_lists: Lists, info: ExportInfo) -> bytes:
-    """A sheet per post: title block, bold frozen header, score formats 0.00; text never becomes a formula."""
+    """A sheet per post: title block, bold frozen header, score formats 0.00; text never becomes a formula.
+    Written row by row (openpyxl's write-only mode): 100,000 rows take seconds and little memory."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
     from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
 
     lists = _lists(merit_lists)
-    workbook = Workbook()
-    workbook.remove(workbook.active)
+    workbook = Workbook(write_only=True)
     bold = Font(bold=True)
     header_fill = PatternFill("solid", fgColor="DDE5F0")
     wrap = Alignment(wrap_text=True, vertical="top")
     centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
     thin = Side(style="thin", color="808080")
+    box = Border(bottom=thin, top=thin, left=thin, right=thin)
     status_fonts = {"selected": Font(bold=True, color="006100"), "tie": Font(bold=True, color="9C5700"),
                     "not_selected": Font(color="000000"), "ineligible": Font(color="7F7F7F")}
     status_fills = {"tie": PatternFill("solid", fgColor="FFEB9C")}
 
-    def text_cell(ws, row: int, column: int, value: str):
+    def text(ws, value: str, font=None, alignment=None):
         value = ILLEGAL_CHARACTERS_RE.sub("", _nfc(value))
-        cell = ws.cell(row=row, column=column, value=value or None)
         if not value:
-            return cell  # left empty
+            return None  # no cell: Excel shows it empty anyway
+        cell = WriteOnlyCell(ws, value=value)
         # openpyxl takes "=..." for a formula; the list means the text. "s" keeps it text, and
         # quotePrefix keeps Excel from reading it again as a formula when the cell is edited.
         cell.data_type = "s"
         if value.startswith(FORMULA_STARTS):
             cell.quotePrefix = True
+        if font is not None:
+            cell.font = font
+        if alignment is not None:
+            cell.alignment = alignment
+        return cell
+
+    def number(ws, value, number_format: str, font=None):
+        if value is None:
+            return None
+        cell = WriteOnlyCell(ws, value=value)
+        cell.number_format = number_format
+        if font is not None:
+            cell.font = font
         return cell
 
     for ml, name in zip(lists, sheet_names(ml.post for ml in lists)):
@@ -201,50 +218,44 @@ def export_xlsx(merit_lists: Lists, info: ExportInfo) -> bytes:
                    + [_label(ml, c) for c in ml.components]
                    + [_label(ml, BONUS), "Đối tượng ưu tiên", "Tổng điểm", "Kết quả", "Lý do"])
         widths = [7, 14, 28, 12] + [12] * len(ml.components) + [11, 30, 11, 22, 40]
-        last_column = len(headers)
-        text_cell(ws, 1, 1, f"{info.exam_title} ({info.exam_code})").font = Font(bold=True, size=13)
-        text_cell(ws, 2, 1, f"Danh sách kết quả xếp hạng — Vị trí việc làm: {ml.post} — Chỉ tiêu: {ml.quota}"
-                  ).font = bold
-        text_cell(ws, 3, 1, f"{_publication(info)} — Mã kiểm tra (SHA-256): {info.list_hash}")
-        for r in (1, 2, 3):
-            ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=last_column)
-        for c, (header, width) in enumerate(zip(headers, widths), start=1):
-            cell = text_cell(ws, 4, c, header)
-            cell.font, cell.fill, cell.alignment = bold, header_fill, centre
-            cell.border = Border(bottom=thin, top=thin, left=thin, right=thin)
+        last = get_column_letter(len(headers))
+        for c, width in enumerate(widths, start=1):
             ws.column_dimensions[get_column_letter(c)].width = width
+        # Set before the first row: write-only mode writes the sheet's head with it.
+        ws.freeze_panes = "C5"  # the header, and the rank and number beside every row
+        ws.sheet_properties.pageSetUpPr = PageSetupProperties(fitToPage=True)  # printed one page wide
+        ws.append([text(ws, f"{info.exam_title} ({info.exam_code})", Font(bold=True, size=13))])
+        ws.append([text(ws, f"Danh sách kết quả xếp hạng — Vị trí việc làm: {ml.post} — Chỉ tiêu: {ml.quota}",
+                        bold)])
+        ws.append([text(ws, f"{_publication(info)} — Mã kiểm tra (SHA-256): {info.list_hash}")])
+        header_cells = []
+        for header in headers:
+            cell = text(ws, header, bold, centre)
+            cell.fill, cell.border = header_fill, box
+            header_cells.append(cell)
         ws.row_dimensions[4].height = 30
-        score_columns = range(5, 5 + len(ml.components) + 1)  # the components and the bonus
-        total_column = 5 + len(ml.components) + 2
-        for r, row in enumerate(ml.rows, start=5):
-            if row.rank is not None:
-                ws.cell(row=r, column=1, value=row.rank).number_format = "0"
-            text_cell(ws, r, 2, row.registration_no)
-            text_cell(ws, r, 3, row.full_name)
-            if row.date_of_birth:
-                ws.cell(row=r, column=4, value=row.date_of_birth).number_format = "dd/mm/yyyy"
-            for c, value in zip(score_columns, [row.components.get(x) for x in ml.components] + [row.bonus]):
-                if value is not None:
-                    ws.cell(row=r, column=c, value=value).number_format = "0.00"
-            text_cell(ws, r, total_column - 1, row.priority_categories).alignment = wrap
-            if row.total is not None:
-                cell = ws.cell(row=r, column=total_column, value=row.total)
-                cell.number_format, cell.font = "0.00", bold
-            status = text_cell(ws, r, total_column + 1, row.status_label
-                               + (" (Hội đồng quyết định)" if row.decided_by_board else ""))
-            status.font = status_fonts[row.status]
+        ws.append(header_cells)
+        for row in ml.rows:
+            decided = " (Hội đồng quyết định)" if row.decided_by_board else ""
+            status = text(ws, row.status_label + decided, status_fonts[row.status])
             if row.status in status_fills:
                 status.fill = status_fills[row.status]
-            text_cell(ws, r, total_column + 2, row.reason_text).alignment = wrap
-        ws.freeze_panes = "C5"  # the header, and the rank and number beside every row
-        ws.auto_filter.ref = f"A4:{get_column_letter(last_column)}{max(4, 4 + len(ml.rows))}"
+            ws.append(
+                [row.rank, text(ws, row.registration_no), text(ws, row.full_name),
+                 number(ws, row.date_of_birth, "dd/mm/yyyy")]
+                + [number(ws, row.components.get(c), "0.00") for c in ml.components]
+                + [number(ws, row.bonus, "0.00"), text(ws, row.priority_categories, alignment=wrap),
+                   number(ws, row.total, "0.00", bold), status, text(ws, row.reason_text, alignment=wrap)])
+        for r in (1, 2, 3):
+            ws.merged_cells.add(f"A{r}:{last}{r}")
+        ws.auto_filter.ref = f"A4:{last}{4 + len(ml.rows)}"
         ws.print_title_rows = "4:4"
         ws.page_setup.orientation = "landscape"
-        ws.page_setup.paperSize = ws.PAPERSIZE_A4
+        ws.page_setup.paperSize = "9"  # A4
         ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
-        ws.sheet_properties.pageSetUpPr.fitToPage = True
     if not lists:
-        text_cell(workbook.create_sheet("Danh sách"), 1, 1, "Không có danh sách nào")
+        ws = workbook.create_sheet("Danh sách")
+        ws.append([text(ws, "Không có danh sách nào")])
     workbook.properties.title = f"{info.exam_title} ({info.exam_code})"
     buffer = io.BytesIO()
     workbook.save(buffer)
@@ -258,8 +269,9 @@ FOOTER_SPACE = 14.0
 SIGNATURE_HEIGHT = 52.0
 
 
+@cache
 def _pdf_class():
-    from fpdf import FPDF
+    from fpdf import FPDF  # imported on first use: the app starts without it
 
     class MeritPDF(FPDF):
         """Draws the running header of the current section; footers are drawn once the page counts are known."""

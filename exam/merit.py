@@ -344,7 +344,7 @@ class _RuleChecker:
             else:
                 base = PRESETS[preset_name]
 
-        score = self.component(data, base, "score", allow_round1=True)
+        score = self.score(data, base)
         min_score = self.min_score(data, base)
         require = data.get("require_round1_sections_passed", base.get("require_round1_sections_passed", False))
         if not isinstance(require, bool):
@@ -360,7 +360,8 @@ class _RuleChecker:
                            aliases=aliases, quota=quota, tie_break=tie_break, labels=labels,
                            preset=preset_name if isinstance(preset_name, str) else None)
 
-    def component(self, data: dict, base: dict, name: str, *, allow_round1: bool) -> str:
+    def score(self, data: dict, base: dict) -> str:
+        name = "score"
         value = data.get(name, base.get(name))
         if value is None:
             self.error(self.path(name), 'is required: "round2", "round1_total" or the name of an external score '
@@ -369,7 +370,7 @@ class _RuleChecker:
         if not isinstance(value, str):
             self.error(self.path(name), f"must be text (got {_kind(value)})")
             return ROUND2
-        if value == ROUND1_TOTAL and allow_round1:
+        if value == ROUND1_TOTAL:
             return value
         if value in RESERVED_COMPONENTS or not COMPONENT_PATTERN.match(value):
             self.error(self.path(name), f'must be "round2", "round1_total" or an external score named with '
@@ -531,8 +532,10 @@ class CandidateResult:
     priority_categories: str | Sequence[str] = ""  # the roster's text, several separated by ";"
     round1_sections: Sequence[SectionResult] = ()  # in section order
     round1_total: float | None = None
-    components: Mapping[str, float | None] = field(default_factory=dict)  # external scores: {"round2": 72.5}
-    absent: bool = False  # did not sit (the reason "absent"; nothing else is looked at)
+    # External scores, e.g. {"round2": 72.5}. A score given as None means absent from that part (as the
+    # imported scores record it): reason "absent: round2"; a score not given at all is "missing_round2".
+    components: Mapping[str, float | None] = field(default_factory=dict)
+    absent: bool = False  # did not sit at all (the reason "absent"; nothing else is looked at)
 
 
 def round1_from_score_record(record: Mapping | None) -> tuple[tuple[SectionResult, ...], float | None]:
@@ -770,6 +773,7 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
     failed_of: list = [()] * n  # titles of failed round-1 sections; None when there is no round-1 result
     external_of = {name: [None] * n for name in external_names}
     unknown_at: list[int] = []  # candidates with a category the rule does not know
+    absent_from_score: set[int] = set()  # candidates whose counted score is given as None: absent from it
     seen: set[str] = set()
     for i, result in enumerate(results):
         reg = result.registration_no
@@ -795,6 +799,8 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
                     problems.append(RuleError(reg, f"{name} must be a finite number (got {value!r})"))
             for name in external_names:
                 external_of[name][i] = components.get(name)
+            if score_name in components and components[score_name] is None:
+                absent_from_score.add(i)
             if p < len(posts):
                 extra_names[p].update(components)
         round1 = result.round1_total
@@ -869,6 +875,7 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
     section_reasons: dict[str, Reason] = {}
     score_label = rule.label(score_name)
     missing_score = Reason(f"missing_{score_name}", "", f"Không có {_lower_first(score_label)}")
+    absent_score = Reason("absent", score_name, f"Không dự thi ({_lower_first(score_label)})")
     below_min: dict[float, Reason] = {}
     score_list = _plain(score)  # for the reasons
     for i in np.flatnonzero(~eligible).tolist():
@@ -888,7 +895,7 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
                     reasons.append(reason)
         value = score_list[i]
         if value is None:
-            reasons.append(missing_score)
+            reasons.append(absent_score if i in absent_from_score else missing_score)
         elif rule.min_score is not None and value + _EPS < rule.min_score:
             reason = below_min.get(value)
             if reason is None:
@@ -1046,11 +1053,27 @@ def _ordered(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> list
     return sorted(lists, key=lambda ml: ml.post)
 
 
-def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> bytes:
-    """The canonical JSON of the lists (UTF-8, sorted keys, posts sorted): what is stored when the
-    lists are published, and what ``merit_hash`` hashes."""
+def merit_lists_as_data(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> dict:
+    """The lists as plain JSON-ready data ``{"format": "merit-lists/1", "lists": [...]}``, posts sorted: what a
+    JSON column stores. ``merit_lists_from_data`` reads it back; ``merit_hash`` hashes its canonical JSON."""
     with _gc_paused():
-        payload = {"format": FORMAT, "lists": [ml.as_dict() for ml in _ordered(merit_lists)]}
+        return {"format": FORMAT, "lists": [ml.as_dict() for ml in _ordered(merit_lists)]}
+
+
+def merit_lists_from_data(payload: object) -> dict[str, MeritList]:
+    """{post: MeritList} from ``merit_lists_as_data``'s data (e.g. read back from a JSON column), in the
+    stored order; ``MeritRejected`` if it is not such data."""
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("lists"), list):
+        raise MeritRejected([RuleError("format", f"is not merit-list data of format {FORMAT}")])
+    with _gc_paused():
+        return {item["post"]: MeritList.from_dict(item) for item in payload["lists"]}
+
+
+def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> bytes:
+    """The canonical JSON of the lists (UTF-8, sorted keys, no spaces, posts sorted): what ``merit_hash``
+    hashes, and a file form of the published lists."""
+    payload = merit_lists_as_data(merit_lists)
+    with _gc_paused():
         return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
                           allow_nan=False).encode("utf-8")
 
@@ -1062,10 +1085,7 @@ def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:
             payload = json.loads(data)
     except ValueError as exc:
         raise MeritRejected([RuleError("", f"is not JSON ({exc})")]) from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("lists"), list):
-        raise MeritRejected([RuleError("format", f"is not a merit-list file of format {FORMAT}")])
-    with _gc_paused():
-        return {item["post"]: MeritList.from_dict(item) for item in payload["lists"]}
+    return merit_lists_from_data(payload)
 
 
 def merit_hash(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> str:

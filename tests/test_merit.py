@@ -2,6 +2,7 @@
 and a property: a candidate's rank and status never depend on the order of the input."""
 from __future__ import annotations
 
+import json
 import random
 from datetime import date
 
@@ -11,7 +12,8 @@ from hypothesis import strategies as st
 
 from exam.merit import (CIVIL_SERVICE_CATEGORIES, CandidateResult, MeritRejected, RankingRule, SectionResult,
                         apply_decisions, build_merit_lists, compare_merit_lists, dump_merit_lists, format_points,
-                        load_merit_lists, merit_hash, round1_from_score_record, rule_from_dict)
+                        load_merit_lists, merit_hash, merit_lists_as_data, merit_lists_from_data,
+                        round1_from_score_record, rule_from_dict)
 
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên"
@@ -111,6 +113,14 @@ def test_reasons_for_ineligible_have_a_code_and_a_vietnamese_sentence():
     lists = build_merit_lists([candidate("X1", LAW, 40, failed=("Kiến thức chung", "Tin học"))], civil_service(QUOTA))
     assert lists[LAW].rows[0].reason_codes == ("round1_section_failed: Kiến thức chung; "
                                                "round1_section_failed: Tin học; round2_below_min")
+
+
+def test_a_score_given_as_none_means_absent_from_that_round():
+    absent = CandidateResult("X1", "X1", None, LAW, "", sections(), 100.0, {"round2": None})
+    missing = CandidateResult("X2", "X2", None, LAW, "", sections(), 100.0, {})
+    rows = by_reg(build_merit_lists([absent, missing], civil_service(QUOTA))[LAW])
+    assert (str(rows["X1"].reasons[0]), rows["X1"].reason_text) == ("absent: round2", "Không dự thi (điểm vòng 2)")
+    assert (str(rows["X2"].reasons[0]), rows["X2"].reason_text) == ("missing_round2", "Không có điểm vòng 2")
 
 
 def test_only_the_highest_bonus_counts():
@@ -253,6 +263,7 @@ def test_rule_errors_name_every_key():
         ("ranking.require_round1_sections_passed", "must be true or false"),
         ("ranking.bonus.A", "must be between 0 and 1000"),
         ("ranking.bonus.B", "must be a number"),
+        ("ranking.bonus.b", "is the same category as 'B'"),
         ('ranking.aliases."Con liệt sĩ"', "names 'C', which is not a category of the bonus table"),
         ('ranking.labels.round2', "must be non-blank text"),
         ('ranking.quota."Kế toán"', "must be between 1 and 1000000"),
@@ -357,6 +368,15 @@ def test_the_stored_form_reads_back_to_the_same_lists_and_hash():
         load_merit_lists(b'{"format": "other"}')
     with pytest.raises(MeritRejected):
         load_merit_lists(b"not json")
+
+
+def test_the_data_form_survives_a_json_column():
+    lists = build_merit_lists(GROUP, civil_service(QUOTA))
+    stored = json.loads(json.dumps(merit_lists_as_data(lists)))  # what a JSON column gives back
+    again = merit_lists_from_data(stored)
+    assert again == lists and merit_hash(again) == merit_hash(lists)
+    with pytest.raises(MeritRejected):
+        merit_lists_from_data({"format": "merit-lists/1", "lists": [{"post": LAW}]})
 
 
 def test_compare_shows_whose_score_rank_and_status_change():
