@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from exam.auth import actor, role_required
 from exam.db import get_session, utcnow
+from exam.item_stats import question_performance
 from question_bank import bank, importer
 from question_bank.forms import (DIFFICULTY_LABELS, MAX_IMAGE_BYTES, OPTION_LETTERS, STATUS_LABELS, TYPE_LABELS,
                                  ConfirmImportForm, ImportForm, QuestionForm, StatusForm, TopicCreateForm,
@@ -121,7 +122,7 @@ def question(question_id: int):
     return render_template("question_bank/question.html", question=item, current=item.current_version,
                            versions=versions, entries=bank.audit_entries(db_session, item.id),
                            near=bank.find_near_duplicates(db_session, item.current_version.text, exclude_id=item.id),
-                           status_form=StatusForm())
+                           status_form=StatusForm(), performance=question_performance(db_session, item.id))
 
 
 @bp.route("/questions/<int:question_id>/history")

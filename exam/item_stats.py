@@ -1,0 +1,377 @@
+"""Item analysis of a graded exam: the graded arrays laid out per question, analysed, stored.
+
+``exam.item_analysis`` (pure) wants one column per *question version*; grading holds one
+column per *paper position*, and papers differ in which versions they drew, where, and in
+which order they showed the options. This module maps one to the other, vectorized:
+
+* column: the version id of each cell (``paper.version_ids``) → its item index;
+* points and "fully right" of each cell: the one scoring rule (``exam.grading.grade``)
+  tabulated once per section over every (key mask, chosen mask, multiple) combination,
+  then looked up per cell, so a cell scores exactly as grading scores it (negative marking
+  and partial credit included) at the cost of one table lookup;
+* choices in the author's order: each (paper, position) has a permutation id into a table
+  of the distinct option orders met (``paper_item.option_order``), and the table maps a
+  displayed mask to the author's mask.
+
+The item statistics are those of the grading run: corrected keys, awarded questions right
+for everyone who had them, removed questions (void_remove) left out of the analysis (their
+cells are missing). ``record_item_analysis`` writes one ``ItemStatistic`` per version
+(question's history in the bank) and returns the analysis; the test statistics go into the
+grading run's summary (``test_summary``).
+"""
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Sequence
+
+import numpy as np
+from sqlalchemy import Text, cast, delete, insert, select
+from sqlalchemy.orm import Session
+
+from exam.grading import SectionRules, grade
+from exam.item_analysis import FLAGS, ItemAnalysis, analyse_items
+from exam.models import Exam, GradingRun, ItemStatistic, Paper, PaperItem
+
+# Plain Vietnamese for files and the CLI; the pages translate the same words.
+FLAG_LABELS = {
+    "negative_discrimination": "Độ phân biệt âm",
+    "low_discrimination": "Độ phân biệt thấp",
+    "too_easy": "Quá dễ",
+    "too_hard": "Quá khó",
+    "possible_wrong_key": "Nghi sai đáp án",
+}
+CORRECTION_LABELS = {"rekey": "Đã sửa đáp án", "void_award": "Hủy câu (cộng điểm cho mọi người)",
+                     "void_remove": "Hủy câu (loại khỏi bài)"}
+OPTION_LETTERS = "ABCDEFGH"
+
+
+# --- option orders -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class OptionOrders:
+    """Per cell, which of the distinct option orders the paper showed: [C, Q] ids into ``table``."""
+
+    perm: np.ndarray  # [C, Q] int32
+    table: np.ndarray  # [P, 256] uint8: displayed mask → author's mask
+
+    def author(self, displayed: np.ndarray) -> np.ndarray:
+        return self.table[self.perm, displayed]
+
+
+def permutation_table(orders: Sequence[Sequence[int]]) -> np.ndarray:
+    """[P, 256]: for each order (author's index of each displayed option), displayed mask → author's mask."""
+    masks = np.arange(256, dtype=np.int64)
+    table = np.zeros((max(len(orders), 1), 256), dtype=np.uint8)
+    for p, order in enumerate(orders):
+        bits = np.zeros(256, dtype=np.int64)
+        for j, original in enumerate(order):
+            bits |= ((masks >> j) & 1) << int(original)
+        table[p] = bits
+    return table
+
+
+def load_option_orders(session: Session, arrays) -> OptionOrders:
+    """The option orders of every cell, from the exam's paper_item rows (read as text: each
+    distinct order is parsed once)."""
+    n, q = arrays.shape
+    codes: dict[str, int] = {}
+    orders: list[list[int]] = []
+    paper_col, position_col, code_col = [], [], []
+    for paper_id, position, text in session.execute(
+            select(PaperItem.paper_id, PaperItem.position, cast(PaperItem.option_order, Text))
+            .join(Paper, Paper.id == PaperItem.paper_id).where(Paper.exam_id == arrays.exam_id)):
+        code = codes.get(text)
+        if code is None:
+            code = codes[text] = len(orders)
+            orders.append(json.loads(text))
+        paper_col.append(paper_id)
+        position_col.append(position)
+        code_col.append(code)
+    perm = np.full((n, q), -1, dtype=np.int32)
+    if paper_col and n:
+        by_paper = np.argsort(arrays.paper_ids, kind="stable")
+        sorted_papers = arrays.paper_ids[by_paper]
+        papers = np.array(paper_col, dtype=np.int64)
+        at = np.minimum(np.searchsorted(sorted_papers, papers), n - 1)
+        known = sorted_papers[at] == papers  # papers without a submitted attempt are skipped
+        positions = np.array(position_col, dtype=np.int64)[known] - 1
+        if positions.size and (positions.min() < 0 or positions.max() >= q):
+            raise ValueError("a paper_item position lies outside the exam's section layout")
+        perm[by_paper[at[known]], positions] = np.array(code_col, dtype=np.int32)[known]
+    if (perm < 0).any():
+        raise ValueError("some papers have no paper_item rows: their option orders are unknown")
+    return OptionOrders(perm, permutation_table(orders))
+
+
+# --- cell scores: the grading rule, tabulated ----------------------------------------------------------
+
+def _cell_tables(rules: SectionRules) -> tuple[np.ndarray, np.ndarray]:
+    """Points and "fully right" for every (section, multiple, key mask, chosen mask), flat:
+    index = ((section × 2 + multiple) × 256 + key) × 256 + chosen. Computed by ``grade`` with
+    one question per row, so a cell scores as grading scores it."""
+    key = np.repeat(np.arange(256, dtype=np.uint8), 256)[:, None]
+    chosen = np.tile(np.arange(256, dtype=np.uint8), 256)[:, None]
+    points, right = [], []
+    for s in range(len(rules)):
+        one = SectionRules(marks=rules.marks[s:s + 1], negative_fraction=rules.negative_fraction[s:s + 1],
+                           partial=rules.partial[s:s + 1], pass_ratio=rules.pass_ratio[s:s + 1],
+                           question_count=np.ones(1, dtype=np.int64))
+        for multiple in (False, True):
+            graded = grade(key, chosen, multiple, np.zeros(1, dtype=np.int64), one)
+            points.append(graded.score[:, 0])
+            right.append(graded.correct[:, 0] > 0)
+    return np.concatenate(points), np.concatenate(right)
+
+
+@dataclass(frozen=True)
+class ItemMatrices:
+    """What ``analyse_items`` takes, with the version id of each item column."""
+
+    version_ids: np.ndarray  # [I]
+    pool_rows: np.ndarray  # [I] rows in the PoolVersions
+    scores: np.ndarray  # [C, I] float64, NaN where missing
+    correct: np.ndarray  # [C, I] bool
+    choices: np.ndarray  # [C, I] uint8, author's order
+    key: np.ndarray  # [I] uint8, author's order, corrected
+    n_options: np.ndarray  # [I]
+    max_points: np.ndarray  # [I]
+    multiple: np.ndarray  # [I]
+    section: np.ndarray  # [I] section index
+
+
+def item_matrices(outcome, orders: OptionOrders) -> ItemMatrices:
+    """Per-question matrices of a ``GradeOutcome``."""
+    arrays, pool, corrected = outcome.arrays, outcome.pool, outcome.corrected
+    n, q = arrays.shape
+    rows = outcome.pool_rows  # [C, Q] pool row of each cell
+    used = np.flatnonzero(np.bincount(rows.ravel(), minlength=len(pool.ids)) > 0)
+    column_of = np.full(len(pool.ids), -1, dtype=np.int64)
+    column_of[used] = np.arange(len(used))
+    n_items = len(used)
+    # Flat index of each cell in the [C, I] matrices (int64 past 2³¹ cells).
+    kind = np.int32 if n * max(n_items, 1) < 2 ** 31 else np.int64
+    flat = column_of.astype(kind)[rows]
+    flat += (np.arange(n, dtype=kind) * n_items)[:, None]
+
+    rules = corrected.rules
+    points_table, right_table = _cell_tables(replace_counts(rules))
+    index = corrected.key.astype(np.int32)
+    index <<= 8
+    index |= corrected.chosen
+    if pool.multiple.any():
+        index |= pool.multiple.astype(np.int32)[rows] << 16
+    index |= (arrays.section.astype(np.int32) << 17)[None, :]
+    points_table = np.append(points_table, np.nan)  # the last entry: a removed cell
+    right_table = np.append(right_table, False)
+    if corrected.removed is not None:
+        index[corrected.removed] = len(points_table) - 1
+
+    scores = np.empty((n, n_items))
+    scores.fill(np.nan)
+    np.put(scores, flat, points_table[index])
+    correct = np.zeros((n, n_items), dtype=bool)
+    np.put(correct, flat, right_table[index])
+    del index
+    choices = np.zeros((n, n_items), dtype=np.uint8)
+    np.put(choices, flat, orders.author(arrays.chosen))
+
+    section = pool.section[used]
+    return ItemMatrices(version_ids=pool.ids[used], pool_rows=used, scores=scores, correct=correct, choices=choices,
+                        key=corrected.author_key[used], n_options=pool.n_options[used],
+                        max_points=np.asarray(rules.marks)[section], multiple=pool.multiple[used], section=section)
+
+
+def replace_counts(rules: SectionRules) -> SectionRules:
+    """The rules with plain per-section question counts (cell scoring does not use them)."""
+    return SectionRules(rules.marks, rules.negative_fraction, rules.partial, rules.pass_ratio,
+                        np.ones(len(rules.marks), dtype=np.int64))
+
+
+def analyse_outcome(outcome, orders: OptionOrders, *, exam: Exam | None = None) -> tuple[ItemAnalysis, ItemMatrices]:
+    matrices = item_matrices(outcome, orders)
+    forms = outcome.arrays.forms if exam is not None and exam.forms else None
+    analysis = analyse_items(matrices.scores, matrices.correct, matrices.choices, matrices.key, matrices.n_options,
+                             matrices.max_points, multiple=matrices.multiple,
+                             item_ids=matrices.version_ids.tolist(), form=forms)
+    return analysis, matrices
+
+
+# --- stored results ----------------------------------------------------------------------------------
+
+def test_summary(analysis: ItemAnalysis) -> dict:
+    """The test statistics of an analysis, as kept in the grading run's summary."""
+    counts = {flag: 0 for flag in FLAGS}
+    for item in analysis.items:
+        for flag in item.flags:
+            counts[flag] += 1
+    return {"reliability": analysis.reliability.to_dict(), "distribution": analysis.distribution.to_dict(),
+            "items": len(analysis.items), "flagged": len(analysis.flagged()), "flag_counts": counts}
+
+
+def record_item_analysis(session: Session, exam: Exam, outcome, *, run: GradingRun, now: datetime,
+                         orders: OptionOrders | None = None) -> ItemAnalysis:
+    """Analyse a graded exam and store one ItemStatistic per question version (the exam's rows replaced)."""
+    orders = orders if orders is not None else load_option_orders(session, outcome.arrays)
+    analysis, matrices = analyse_outcome(outcome, orders, exam=exam)
+    codes = [s.code for s in outcome.exam_sections]
+    actions = outcome.corrected.actions
+    question_ids = outcome.pool.question_ids[matrices.pool_rows].tolist()
+    session.execute(delete(ItemStatistic).where(ItemStatistic.exam_id == exam.id))
+    rows = []
+    for item, question_id, section in zip(analysis.items, question_ids, matrices.section.tolist()):
+        stats = item.to_dict()
+        stats.update({"grading_run_id": run.id, "section": codes[section], "exam_code": exam.code,
+                      "correction": actions.get(int(item.item_id))})
+        rows.append({"exam_id": exam.id, "question_version_id": int(item.item_id), "question_id": question_id,
+                     "computed_at": now, "stats": stats})
+    if rows:
+        session.execute(insert(ItemStatistic), rows)
+    return analysis
+
+
+@dataclass(frozen=True)
+class ItemRow:
+    """One stored item statistic, flattened for tables and files."""
+
+    question_id: int
+    version_id: int
+    version: int
+    text: str
+    section: str
+    correction: str | None
+    stats: dict
+
+    @property
+    def key_letters(self) -> str:
+        return ",".join(OPTION_LETTERS[j] for j in self.stats.get("key", ()))
+
+
+SORT_KEYS = {
+    "question": lambda r: r.question_id,
+    "section": lambda r: r.section,
+    "n": lambda r: r.stats.get("n"),
+    "p": lambda r: r.stats.get("difficulty"),
+    "rpb": lambda r: r.stats.get("point_biserial"),
+    "d": lambda r: r.stats.get("discrimination_index"),
+    "omitted": lambda r: r.stats.get("omitted"),
+    "flags": lambda r: len(r.stats.get("flags", ())),
+}
+
+
+def stored_items(session: Session, exam: Exam, *, sort: str = "question", descending: bool = False) -> list[ItemRow]:
+    """The exam's stored item statistics; sorted by a SORT_KEYS column, missing values last."""
+    from question_bank.models import QuestionVersion
+
+    rows = [ItemRow(r.question_id, r.question_version_id, r.number, r.text, r.stats.get("section", ""),
+                    r.stats.get("correction"), r.stats)
+            for r in session.execute(
+                select(ItemStatistic.question_id, ItemStatistic.question_version_id, ItemStatistic.stats,
+                       QuestionVersion.number, QuestionVersion.text)
+                .join(QuestionVersion, QuestionVersion.id == ItemStatistic.question_version_id)
+                .where(ItemStatistic.exam_id == exam.id))]
+    value = SORT_KEYS.get(sort, SORT_KEYS["question"])
+    present = [r for r in rows if value(r) is not None]
+    missing = [r for r in rows if value(r) is None]
+    present.sort(key=lambda r: (value(r), r.question_id), reverse=descending)
+    missing.sort(key=lambda r: r.question_id)
+    return present + missing
+
+
+def question_performance(session: Session, question_id: int) -> list[dict]:
+    """How a bank question performed in every exam that used it (newest first)."""
+    from question_bank.models import QuestionVersion
+
+    found = []
+    for stat, exam, number in session.execute(
+            select(ItemStatistic, Exam, QuestionVersion.number)
+            .join(Exam, Exam.id == ItemStatistic.exam_id)
+            .join(QuestionVersion, QuestionVersion.id == ItemStatistic.question_version_id)
+            .where(ItemStatistic.question_id == question_id)
+            .order_by(ItemStatistic.computed_at.desc(), Exam.code)):
+        s = stat.stats
+        found.append({"exam_code": exam.code, "exam_title": exam.title, "version": number,
+                      "computed_at": stat.computed_at, "n": s.get("n"), "difficulty": s.get("difficulty"),
+                      "point_biserial": s.get("point_biserial"), "discrimination_index": s.get("discrimination_index"),
+                      "omitted": s.get("omitted"), "flags": list(s.get("flags", ())),
+                      "correction": s.get("correction"), "options": s.get("options", []),
+                      "key": ",".join(OPTION_LETTERS[j] for j in s.get("key", ()))})
+    return found
+
+
+# --- the spreadsheet ----------------------------------------------------------------------------------
+
+def _round(value, places: int = 4):
+    return None if value is None else round(float(value), places)
+
+
+def items_workbook(exam: Exam, rows: Sequence[ItemRow], test: dict | None) -> bytes:
+    """XLSX: one row per question ("Câu hỏi") and the test statistics ("Thống kê bài thi")."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    n_options = max([len(r.stats.get("options", ())) for r in rows] + [4])
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "Câu hỏi"
+    header = ["Câu hỏi", "Phiên bản", "Mã phiên bản", "Phần thi", "Đáp án", "Số thí sinh", "Độ khó p",
+              "Điểm trung bình", "r_pb", "D (nhóm cao − nhóm thấp)", "p nhóm cao", "p nhóm thấp", "Bỏ trống"]
+    for j in range(n_options):
+        letter = OPTION_LETTERS[j]
+        header += [f"{letter}: chung", f"{letter}: nhóm cao", f"{letter}: nhóm thấp"]
+    header += ["Cảnh báo", "Điều chỉnh đáp án"]
+    sheet.append(header)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for r in rows:
+        s = r.stats
+        line = [r.question_id, r.version, r.version_id, r.section, r.key_letters, s.get("n"),
+                _round(s.get("difficulty")), _round(s.get("mean_points")), _round(s.get("point_biserial")),
+                _round(s.get("discrimination_index")), _round(s.get("upper_difficulty")),
+                _round(s.get("lower_difficulty")), _round(s.get("omitted"))]
+        options = {o["option"]: o for o in s.get("options", ())}
+        for j in range(n_options):
+            o = options.get(j)
+            line += [_round(o["overall"]), _round(o["upper"]), _round(o["lower"])] if o else [None, None, None]
+        line += ["; ".join(FLAG_LABELS.get(f, f) for f in s.get("flags", ())),
+                 CORRECTION_LABELS.get(r.correction, "") if r.correction else ""]
+        sheet.append(line)
+    sheet.freeze_panes = "B2"
+    for j in range(1, len(header) + 1):
+        sheet.column_dimensions[get_column_letter(j)].width = 12 if j > 4 else 10
+    sheet.auto_filter.ref = sheet.dimensions
+
+    stats = book.create_sheet("Thống kê bài thi")
+    stats.append(["Kỳ thi", exam.code])
+    stats.append(["Tên kỳ thi", exam.title])
+    if test:
+        rel, dist = test["reliability"], test["distribution"]
+        stats.append(["Hệ số tin cậy", "KR-20" if rel["method"] == "kr20" else "Cronbach alpha",
+                      _round(rel["value"])])
+        stats.append(["Cơ sở tính", "đầy đủ" if rel["basis"] == "complete" else "gộp (đề khác nhau)"])
+        stats.append(["Sai số chuẩn đo lường (SEM)", _round(rel["sem"])])
+        stats.append(["Số thí sinh", rel["candidates"]])
+        stats.append(["Số câu hỏi", rel["items"]])
+        stats.append(["Số câu mỗi thí sinh (trung bình)", _round(rel["items_per_candidate"])])
+        stats.append(["Điểm trung bình", _round(dist["mean"])])
+        stats.append(["Độ lệch chuẩn", _round(dist["sd"])])
+        stats.append(["Trung vị", _round(dist["median"])])
+        stats.append(["Thấp nhất", _round(dist["minimum"])])
+        stats.append(["Cao nhất", _round(dist["maximum"])])
+        stats.append(["Số câu có cảnh báo", test["flagged"]])
+        for flag, count in test.get("flag_counts", {}).items():
+            stats.append([f"  {FLAG_LABELS.get(flag, flag)}", count])
+        for form in rel.get("forms", ()):
+            stats.append([f"Mã đề {form['form']}: hệ số tin cậy", _round(form["reliability"])])
+        stats.append([])
+        stats.append(["Phân bố điểm: từ", "đến (không gồm)", "số thí sinh"])
+        edges, counts = dist["bin_edges"], dist["counts"]
+        for a, b, c in zip(edges, edges[1:], counts):
+            stats.append([a, b, c])
+    stats.column_dimensions["A"].width = 36
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

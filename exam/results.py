@@ -1,0 +1,890 @@
+"""Results: grading a whole exam in one batch, recording the run, and key corrections.
+
+Grading an exam
+---------------
+``grade_exam`` loads, for every *submitted* attempt of the exam, what grading needs as
+[candidates × positions] arrays, applies the key corrections, scores them with the one
+rule (``exam.grading.grade``, a single call) and, when asked to write, stores one
+``CandidateScore`` per candidate (the exam's rows replaced), a ``GradingRun`` and the
+audit entry ``exam.grade``: one transaction, committed by the caller.
+
+Loading reads the compact columns only: ``paper.key_masks`` (correct options as displayed,
+one byte per position), ``paper.version_ids`` (int32 little-endian per position) and
+``attempt.choice_masks`` (chosen options as displayed, one byte per position). An attempt
+whose compact columns are still empty (papers drawn or answers submitted before they were
+filled) is rebuilt from its ``paper_item`` and ``response`` rows, the way submission grades
+it; the outcome says how many rows took each path. Rows are ordered by candidate id.
+
+Key corrections
+---------------
+A correction concerns one question version of the exam:
+
+* ``rekey``       the correct options become ``correct`` (indices in the author's order);
+  each paper shows the options in its own order, so the new key is laid out per paper
+  from the ``option_order`` of the affected ``paper_item`` rows (only those are read);
+* ``void_award``  everyone who had the question gets its marks, as a right answer (it
+  counts as right for the pass rule too), whatever they chose;
+* ``void_remove`` the question leaves the test: no points, and the candidate's section
+  counts one question fewer, for the pass rule and for the maximum score.
+
+Corrections need two people: ``propose_correction`` by one board member with a written
+reason, ``approve_correction`` by another (the proposer is refused), or
+``reject_correction``; each is audit-logged. Approving changes no score by itself: the
+board regrades (``grade_exam``) and sees before publishing whose results change
+(``preview_corrections``). When several corrections of one version apply, the last one
+(by decision time) replaces the earlier ones: each starts from the bank's key.
+
+The hashes of a run
+-------------------
+SHA-256, hex:
+
+* ``key_hash``     canonical JSON of every question version's key as the bank holds it
+  (author's order) and of the corrections applied (id, version, action, correct options),
+  in the order applied;
+* ``inputs_hash``  the tag ``grading-inputs/1`` then, row by row in candidate id order,
+  the candidate ids (int64 LE), then the whole arrays as loaded: version ids (int32 LE),
+  key masks (uint8), choice masks (uint8); then the canonical JSON of the section rules;
+* ``outputs_hash`` the tag ``grading-outputs/1`` then candidate ids (int64 LE), totals and
+  section scores as stored (×10⁴, rounded, int64 LE), right answers per section (int32
+  LE) and passed flags (uint8). ``outputs_hash_of_scores`` recomputes it from the stored
+  ``candidate_score`` rows, so anyone can check the table against the audit chain.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
+from typing import Iterable, Sequence
+
+import numpy as np
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from exam import audit
+from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
+from exam.models import (Attempt, BlueprintCell, Candidate, CandidateScore, Exam, ExamPool, ExamSection, GradingRun,
+                         KeyCorrection, Paper, PaperItem, Response)
+
+CORRECTION_ACTIONS = ("rekey", "void_award", "void_remove")
+CORRECTION_STATUSES = ("proposed", "approved", "rejected")
+MAX_REASON = 4000
+SCORE_DECIMALS = 4
+_SCALE = 10 ** SCORE_DECIMALS
+OPTION_LETTERS = "ABCDEFGH"
+
+
+class ResultsError(ValueError):
+    """A grading or correction request refused; ``code`` names why (pages translate it)."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+# --- what grading reads ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class PoolVersions:
+    """The question versions an exam may draw (its frozen pool), as arrays sorted by id."""
+
+    ids: np.ndarray  # [V] int64
+    question_ids: np.ndarray  # [V] int64
+    multiple: np.ndarray  # [V] bool: takes several answers
+    n_options: np.ndarray  # [V] int64
+    key: np.ndarray  # [V] uint8: correct options, author's order (bit j = option j)
+    section: np.ndarray  # [V] int64: section index of the version's blueprint cell
+    index: np.ndarray  # dense: version id → row in ``ids``, -1 when not in the pool
+
+    def rows(self, version_ids: np.ndarray) -> np.ndarray:
+        """Rows of these version ids (any shape); ResultsError when one is not in the pool."""
+        version_ids = np.asarray(version_ids)
+        if version_ids.size and (version_ids.min() < 0 or version_ids.max() >= len(self.index)):
+            raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
+        rows = self.index[version_ids]
+        if rows.size and rows.min() < 0:
+            raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
+        return rows
+
+    def row(self, version_id: int) -> int:
+        if 0 <= version_id < len(self.index) and self.index[version_id] >= 0:
+            return int(self.index[version_id])
+        raise ResultsError("unknown_version", f"question version {version_id} is not in this exam")
+
+
+def load_pool(session: Session, exam: Exam) -> PoolVersions:
+    from question_bank.models import QuestionVersion
+
+    sections = {s.id: i for i, s in enumerate(exam.sections)}
+    rows = session.execute(
+        select(QuestionVersion.id, QuestionVersion.question_id, QuestionVersion.qtype, QuestionVersion.options,
+               BlueprintCell.section_id)
+        .join(ExamPool, ExamPool.question_version_id == QuestionVersion.id)
+        .join(BlueprintCell, BlueprintCell.id == ExamPool.cell_id)
+        .where(BlueprintCell.section_id.in_(sections))
+        .order_by(QuestionVersion.id)).all()
+    seen: dict[int, tuple] = {}
+    for row in rows:
+        seen.setdefault(row.id, row)  # a version in two cells: the first cell's section
+    rows = list(seen.values())
+    ids = np.array([r.id for r in rows], dtype=np.int64)
+    index = np.full(int(ids.max()) + 1 if ids.size else 1, -1, dtype=np.int32)
+    index[ids] = np.arange(len(ids))
+    return PoolVersions(
+        ids=ids, question_ids=np.array([r.question_id for r in rows], dtype=np.int64),
+        multiple=np.array([r.qtype == "multiple" for r in rows], dtype=bool),
+        n_options=np.array([len(r.options) for r in rows], dtype=np.int64),
+        key=np.array([option_mask(j for j, o in enumerate(r.options) if o["correct"]) for r in rows],
+                     dtype=np.uint8),
+        section=np.array([sections[r.section_id] for r in rows], dtype=np.int64), index=index)
+
+
+@dataclass(frozen=True)
+class ExamArrays:
+    """Every submitted attempt of an exam, one row per candidate (by candidate id), as loaded."""
+
+    exam_id: int
+    candidate_ids: np.ndarray  # [C] int64
+    attempt_ids: np.ndarray  # [C] int64
+    paper_ids: np.ndarray  # [C] int64
+    forms: np.ndarray  # [C] int64: the paper's fixed form, 0 without forms
+    key: np.ndarray  # [C, Q] uint8: correct options as displayed
+    chosen: np.ndarray  # [C, Q] uint8: chosen options as displayed
+    version_ids: np.ndarray  # [C, Q] int32
+    section: np.ndarray  # [Q] int64: section index of each position
+    compact_rows: int  # rows read from the compact columns
+    rebuilt_rows: int  # rows rebuilt from paper_item / response rows
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.key.shape
+
+
+def section_layout(sections: Sequence[ExamSection]) -> np.ndarray:
+    """Section index of each position: sections in order, each with its question count."""
+    return np.repeat(np.arange(len(sections), dtype=np.int64), [s.question_count for s in sections])
+
+
+def _raw_rows(session: Session, statement) -> list[tuple]:
+    """Rows of a SELECT as plain tuples from the driver's cursor, in the session's transaction: no
+    per-row work by the ORM (100,000 rows: a third of the time). The only parameter is an integer
+    id, written as a literal."""
+    connection = session.connection()
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        return cursor.fetchall()
+    finally:
+        cursor.close()
+
+
+def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
+    """The arrays of every submitted attempt (see the module docstring)."""
+    sections = list(exam.sections)
+    layout = section_layout(sections)
+    n_questions = len(layout)
+    rows = _raw_rows(session, select(
+        Attempt.candidate_id, Attempt.id, Attempt.paper_id, Paper.form, Paper.key_masks, Paper.version_ids,
+        Attempt.choice_masks).join(Paper, Paper.id == Attempt.paper_id)
+        .where(Paper.exam_id == exam.id, Attempt.status == "submitted"))
+    n = len(rows)
+    columns = list(zip(*rows)) if n else [()] * 7
+    del rows
+    candidate_ids = np.fromiter(columns[0], dtype=np.int64, count=n)
+    order = np.argsort(candidate_ids, kind="stable")  # rows by candidate id
+    candidate_ids = candidate_ids[order]
+    attempt_ids = np.fromiter(columns[1], dtype=np.int64, count=n)[order]
+    paper_ids = np.fromiter(columns[2], dtype=np.int64, count=n)[order]
+    forms = np.fromiter((f or 0 for f in columns[3]), dtype=np.int64, count=n)[order]
+
+    # A row is read from its compact columns when all three are there with the exam's length.
+    sizes = [(columns[4], 1), (columns[5], 4), (columns[6], 1)]
+    complete = np.ones(n, dtype=bool)
+    for blobs, width in sizes:
+        complete &= np.fromiter((len(b) if b is not None else -1 for b in blobs), dtype=np.int64,
+                                count=n) == width * n_questions
+    fast = np.flatnonzero(complete)  # original row numbers
+    where = np.argsort(order)  # original row → its row by candidate id
+    arrays = []
+    for blobs, dtype in ((columns[4], np.uint8), (columns[5], "<i4"), (columns[6], np.uint8)):
+        if len(fast) == n:  # the usual case: one allocation per array, rows put in candidate order
+            arrays.append(np.frombuffer(b"".join(blobs), dtype=dtype).reshape(n, n_questions)[order])
+        else:
+            target = np.zeros((n, n_questions), dtype=dtype)
+            if len(fast):
+                target[where[fast]] = np.frombuffer(b"".join([blobs[i] for i in fast]),
+                                                    dtype=dtype).reshape(-1, n_questions)
+            arrays.append(target)
+    key, version_ids, chosen = arrays
+    version_ids = version_ids.astype(np.int32, copy=False)
+    slow = np.flatnonzero(~complete)
+    if len(slow):
+        _rebuild_from_rows(session, sections, [(int(columns[1][i]), int(columns[2][i])) for i in slow],
+                           where[slow].tolist(), key, chosen, version_ids)
+    return ExamArrays(exam_id=exam.id, candidate_ids=candidate_ids, attempt_ids=attempt_ids, paper_ids=paper_ids,
+                      forms=forms, key=key, chosen=chosen, version_ids=version_ids, section=layout,
+                      compact_rows=len(fast), rebuilt_rows=len(slow))
+
+
+def _rebuild_from_rows(session: Session, sections: Sequence[ExamSection], attempts: list[tuple[int, int]],
+                       targets: list[int], key: np.ndarray, chosen: np.ndarray, version_ids: np.ndarray) -> None:
+    """Fill rows ``targets`` from paper_item and response rows, as submission grades them."""
+    from question_bank.models import QuestionVersion
+
+    section_of = {s.id: i for i, s in enumerate(sections)}
+    layout = section_layout(sections).tolist()
+    paper_ids = {paper_id for _, paper_id in attempts}
+    items: dict[int, list] = {}
+    for chunk in _chunks(sorted(paper_ids)):
+        for row in session.execute(
+                select(PaperItem.paper_id, PaperItem.id, PaperItem.section_id, PaperItem.question_version_id,
+                       PaperItem.option_order, PaperItem.option_ids, QuestionVersion.options)
+                .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
+                .where(PaperItem.paper_id.in_(chunk)).order_by(PaperItem.paper_id, PaperItem.position)):
+            items.setdefault(row.paper_id, []).append(row)
+    answers: dict[int, dict[int, list]] = {}
+    for chunk in _chunks([attempt_id for attempt_id, _ in attempts]):
+        for attempt_id, item_id, choices in session.execute(
+                select(Response.attempt_id, Response.item_id, Response.choices)
+                .where(Response.attempt_id.in_(chunk))):
+            answers.setdefault(attempt_id, {})[item_id] = choices
+    for target, (attempt_id, paper_id) in zip(targets, attempts):
+        paper_items = items.get(paper_id, [])
+        if [section_of.get(r.section_id) for r in paper_items] != layout:
+            raise ResultsError("layout", f"paper {paper_id} does not follow its exam's section layout")
+        mine = answers.get(attempt_id, {})
+        for q, row in enumerate(paper_items):
+            key[target, q] = key_mask(row.option_order, row.options)
+            version_ids[target, q] = row.question_version_id
+            if row.id in mine:
+                chosen[target, q] = chosen_mask(row.option_ids, mine[row.id])
+
+
+def _chunks(values: Sequence, size: int = 900) -> Iterable[list]:
+    values = list(values)
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+# --- corrections applied to the arrays -------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CorrectionSpec:
+    """What grading needs of a key correction (a ``KeyCorrection`` row or a preview of one)."""
+
+    id: int | None
+    question_version_id: int
+    action: str
+    correct: tuple[int, ...] = ()
+
+    @classmethod
+    def of(cls, correction) -> "CorrectionSpec":
+        return cls(correction.id, int(correction.question_version_id), correction.action,
+                   tuple(int(j) for j in (correction.correct or ())))
+
+    def as_list(self) -> list:
+        return [self.id, self.question_version_id, self.action, list(self.correct)]
+
+
+@dataclass(frozen=True)
+class CorrectedKey:
+    """The arrays as scored after the corrections."""
+
+    key: np.ndarray  # [C, Q] uint8
+    chosen: np.ndarray  # [C, Q] uint8: awarded cells hold the key
+    awarded: np.ndarray | None  # [C, Q] bool, or None when no void_award applies
+    removed: np.ndarray | None  # [C, Q] bool, or None when no void_remove applies
+    rules: SectionRules  # question_count is [C, S] when a question was removed
+    author_key: np.ndarray  # [V] uint8: the pool's keys after rekeys (author's order)
+    actions: dict[int, str]  # version id → the action applied
+
+
+def _applied(corrections: Sequence[CorrectionSpec]) -> list[CorrectionSpec]:
+    """The last correction of each version, in the order given."""
+    last: dict[int, CorrectionSpec] = {}
+    for correction in corrections:
+        last.pop(correction.question_version_id, None)
+        last[correction.question_version_id] = correction
+    return list(last.values())
+
+
+def apply_corrections(session: Session, arrays: ExamArrays, pool: PoolVersions, rules: SectionRules,
+                      corrections: Sequence[CorrectionSpec]) -> CorrectedKey:
+    key, chosen = arrays.key, arrays.chosen
+    awarded = removed = None
+    author_key = pool.key.copy()
+    actions = {}
+    n_sections = len(rules)
+    for correction in corrections:
+        version = correction.question_version_id
+        row = pool.row(version)
+        actions[version] = correction.action
+        cells = arrays.version_ids == version
+        if correction.action == "rekey":
+            new_author = option_mask(correction.correct)
+            author_key[row] = new_author
+            if key is arrays.key:
+                key = key.copy()
+            _rekey(session, arrays, version, correction.correct, key)
+        elif correction.action == "void_award":
+            if chosen is arrays.chosen:
+                chosen = chosen.copy()
+            awarded = cells if awarded is None else awarded | cells
+        elif correction.action == "void_remove":
+            removed = cells if removed is None else removed | cells
+        else:
+            raise ResultsError("action", f"unknown correction action {correction.action!r}")
+    if awarded is not None:
+        chosen[awarded] = key[awarded]
+    if removed is not None:
+        if key is arrays.key:
+            key = key.copy()
+        if chosen is arrays.chosen:
+            chosen = chosen.copy()
+        key[removed] = 0
+        chosen[removed] = 0
+        gone = np.zeros((arrays.shape[0], n_sections), dtype=np.int64)
+        for s in range(n_sections):
+            gone[:, s] = np.count_nonzero(removed[:, arrays.section == s], axis=1)
+        rules = replace(rules, question_count=rules.question_count[None, :] - gone)
+    return CorrectedKey(key=key, chosen=chosen, awarded=awarded, removed=removed, rules=rules,
+                        author_key=author_key, actions=actions)
+
+
+def _rekey(session: Session, arrays: ExamArrays, version: int, correct: Sequence[int], key: np.ndarray) -> None:
+    """The new key of one version laid out in each paper's displayed order (reads its paper_item rows)."""
+    wanted = set(correct)
+    by_paper = np.argsort(arrays.paper_ids, kind="stable")
+    sorted_papers = arrays.paper_ids[by_paper]
+    masks: dict[str, int] = {}
+    rows, cols, values = [], [], []
+    for paper_id, position, order in session.execute(
+            select(PaperItem.paper_id, PaperItem.position, PaperItem.option_order)
+            .join(Paper, Paper.id == PaperItem.paper_id)
+            .where(Paper.exam_id == arrays.exam_id, PaperItem.question_version_id == version)):
+        at = int(np.searchsorted(sorted_papers, paper_id))
+        if at >= len(sorted_papers) or sorted_papers[at] != paper_id:
+            continue  # a paper without a submitted attempt
+        marker = ",".join(map(str, order))
+        if marker not in masks:
+            masks[marker] = option_mask(j for j, original in enumerate(order) if original in wanted)
+        rows.append(int(by_paper[at]))
+        cols.append(position - 1)
+        values.append(masks[marker])
+    if rows:
+        rows_a, cols_a = np.array(rows), np.array(cols)
+        if not np.all(arrays.version_ids[rows_a, cols_a] == version):
+            raise ResultsError("layout", "the compact columns of a paper disagree with its paper_item rows")
+        key[rows_a, cols_a] = np.array(values, dtype=np.uint8)
+    if np.count_nonzero(arrays.version_ids == version) != len(rows):
+        raise ResultsError("layout", f"question version {version}: paper_item rows missing for some papers")
+
+
+# --- the outcome -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SectionInfo:
+    position: int
+    code: str
+    title: str
+    question_count: int
+    marks_per_question: float
+
+    @classmethod
+    def of(cls, section: ExamSection) -> "SectionInfo":
+        return cls(section.position, section.code, section.title, section.question_count,
+                   float(section.marks_per_question))
+
+
+@dataclass
+class GradeOutcome:
+    """What a grading found, per candidate; ``run`` is the stored GradingRun when written.
+
+    ``totals``, ``sections`` and ``passed`` are dicts by candidate id; ``record(id)`` is the
+    score record in the shape of ``attempt.score`` (``exam.grading.score_record``)."""
+
+    exam_id: int
+    exam_code: str
+    exam_sections: tuple[SectionInfo, ...]
+    candidate_ids: np.ndarray  # [C] int64, ascending
+    grades: Grades
+    question_counts: np.ndarray  # [C, S] questions counted per section (fewer after void_remove)
+    corrections: tuple[CorrectionSpec, ...]
+    arrays: ExamArrays
+    corrected: CorrectedKey
+    pool: PoolVersions
+    pool_rows: np.ndarray  # [C, Q] int32: each cell's row in the pool
+    key_hash: str
+    inputs_hash: str
+    outputs_hash: str
+    run: GradingRun | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def candidates(self) -> int:
+        return len(self.candidate_ids)
+
+    @cached_property
+    def _rounded(self) -> tuple[list, list, list, list, list, list, list]:
+        g = self.grades
+        marks = np.array([s.marks_per_question for s in self.exam_sections])
+        max_scores = np.round(self.question_counts * marks[None, :], SCORE_DECIMALS)
+        return (self.candidate_ids.tolist(), np.round(g.total, SCORE_DECIMALS).tolist(),
+                np.round(g.score, SCORE_DECIMALS).tolist(), g.correct.tolist(), g.answered.tolist(),
+                g.passed.tolist(), g.passed_all.tolist(), max_scores.tolist(), self.question_counts.tolist())
+
+    @cached_property
+    def totals(self) -> dict[int, float]:
+        ids, totals = self._rounded[0], self._rounded[1]
+        return dict(zip(ids, totals))
+
+    @cached_property
+    def passed(self) -> dict[int, bool]:
+        ids, passed = self._rounded[0], self._rounded[6]
+        return dict(zip(ids, passed))
+
+    @cached_property
+    def sections(self) -> dict[int, list[dict]]:
+        ids, _, scores, correct, answered, passed, _, max_scores, counts = self._rounded
+        info = self.exam_sections
+        return {cid: [{"position": s.position, "code": s.code, "title": s.title, "questions": count[k],
+                       "correct": right[k], "answered": given[k], "score": score[k], "max_score": top[k],
+                       "passed": ok[k]} for k, s in enumerate(info)]
+                for cid, score, right, given, ok, top, count
+                in zip(ids, scores, correct, answered, passed, max_scores, counts)}
+
+    def record(self, candidate_id: int) -> dict:
+        sections = self.sections[candidate_id]
+        return {"sections": sections, "total": self.totals[candidate_id],
+                "max_total": round(sum(s["max_score"] for s in sections), SCORE_DECIMALS),
+                "passed": self.passed[candidate_id]}
+
+    def summary(self) -> dict:
+        """Counts for the run's record and the results page."""
+        g = self.grades
+        n = self.candidates
+        per_section = []
+        for k, s in enumerate(self.exam_sections):
+            per_section.append({
+                "position": s.position, "code": s.code, "title": s.title, "questions": s.question_count,
+                "passed": int(np.count_nonzero(g.passed[:, k])) if n else 0,
+                "mean_score": round(float(g.score[:, k].mean()), SCORE_DECIMALS) if n else None,
+                "mean_correct": round(float(g.correct[:, k].mean()), SCORE_DECIMALS) if n else None})
+        return {
+            "candidates": n, "questions": int(self.arrays.shape[1]),
+            "passed_all": int(np.count_nonzero(g.passed_all)) if n else 0,
+            "mean_total": round(float(g.total.mean()), SCORE_DECIMALS) if n else None,
+            "min_total": round(float(g.total.min()), SCORE_DECIMALS) if n else None,
+            "max_total": round(float(g.total.max()), SCORE_DECIMALS) if n else None,
+            "sections": per_section,
+            "corrections": [c.as_list() for c in self.corrections],
+            "compact_rows": self.arrays.compact_rows, "rebuilt_rows": self.arrays.rebuilt_rows,
+        }
+
+
+# --- hashes ------------------------------------------------------------------------------------------
+
+def _canonical(value) -> bytes:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+def key_hash(pool: PoolVersions, corrections: Sequence[CorrectionSpec]) -> str:
+    versions = [[int(v), [j for j in range(8) if (int(k) >> j) & 1]] for v, k in zip(pool.ids, pool.key)]
+    return hashlib.sha256(_canonical({"format": "grading-key/1", "versions": versions,
+                                      "corrections": [c.as_list() for c in corrections]})).hexdigest()
+
+
+def _rules_json(sections: Sequence[ExamSection]) -> list:
+    return [[s.position, s.code, float(s.marks_per_question), float(s.negative_fraction), s.multiple_scoring,
+             float(s.pass_ratio), int(s.question_count)] for s in sections]
+
+
+def inputs_hash(arrays: ExamArrays, sections: Sequence[ExamSection]) -> str:
+    digest = hashlib.sha256(b"grading-inputs/1")
+    digest.update(arrays.candidate_ids.astype("<i8").tobytes())
+    digest.update(np.ascontiguousarray(arrays.version_ids, dtype="<i4").tobytes())
+    digest.update(np.ascontiguousarray(arrays.key).tobytes())
+    digest.update(np.ascontiguousarray(arrays.chosen).tobytes())
+    digest.update(_canonical(_rules_json(sections)))
+    return digest.hexdigest()
+
+
+def _outputs_digest(candidate_ids, totals, scores, correct, passed) -> str:
+    digest = hashlib.sha256(b"grading-outputs/1")
+    digest.update(np.asarray(candidate_ids, dtype="<i8").tobytes())
+    digest.update(np.rint(np.asarray(totals, dtype=np.float64) * _SCALE).astype("<i8").tobytes())
+    digest.update(np.rint(np.asarray(scores, dtype=np.float64) * _SCALE).astype("<i8").tobytes())
+    digest.update(np.asarray(correct, dtype="<i4").tobytes())
+    digest.update(np.asarray(passed, dtype=np.uint8).tobytes())
+    return digest.hexdigest()
+
+
+def outputs_hash(candidate_ids: np.ndarray, grades: Grades) -> str:
+    n_sections = grades.score.shape[1] if grades.score.ndim == 2 else 0
+    return _outputs_digest(candidate_ids, np.round(grades.total, SCORE_DECIMALS),
+                           np.round(grades.score, SCORE_DECIMALS).reshape(-1, n_sections),
+                           grades.correct, grades.passed)
+
+
+def outputs_hash_of_scores(session: Session, exam: Exam) -> str:
+    """The outputs hash recomputed from the stored candidate_score rows of the exam."""
+    rows = session.execute(select(CandidateScore.candidate_id, CandidateScore.total, CandidateScore.sections)
+                           .where(CandidateScore.exam_id == exam.id)
+                           .order_by(CandidateScore.candidate_id)).all()
+    n_sections = len(exam.sections)
+    return _outputs_digest(
+        [r.candidate_id for r in rows], [r.total for r in rows],
+        np.array([[s["score"] for s in r.sections] for r in rows], dtype=np.float64).reshape(-1, n_sections),
+        np.array([[s["correct"] for s in r.sections] for r in rows], dtype=np.int64).reshape(-1, n_sections),
+        np.array([[s["passed"] for s in r.sections] for r in rows], dtype=bool).reshape(-1, n_sections))
+
+
+# --- grading an exam ---------------------------------------------------------------------------------
+
+def approved_corrections(session: Session, exam: Exam) -> list[KeyCorrection]:
+    return list(session.scalars(select(KeyCorrection)
+                                .where(KeyCorrection.exam_id == exam.id, KeyCorrection.status == "approved")
+                                .order_by(KeyCorrection.decided_at, KeyCorrection.id)))
+
+
+def _correction_specs(session: Session, exam: Exam, corrections) -> list[CorrectionSpec]:
+    if corrections is None:
+        return []
+    if corrections == "approved":
+        corrections = approved_corrections(session, exam)
+    elif isinstance(corrections, str):
+        raise ValueError(f"corrections must be 'approved', a list or None, not {corrections!r}")
+    return _applied([c if isinstance(c, CorrectionSpec) else CorrectionSpec.of(c) for c in corrections])
+
+
+@dataclass(frozen=True)
+class _Loaded:
+    arrays: ExamArrays
+    pool: PoolVersions
+    pool_rows: np.ndarray  # [C, Q] int32: each cell's row in the pool
+    sections: list
+    rules: SectionRules
+    inputs_hash: str
+    timings: dict
+
+
+def _load(session: Session, exam: Exam) -> _Loaded:
+    started = time.perf_counter()
+    if exam.status != "published":
+        raise ResultsError("not_published", f"exam {exam.code} is not published: nobody has sat it")
+    sections = list(exam.sections)
+    arrays = load_exam_arrays(session, exam)
+    pool = load_pool(session, exam)
+    pool_rows = pool.rows(arrays.version_ids)  # and every question of every paper is in the pool
+    loaded = time.perf_counter()
+    digest = inputs_hash(arrays, sections)
+    return _Loaded(arrays, pool, pool_rows, sections, SectionRules.of(sections), digest,
+                   {"load": loaded - started, "inputs_hash": time.perf_counter() - loaded})
+
+
+def _grade(session: Session, exam: Exam, loaded: _Loaded, specs: Sequence[CorrectionSpec]) -> GradeOutcome:
+    started = time.perf_counter()
+    arrays, pool = loaded.arrays, loaded.pool
+    corrected = apply_corrections(session, arrays, pool, loaded.rules, specs)
+    rules = corrected.rules
+    multiple = pool.multiple[loaded.pool_rows] if rules.partial.any() else False
+    grades = grade(corrected.key, corrected.chosen, multiple, arrays.section, rules)
+    if corrected.awarded is not None:  # an awarded question was not answered by everyone who gets it
+        unanswered = corrected.awarded & (arrays.chosen == 0)
+        fix = np.stack([np.count_nonzero(unanswered[:, arrays.section == s], axis=1) for s in range(len(rules))],
+                       axis=1) if arrays.shape[0] else np.zeros((0, len(rules)), dtype=np.int32)
+        grades = replace(grades, answered=(grades.answered - fix).astype(np.int32))
+    counts = np.broadcast_to(rules.question_count, grades.score.shape).astype(np.int64)
+    graded = time.perf_counter()
+    outcome = GradeOutcome(
+        exam_id=exam.id, exam_code=exam.code, exam_sections=tuple(SectionInfo.of(s) for s in loaded.sections),
+        candidate_ids=arrays.candidate_ids, grades=grades, question_counts=counts, corrections=tuple(specs),
+        arrays=arrays, corrected=corrected, pool=pool, pool_rows=loaded.pool_rows, key_hash=key_hash(pool, specs),
+        inputs_hash=loaded.inputs_hash, outputs_hash=outputs_hash(arrays.candidate_ids, grades),
+        timings=dict(loaded.timings))
+    outcome.timings["grade"] = graded - started
+    outcome.timings["outputs_hash"] = time.perf_counter() - graded
+    return outcome
+
+
+def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corrections="approved",
+               write: bool = True, item_analysis: bool = True, option_orders=None) -> GradeOutcome:
+    """Grade every submitted attempt of the exam in one batch.
+
+    ``corrections``: "approved" (the exam's approved key corrections), a list of
+    ``KeyCorrection`` (or ``CorrectionSpec``) applied whatever their status (a preview), or
+    None (the key as the bank holds it). With ``write``, stores the scores, the run, the
+    item statistics of the run (``exam.item_stats``, unless ``item_analysis`` is False;
+    ``option_orders`` may give the papers' option orders already loaded) and the audit
+    entry, and only flushes. Without, writes nothing.
+    """
+    loaded = _load(session, exam)
+    outcome = _grade(session, exam, loaded, _correction_specs(session, exam, corrections))
+    if write:
+        _write(session, exam, outcome, actor=actor, now=now, item_analysis=item_analysis,
+               option_orders=option_orders)
+    return outcome
+
+
+def _sections_json(outcome: GradeOutcome) -> list[str]:
+    """Each candidate's section records as the JSON text ``json.dumps`` would write for
+    ``outcome.sections[id]`` (same keys, same order, ``repr`` floats), built section by section
+    with a string template: dumping 100,000 small lists one by one costs seconds."""
+    g = outcome.grades
+    marks = np.array([s.marks_per_question for s in outcome.exam_sections])
+    max_scores = np.round(outcome.question_counts * marks[None, :], SCORE_DECIMALS)
+    scores = np.round(g.score, SCORE_DECIMALS)
+    word = {True: "true", False: "false"}
+    fragments = []
+    for k, s in enumerate(outcome.exam_sections):
+        head = json.dumps({"position": s.position, "code": s.code, "title": s.title}, ensure_ascii=False,
+                          separators=(",", ":"))[:-1].replace("%", "%%")
+        template = head + ',"questions":%d,"correct":%d,"answered":%d,"score":%r,"max_score":%r,"passed":%s}'
+        fragments.append([template % (q, c, a, x, m, word[p]) for q, c, a, x, m, p in zip(
+            outcome.question_counts[:, k].tolist(), g.correct[:, k].tolist(), g.answered[:, k].tolist(),
+            scores[:, k].tolist(), max_scores[:, k].tolist(), g.passed[:, k].tolist())])
+    return ["[" + ",".join(parts) + "]" for parts in zip(*fragments)]
+
+
+def _store_scores(session: Session, outcome: GradeOutcome, run_id: int) -> None:
+    """Replace the exam's candidate_score rows: one DELETE, one driver-level executemany."""
+    session.execute(delete(CandidateScore).where(CandidateScore.exam_id == outcome.exam_id))
+    if not outcome.candidates:
+        return
+    ids = outcome.candidate_ids.tolist()
+    totals = np.round(outcome.grades.total, SCORE_DECIMALS).tolist()
+    passed = outcome.grades.passed_all.tolist()
+    connection = session.connection()
+    mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
+    json_mark = mark if connection.dialect.name == "sqlite" else f"CAST({mark} AS JSON)"
+    sql = (f"INSERT INTO candidate_score (candidate_id, exam_id, grading_run_id, total, passed, sections) "
+           f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {json_mark})")
+    exam_id = outcome.exam_id
+    connection.exec_driver_sql(sql, [(cid, exam_id, run_id, total, ok, text)
+                                     for cid, total, ok, text in zip(ids, totals, passed, _sections_json(outcome))])
+
+
+def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, now: datetime, item_analysis: bool,
+           option_orders) -> None:
+    started = time.perf_counter()
+    summary = outcome.summary()
+    run = GradingRun(exam_id=exam.id, at=now, by=actor, key_hash=outcome.key_hash, inputs_hash=outcome.inputs_hash,
+                     outputs_hash=outcome.outputs_hash, summary=summary)
+    session.add(run)
+    session.flush()
+    _store_scores(session, outcome, run.id)
+    outcome.timings["write_scores"] = time.perf_counter() - started
+    details = {"run": run.id, "key_hash": run.key_hash, "inputs_hash": run.inputs_hash,
+               "outputs_hash": run.outputs_hash, "candidates": summary["candidates"],
+               "passed_all": summary["passed_all"], "corrections": summary["corrections"]}
+    if item_analysis and outcome.candidates:
+        from exam import item_stats
+
+        analysed = time.perf_counter()
+        analysis = item_stats.record_item_analysis(session, exam, outcome, run=run, now=now, orders=option_orders)
+        run.summary = {**summary, "test": item_stats.test_summary(analysis)}
+        details["reliability"] = run.summary["test"]["reliability"]["value"]
+        details["flagged_items"] = run.summary["test"]["flagged"]
+        outcome.timings["item_analysis"] = time.perf_counter() - analysed
+    audit.append(session, actor=actor, action="exam.grade", object_type="exam", object_id=exam.code,
+                 details=details, now=now)
+    session.flush()
+    outcome.run = run
+
+
+def latest_run(session: Session, exam: Exam) -> GradingRun | None:
+    return session.scalar(select(GradingRun).where(GradingRun.exam_id == exam.id)
+                          .order_by(GradingRun.at.desc(), GradingRun.id.desc()).limit(1))
+
+
+# --- previews ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ScoreChange:
+    """A candidate whose round-1 result differs under the previewed corrections."""
+
+    candidate: Candidate
+    old: dict  # score record without the previewed corrections
+    new: dict  # with them
+
+
+def preview_corrections(session: Session, exam: Exam, corrections: Sequence) -> list[ScoreChange]:
+    """Whose score changes if ``corrections`` (e.g. proposed ones) were applied on top of the
+    approved ones: loads once, grades twice, writes nothing. By registration number."""
+    loaded = _load(session, exam)
+    base = _correction_specs(session, exam, "approved")
+    extra = [c if isinstance(c, CorrectionSpec) else CorrectionSpec.of(c) for c in corrections]
+    before = _grade(session, exam, loaded, base)
+    after = _grade(session, exam, loaded, _applied(base + extra))
+    changed = []
+    g0, g1 = before.grades, after.grades
+    differs = ((np.abs(g0.score - g1.score) > 1e-9).any(axis=1) | (g0.passed != g1.passed).any(axis=1)
+               | (g0.correct != g1.correct).any(axis=1) | (before.question_counts != after.question_counts).any(axis=1))
+    ids = before.candidate_ids[differs].tolist()
+    if not ids:
+        return []
+    candidates = {}
+    for chunk in _chunks(ids):
+        candidates.update({c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(chunk)))})
+    for cid in ids:
+        changed.append(ScoreChange(candidates[cid], before.record(cid), after.record(cid)))
+    changed.sort(key=lambda change: change.candidate.registration_no)
+    return changed
+
+
+# --- key corrections: two people ------------------------------------------------------------------------
+
+def _pool_version(session: Session, exam: Exam, question_version_id: int):
+    from question_bank.models import QuestionVersion
+
+    in_pool = session.scalar(
+        select(ExamPool.question_version_id).join(BlueprintCell, BlueprintCell.id == ExamPool.cell_id)
+        .join(ExamSection, ExamSection.id == BlueprintCell.section_id)
+        .where(ExamSection.exam_id == exam.id, ExamPool.question_version_id == question_version_id).limit(1))
+    if in_pool is None:
+        raise ResultsError("unknown_version", f"question version {question_version_id} is not in exam {exam.code}")
+    return session.get(QuestionVersion, question_version_id)
+
+
+def version_for_question(session: Session, exam: Exam, question_id: int) -> int:
+    """The version of bank question ``question_id`` that the exam's pool holds."""
+    from question_bank.models import QuestionVersion
+
+    found = session.scalars(
+        select(ExamPool.question_version_id).join(BlueprintCell, BlueprintCell.id == ExamPool.cell_id)
+        .join(ExamSection, ExamSection.id == BlueprintCell.section_id)
+        .join(QuestionVersion, QuestionVersion.id == ExamPool.question_version_id)
+        .where(ExamSection.exam_id == exam.id, QuestionVersion.question_id == question_id).distinct()).all()
+    if not found:
+        raise ResultsError("unknown_question", f"question {question_id} is not in exam {exam.code}")
+    if len(found) > 1:
+        raise ResultsError("ambiguous_question", f"exam {exam.code} holds several versions of question "
+                                                 f"{question_id}: name the version")
+    return found[0]
+
+
+def _reason(text: str | None) -> str:
+    reason = (text or "").strip()
+    if not reason:
+        raise ResultsError("reason_required", "a written reason is required")
+    if len(reason) > MAX_REASON:
+        raise ResultsError("reason_too_long", f"the reason is too long (at most {MAX_REASON} characters)")
+    return reason
+
+
+def parse_options(text: str) -> list[int]:
+    """"B" / "A,C" / "a c" → option indices [1] / [0, 2]; ResultsError on anything else."""
+    letters = [part for part in text.replace(",", " ").replace(";", " ").upper().split() if part]
+    if not letters or any(len(p) != 1 or p not in OPTION_LETTERS for p in letters):
+        raise ResultsError("correct_invalid", "give the correct options as letters, e.g. B or A,C")
+    return sorted({OPTION_LETTERS.index(p) for p in letters})
+
+
+def letters(indices: Iterable[int]) -> str:
+    return ",".join(OPTION_LETTERS[j] for j in indices)
+
+
+def _check_rekey(version, correct: Sequence[int] | None, current: Sequence[int]) -> list[int]:
+    chosen = sorted({int(j) for j in (correct or ())})
+    if not chosen:
+        raise ResultsError("correct_required", "a new key needs at least one correct option")
+    if chosen[0] < 0 or chosen[-1] >= len(version.options):
+        raise ResultsError("correct_invalid", f"the question has options A-{OPTION_LETTERS[len(version.options) - 1]}")
+    if version.qtype == "single" and len(chosen) != 1:
+        raise ResultsError("correct_invalid", "a single-answer question has exactly one correct option")
+    if chosen == sorted(current):
+        raise ResultsError("no_change", "the key already is " + letters(chosen))
+    return chosen
+
+
+def current_key(session: Session, exam: Exam, version) -> list[int]:
+    """The version's correct options (author's order) with the approved corrections applied."""
+    key = [j for j, option in enumerate(version.options) if option["correct"]]
+    for correction in approved_corrections(session, exam):
+        if correction.question_version_id == version.id and correction.action == "rekey":
+            key = list(correction.correct or ())
+    return key
+
+
+def propose_correction(session: Session, exam: Exam, question_version_id: int, action: str,
+                       correct: Sequence[int] | None, reason: str, actor: str, now: datetime) -> KeyCorrection:
+    """A board member proposes a key correction; a second one approves it (or anyone rejects it)."""
+    if action not in CORRECTION_ACTIONS:
+        raise ResultsError("action", f"the action must be one of {', '.join(CORRECTION_ACTIONS)}")
+    reason = _reason(reason)
+    if exam.status != "published":
+        raise ResultsError("not_published", f"exam {exam.code} is not published")
+    version = _pool_version(session, exam, question_version_id)
+    pending = session.scalar(select(KeyCorrection.id).where(
+        KeyCorrection.exam_id == exam.id, KeyCorrection.question_version_id == question_version_id,
+        KeyCorrection.status == "proposed").limit(1))
+    if pending is not None:
+        raise ResultsError("pending", f"correction {pending} of this question awaits a decision")
+    if action == "rekey":
+        correct = _check_rekey(version, correct, current_key(session, exam, version))
+    else:
+        correct = None
+    correction = KeyCorrection(exam_id=exam.id, question_version_id=question_version_id, action=action,
+                               correct=correct, reason=reason, status="proposed", proposed_by=actor, proposed_at=now)
+    session.add(correction)
+    session.flush()
+    audit.append(session, actor=actor, action="exam.key_correction.propose", object_type="exam",
+                 object_id=exam.code, details=_correction_details(correction, version), now=now)
+    return correction
+
+
+def _correction_details(correction: KeyCorrection, version, **extra) -> dict:
+    return {"correction": correction.id, "question_id": version.question_id, "question_version_id": version.id,
+            "version": version.number, "action": correction.action,
+            "correct": letters(correction.correct) if correction.correct else None,
+            "old_key": version.correct_letters, "reason": correction.reason, **extra}
+
+
+def _pending(session: Session, correction: KeyCorrection):
+    from question_bank.models import QuestionVersion
+
+    if correction.status != "proposed":
+        raise ResultsError("decided", f"correction {correction.id} is already {correction.status}")
+    return session.get(QuestionVersion, correction.question_version_id)
+
+
+def approve_correction(session: Session, correction: KeyCorrection, *, actor: str, now: datetime,
+                       note: str = "") -> KeyCorrection:
+    """A second board member approves; the proposer cannot. No score changes until the exam is regraded."""
+    version = _pending(session, correction)
+    if actor == correction.proposed_by:
+        raise ResultsError("same_person", "the proposer cannot approve their own correction: a second board "
+                                          "member must")
+    correction.status = "approved"
+    correction.decided_by = actor
+    correction.decided_at = now
+    exam = session.get(Exam, correction.exam_id)
+    audit.append(session, actor=actor, action="exam.key_correction.approve", object_type="exam", object_id=exam.code,
+                 details=_correction_details(correction, version, proposed_by=correction.proposed_by,
+                                             note=(note or "").strip()[:MAX_REASON]), now=now)
+    session.flush()
+    return correction
+
+
+def reject_correction(session: Session, correction: KeyCorrection, *, actor: str, reason: str,
+                      now: datetime) -> KeyCorrection:
+    """Any board member rejects a proposal (the proposer withdrawing it included), with a reason."""
+    reason = _reason(reason)
+    version = _pending(session, correction)
+    correction.status = "rejected"
+    correction.decided_by = actor
+    correction.decided_at = now
+    exam = session.get(Exam, correction.exam_id)
+    audit.append(session, actor=actor, action="exam.key_correction.reject", object_type="exam", object_id=exam.code,
+                 details=_correction_details(correction, version, proposed_by=correction.proposed_by,
+                                             rejection=reason), now=now)
+    session.flush()
+    return correction
+
+
+def corrections_of(session: Session, exam: Exam) -> list[KeyCorrection]:
+    return list(session.scalars(select(KeyCorrection).where(KeyCorrection.exam_id == exam.id)
+                                .order_by(KeyCorrection.id.desc())))

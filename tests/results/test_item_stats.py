@@ -1,0 +1,137 @@
+"""Item analysis wired to the database: per-question matrices from papers that differ, stored per
+question version, checked against a straightforward computation from the rows; shown on the bank's
+question page; the permutation table."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sqlalchemy import select
+
+from exam import item_stats, results
+from exam.models import Exam, GradingRun, ItemStatistic, Paper, Response
+from tests.conftest import login
+from tests.factories import make_ready_candidates
+from tests.results.helpers import T0, correct_options, random_answers, sit
+from tests.results.test_grading_runs import MIXED_SECTIONS
+
+
+def test_permutation_table_maps_displayed_masks_to_the_authors_order():
+    table = item_stats.permutation_table([(2, 0, 3, 1), (0, 1, 2, 3)])
+    # Order (2, 0, 3, 1): displayed A is the author's C, displayed B is A, C is D, D is B.
+    assert table[0, 0b0001] == 0b0100 and table[0, 0b0010] == 0b0001
+    assert table[0, 0b0100] == 0b1000 and table[0, 0b1000] == 0b0010
+    assert table[0, 0b0011] == 0b0101 and table[0, 0] == 0
+    assert (table[1, :16] == np.arange(16)).all()
+
+
+def brute_force(db, exam):
+    """Per version: n, right, and per author option how many chose it, straight from the rows."""
+    from question_bank.models import QuestionVersion
+
+    found = {}
+    for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
+        from exam.models import Attempt
+        attempt = db.scalar(select(Attempt).where(Attempt.paper_id == paper.id))
+        if attempt is None or attempt.status != "submitted":
+            continue
+        answers = {r.item_id: set(r.choices) for r in db.scalars(select(Response).where(
+            Response.attempt_id == attempt.id))}
+        for item in paper.items:
+            version = db.get(QuestionVersion, item.question_version_id)
+            chosen_ids = answers.get(item.id, set())
+            chosen = {original for oid, original in zip(item.option_ids, item.option_order) if oid in chosen_ids}
+            entry = found.setdefault(version.id, {"n": 0, "right": 0, "options": [0] * len(version.options)})
+            entry["n"] += 1
+            entry["right"] += chosen == set(correct_options(version))
+            for j in chosen:
+                entry["options"][j] += 1
+    return found
+
+
+def test_item_statistics_match_a_straightforward_count(db):
+    candidates = make_ready_candidates(db, 15, sections=MIXED_SECTIONS)
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=21))
+    outcome = results.grade_exam(db, exam, actor="b", now=T0)
+    db.commit()
+    expected = brute_force(db, exam)
+    rows = {r.question_version_id: r for r in db.scalars(select(ItemStatistic).where(ItemStatistic.exam_id == exam.id))}
+    assert set(rows) == set(expected)
+    for version_id, want in expected.items():
+        stats = rows[version_id].stats
+        assert stats["n"] == want["n"]
+        assert stats["difficulty"] == pytest.approx(want["right"] / want["n"])
+        assert [o["overall"] for o in stats["options"]] == pytest.approx([c / want["n"] for c in want["options"]])
+        assert stats["grading_run_id"] == outcome.run.id and stats["exam_code"] == exam.code
+        assert stats["section"] in ("general", "language")
+    run = db.scalar(select(GradingRun))
+    test = run.summary["test"]
+    assert test["items"] == len(expected) and test["reliability"]["candidates"] == 15
+    assert test["distribution"]["n"] == 15 and sum(test["distribution"]["counts"]) == 15
+
+
+def test_a_rekeyed_question_is_analysed_against_its_new_key(db):
+    candidates = make_ready_candidates(db, 8)
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=4, blank=0.0))
+    paper = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id))
+    from question_bank.models import QuestionVersion
+    version = next(v for v in (db.get(QuestionVersion, i.question_version_id) for i in paper.items)
+                   if v.qtype == "single")
+    new_key = [j for j in range(len(version.options)) if j not in correct_options(version)][0]
+    correction = results.propose_correction(db, exam, version.id, "rekey", [new_key], "Đáp án sai", "a", T0)
+    results.approve_correction(db, correction, actor="b", now=T0)
+    results.grade_exam(db, exam, actor="b", now=T0)
+    stats = db.get(ItemStatistic, (exam.id, version.id)).stats
+    assert stats["key"] == [new_key] and stats["correction"] == "rekey"
+    chose_new = next(o for o in stats["options"] if o["option"] == new_key)["overall"]
+    assert stats["difficulty"] == pytest.approx(chose_new)  # single answer: right = chose the key
+
+
+def test_removed_questions_leave_the_analysis(db):
+    candidates = make_ready_candidates(db, 6)
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=8))
+    version = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id)).items[0].question_version_id
+    correction = results.propose_correction(db, exam, version, "void_remove", None, "Ngoài phạm vi", "a", T0)
+    results.approve_correction(db, correction, actor="b", now=T0)
+    results.grade_exam(db, exam, actor="b", now=T0)
+    stats = db.get(ItemStatistic, (exam.id, version)).stats
+    assert stats["n"] == 0 and stats["difficulty"] is None and stats["correction"] == "void_remove"
+
+
+def test_the_bank_question_page_shows_how_the_question_performed(db, client, staff):
+    candidates = make_ready_candidates(db, 5)
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=2))
+    results.grade_exam(db, exam, actor="b", now=T0)
+    db.commit()
+    stat = db.scalar(select(ItemStatistic).where(ItemStatistic.exam_id == exam.id).limit(1))
+    performance = item_stats.question_performance(db, stat.question_id)
+    assert performance[0]["exam_code"] == exam.code and performance[0]["n"] == stat.stats["n"]
+    login(client, staff.create("board"))
+    page = client.get(f"/bank/questions/{stat.question_id}").get_data(as_text=True)
+    assert 'id="performance"' in page and exam.code in page
+    assert f"/board/results/{exam.code}/items" in page
+    unused = client.get("/bank/questions/1").get_data(as_text=True)
+    assert 'id="performance"' in unused
+
+
+def test_xlsx_has_a_row_per_question_and_the_test_statistics(db):
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    candidates = make_ready_candidates(db, 6)
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=9))
+    outcome = results.grade_exam(db, exam, actor="b", now=T0)
+    rows = item_stats.stored_items(db, exam, sort="p", descending=True)
+    ps = [r.stats["difficulty"] for r in rows if r.stats["difficulty"] is not None]
+    assert ps == sorted(ps, reverse=True)
+    book = load_workbook(BytesIO(item_stats.items_workbook(exam, rows, outcome.run.summary["test"])))
+    assert book.sheetnames == ["Câu hỏi", "Thống kê bài thi"]
+    sheet = book["Câu hỏi"]
+    assert sheet.max_row == len(rows) + 1 and sheet["G1"].value == "Độ khó p"
+    labels = [row[0].value for row in book["Thống kê bài thi"].iter_rows()]
+    assert "Hệ số tin cậy" in labels and "Sai số chuẩn đo lường (SEM)" in labels
