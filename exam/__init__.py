@@ -53,6 +53,11 @@ def configure_i18n(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale,
                    default_translation_directories="../translations")
 
+    @app.template_filter("field_errors")
+    def field_errors(errors):
+        """A field's own messages as text (translated lazily or not); nested rows' errors are theirs to show."""
+        return [str(message) for message in errors if not isinstance(message, (dict, list, tuple))]
+
     @app.context_processor
     def language_choices():
         return {"LANGUAGE_NAMES": LANGUAGE_NAMES, "current_language": select_locale()}
@@ -83,6 +88,9 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(board_bp)
     app.register_blueprint(api_bp)
     app.register_blueprint(exam_room_bp)
+    app.register_blueprint(__import__("proctor.views", fromlist=["bp"]).bp)  # the proctor console (/proctor)
+    app.register_blueprint(__import__("exam.results_views", fromlist=["bp"]).bp)  # results (/board/results)
+    app.register_blueprint(__import__("exam.merit_views", fromlist=["bp"]).bp)  # merit lists (/board/merit)
 
 
 def register_cli(app: Flask) -> None:

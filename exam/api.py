@@ -13,6 +13,7 @@ not on the candidate's own paper gets the same 404 as one that does not exist.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import threading
 from datetime import date, datetime, timedelta
@@ -21,9 +22,9 @@ from pathlib import Path
 from flask import Blueprint, current_app, g, jsonify, request, send_from_directory
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from exam import attempts
+from exam import attempts, paper_cache, save_batch
 from exam.attempts import RoomError
-from exam.db import force_immediate, get_session, utcnow
+from exam.db import force_immediate, get_session, reads_only, utcnow
 from exam.extensions import csrf
 from exam.models import Exam, Sitting
 
@@ -43,6 +44,9 @@ ERRORS = {
     "sitting_not_started": (403, "Ca thi chưa bắt đầu."),
     "sitting_ended": (403, "Ca thi đã kết thúc."),
     "late_entry_closed": (403, "Đã hết thời gian vào phòng thi của ca này."),
+    "sitting_not_open": (403, "Giám thị chưa bắt đầu ca thi. Vui lòng chờ hiệu lệnh của giám thị."),
+    "room_paused": (403, "Phòng thi đang tạm dừng. Thời gian làm bài được giữ nguyên."),
+    "marked_absent": (403, "Thí sinh đã được ghi vắng thi. Vui lòng báo giám thị."),
     "not_ready": (403, "Thí sinh chưa được xếp ca thi hoặc chưa có đề thi. Vui lòng báo giám thị."),
     "not_started": (403, "Bài thi chưa bắt đầu."),
     "submitted": (403, "Bài thi đã nộp."),
@@ -50,6 +54,7 @@ ERRORS = {
     "section_closed": (403, "Phần thi này đã kết thúc."),
     "last_section": (403, "Đây là phần thi cuối cùng."),
     "not_submitted": (403, "Bài thi chưa nộp."),
+    "not_published": (403, "Hội đồng tuyển dụng chưa công bố kết quả."),
     "forbidden": (403, "Không được phép."),
     "not_found": (404, "Không tìm thấy."),
     "method_not_allowed": (405, "Phương thức không được hỗ trợ."),
@@ -58,6 +63,7 @@ ERRORS = {
     "too_large": (413, "Dữ liệu gửi lên quá lớn."),
     "invalid_choice": (422, "Phương án không thuộc câu hỏi này."),
     "server_error": (500, "Lỗi máy chủ. Vui lòng thử lại."),
+    "busy": (503, "Máy chủ chưa lưu được. Đang gửi lại…"),
 }
 STATUS_CODES = {400: "invalid_request", 401: "invalid_token", 403: "forbidden", 404: "not_found",
                 405: "method_not_allowed", 413: "too_large"}
@@ -65,6 +71,7 @@ ENDED_MESSAGES = {
     "moved": "Thí sinh đã được chuyển sang máy khác: phiên trên máy này đã kết thúc.",
     "replaced": "Thí sinh đã đăng nhập lại: phiên cũ đã kết thúc.",
     "logout": "Đã đăng xuất.",
+    "absent": "Thí sinh đã được ghi vắng thi. Vui lòng báo giám thị.",
 }
 
 
@@ -79,6 +86,14 @@ def error_response(code: str, message: str | None = None, **extra):
 def room_error(exc: RoomError):
     get_session().commit()  # rules refuse before changing anything but what must be kept
     return error_response(exc.code, **exc.details)
+
+
+@bp.errorhandler(save_batch.BatchFailed)
+def batch_failed(exc: save_batch.BatchFailed):
+    """The group commit holding this write did not commit: nothing was written; the page sends it again."""
+    response = error_response("busy")
+    response.headers["Retry-After"] = "1"
+    return response
 
 
 @bp.before_request
@@ -162,6 +177,53 @@ def candidate_token_required(view):
     return candidate_facing(wrapped)
 
 
+def load_candidate():
+    """The read half of ``candidate_token_required``: the token's live session, candidate and attempt into
+    ``g``; None when the token is missing or dead."""
+    token = bearer_token()
+    db_session = get_session()
+    found = attempts.session_for_token(db_session, token)
+    if found is None:
+        return None
+    g.candidate_session, g.candidate, g.attempt = found
+    return found
+
+
+def invalid_token_error(db_session, token: str) -> RoomError:
+    ended = attempts.ended_session(db_session, token)
+    return RoomError("invalid_token", message=ENDED_MESSAGES.get(ended.end_reason) if ended else None)
+
+
+def candidate_writes(view):
+    """A candidate's write view: its writes go through ``candidate_write`` / ``save_batch.write`` (the group
+    commit when batching is on), so the request's own session only reads and never takes the write lock."""
+
+    @functools.wraps(view)
+    def wrapped(*args, **kwargs):
+        token = reads_only.set(save_batch.batching_enabled())
+        try:
+            return view(*args, **kwargs)
+        finally:
+            reads_only.reset(token)
+
+    return candidate_facing(wrapped)
+
+
+def candidate_write(work):
+    """Run ``work(db, candidate_session, candidate, attempt)`` as one write of the bearer token's candidate:
+    the live session is looked up (and the attempt row locked) inside the write transaction, so a token
+    ended a moment ago cannot write. Returns what ``work`` returns; RoomError and BatchFailed go up."""
+    token = bearer_token()
+
+    def job(db_session):
+        found = attempts.session_for_token(db_session, token, lock=True)
+        if found is None:
+            raise invalid_token_error(db_session, token)
+        return work(db_session, *found)
+
+    return save_batch.write(job)
+
+
 def sections():
     if "exam_sections" not in g:
         g.exam_sections = attempts.exam_sections(get_session(), g.candidate.exam_id)
@@ -176,8 +238,9 @@ def attempt_body(now: datetime) -> dict:
     """GET /attempt: the paper so far (no key), saved answers, the clock."""
     db_session = get_session()
     attempt, candidate = g.attempt, g.candidate
-    exam = db_session.get(Exam, candidate.exam_id)
-    moment = attempts.clock(attempt, sections(), now)
+    exam = paper_cache.exam_header(db_session, candidate.exam_id)  # frozen once published: from memory
+    paused_at = attempts.room_paused_at(db_session, attempt)
+    moment = attempts.room_clock(attempt, sections(), now, paused_at)  # frozen while the room is paused
     questions = attempts.visible_questions(db_session, attempt, sections(), moment)
     signer = image_signer() if any(q["image"] for q in questions) else None
     for question in questions:
@@ -185,6 +248,7 @@ def attempt_body(now: datetime) -> dict:
         question["image_url"] = (bp.url_prefix + "/images/" + signer.dumps(name)) if name else None
     return {
         "server_time": iso(now),
+        "paused": paused_at is not None,
         "attempt": {"id": attempt.public_id, "status": attempt.status, "started_at": iso(attempt.started_at),
                     "deadline": iso(moment.deadline), "section_position": moment.position,
                     "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None,
@@ -200,10 +264,18 @@ def attempt_body(now: datetime) -> dict:
     }
 
 
+def paper_json(body: dict):
+    """The attempt body (the whole paper: ~50 KB) as compact UTF-8 JSON, keys in their natural order:
+    a third of the bytes of ``jsonify``'s ASCII-escaped Vietnamese and no key sorting, for the moment a
+    whole lab loads its papers at once."""
+    return current_app.response_class(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                                      mimetype="application/json")
+
+
 # --- endpoints -------------------------------------------------------------------------------------
 
 @bp.post("/login")
-@candidate_facing
+@candidate_writes
 def login():
     body = json_body()
     registration_no, date_of_birth, access_code = (body.get(k) for k in ("registration_no", "date_of_birth",
@@ -215,98 +287,115 @@ def login():
         born = date.fromisoformat(date_of_birth.strip())
     except ValueError:
         raise RoomError("invalid_request") from None
-    now = utcnow()
-    db_session = get_session()
-    result = attempts.login(db_session, registration_no=registration_no, date_of_birth=born,
-                            access_code=access_code, machine=machine(), now=now)
-    db_session.commit()
-    candidate, sitting = result.candidate, result.sitting
-    exam = db_session.get(Exam, candidate.exam_id)
-    return jsonify({
-        "token": result.token,
-        "candidate": {"registration_no": candidate.registration_no, "full_name": candidate.full_name,
-                      "seat": candidate.seat},
-        "exam": {"code": exam.code, "title": exam.title},
-        "sitting": {"code": sitting.code, "room": sitting.room, "starts_at": iso(sitting.starts_at),
-                    "ends_at": iso(sitting.ends_at)},
-        "attempt": {"status": result.attempt.status},
-        "server_time": iso(now),
-    })
+    now, lab = utcnow(), machine()
+
+    def work(db_session):
+        result = attempts.login(db_session, registration_no=registration_no, date_of_birth=born,
+                                access_code=access_code, machine=lab, now=now)
+        candidate, sitting = result.candidate, result.sitting
+        exam = paper_cache.exam_header(db_session, candidate.exam_id)
+        return {
+            "token": result.token,
+            "candidate": {"registration_no": candidate.registration_no, "full_name": candidate.full_name,
+                          "seat": candidate.seat},
+            "exam": {"code": exam.code, "title": exam.title},
+            "sitting": {"code": sitting.code, "room": sitting.room, "starts_at": iso(sitting.starts_at),
+                        "ends_at": iso(sitting.ends_at)},
+            "attempt": {"status": result.attempt.status},
+            "server_time": iso(now),
+        }
+
+    return jsonify(save_batch.write(work))
 
 
 @bp.post("/logout")
-@candidate_token_required
+@candidate_writes
 def logout():
-    db_session = get_session()
-    attempts.logout(db_session, g.candidate_session, g.candidate, now=utcnow())
-    db_session.commit()
+    now = utcnow()
+    candidate_write(lambda db_session, candidate_session, candidate, _attempt:
+                    attempts.logout(db_session, candidate_session, candidate, now=now))
     return jsonify({"ok": True})
 
 
 @bp.get("/attempt")
 @candidate_token_required
 def attempt():
-    return jsonify(attempt_body(utcnow()))
+    return paper_json(attempt_body(utcnow()))
 
 
 @bp.post("/attempt/start")
-@candidate_token_required
+@candidate_writes
 def start():
-    now = utcnow()
-    db_session = get_session()
-    attempts.start(db_session, g.attempt, db_session.get(Sitting, g.candidate.sitting_id), sections(), now=now,
-                   grace=grace())
-    db_session.commit()
-    return jsonify(attempt_body(now))
+    now, grace_period = utcnow(), grace()
+
+    def work(db_session, _candidate_session, candidate, attempt):
+        attempts.start(db_session, attempt, db_session.get(Sitting, candidate.sitting_id),
+                       attempts.exam_sections(db_session, candidate.exam_id), now=now, grace=grace_period)
+
+    candidate_write(work)
+    if load_candidate() is None:  # ended between the write and this read
+        raise invalid_token_error(get_session(), bearer_token())
+    return paper_json(attempt_body(now))
 
 
 @bp.put("/attempt/answers/<question_id>")
-@candidate_token_required
+@candidate_writes
 def save_answer(question_id: str):
     body = json_body()
-    now = utcnow()
-    db_session = get_session()
-    receipt = attempts.save_answer(db_session, g.attempt, sections(), question_id=question_id,
-                                   choices=body.get("choices"), seq=body.get("seq"), flagged=body.get("flagged"),
-                                   machine=machine(), now=now, grace=grace())
-    db_session.commit()
+    now, grace_period, lab = utcnow(), grace(), machine()
+
+    def work(db_session, _candidate_session, candidate, attempt):
+        return attempts.save_answer(db_session, attempt, attempts.exam_sections(db_session, candidate.exam_id),
+                                    question_id=question_id, choices=body.get("choices"), seq=body.get("seq"),
+                                    flagged=body.get("flagged"), machine=lab, now=now, grace=grace_period)
+
+    receipt = candidate_write(work)
     return jsonify({"question_id": receipt.question_id, "seq": receipt.seq, "saved_at": iso(receipt.saved_at),
                     "server_time": iso(now)})
 
 
 @bp.post("/attempt/section/next")
-@candidate_token_required
+@candidate_writes
 def next_section():
-    now = utcnow()
-    db_session = get_session()
-    attempts.next_section(db_session, g.attempt, sections(), now=now, grace=grace())
-    db_session.commit()
-    return jsonify(attempt_body(now))
+    now, grace_period = utcnow(), grace()
+    candidate_write(lambda db_session, _candidate_session, candidate, attempt: attempts.next_section(
+        db_session, attempt, attempts.exam_sections(db_session, candidate.exam_id), now=now, grace=grace_period))
+    if load_candidate() is None:
+        raise invalid_token_error(get_session(), bearer_token())
+    return paper_json(attempt_body(now))
 
 
 @bp.post("/attempt/heartbeat")
-@candidate_token_required
+@candidate_writes
 def heartbeat():
     json_body()  # {"answered": n} is optional and informative only
-    now = utcnow()
-    db_session = get_session()
-    attempt = attempts.heartbeat(db_session, g.attempt, sections(), now=now, grace=grace())
-    db_session.commit()
-    return jsonify({"server_time": iso(now), "status": attempt.status, "deadline": iso(attempt.deadline),
-                    "section_position": attempt.section_position,
-                    "section_deadline": iso(attempt.section_deadline) if attempt.status == "in_progress" else None})
+    now, grace_period = utcnow(), grace()
+
+    def work(db_session, _candidate_session, candidate, attempt):
+        plan = attempts.exam_sections(db_session, candidate.exam_id)
+        attempt = attempts.heartbeat(db_session, attempt, plan, now=now, grace=grace_period)
+        paused_at = attempts.room_paused_at(db_session, attempt)
+        moment = attempts.room_clock(attempt, plan, now, paused_at)  # frozen while the room is paused
+        return {"server_time": iso(now), "status": attempt.status, "paused": paused_at is not None,
+                "deadline": iso(moment.deadline), "section_position": moment.position,
+                "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None}
+
+    return jsonify(candidate_write(work))
 
 
 @bp.post("/attempt/submit")
-@candidate_token_required
+@candidate_writes
 def submit():
     if json_body().get("confirm") is not True:
         raise RoomError("invalid_request", message="Cần xác nhận nộp bài (confirm: true).")
-    now = utcnow()
-    db_session = get_session()
-    attempt = attempts.submit(db_session, g.attempt, sections(), by="candidate", now=now, grace=grace())
-    db_session.commit()
-    return jsonify({"status": attempt.status, "submitted_at": iso(attempt.submitted_at), "server_time": iso(now)})
+    now, grace_period = utcnow(), grace()
+
+    def work(db_session, _candidate_session, candidate, attempt):
+        attempt = attempts.submit(db_session, attempt, attempts.exam_sections(db_session, candidate.exam_id),
+                                  by="candidate", now=now, grace=grace_period)
+        return {"status": attempt.status, "submitted_at": iso(attempt.submitted_at), "server_time": iso(now)}
+
+    return jsonify(candidate_write(work))
 
 
 @bp.get("/attempt/result")
@@ -321,7 +410,54 @@ def result():
               "max_score": s["max_score"], "passed": s["passed"]} for s in score["sections"]]
     return jsonify({"show_score": exam.show_score, "sections": shown if exam.show_score else [],
                     "passed": score["passed"] if exam.show_score else None,
-                    "submitted_at": iso(attempt.submitted_at), "server_time": iso(utcnow())})
+                    "submitted_at": iso(attempt.submitted_at), "merit": merit_standing(exam),
+                    "server_time": iso(utcnow())})
+
+
+def merit_standing(exam: Exam) -> dict:
+    """The candidate's line on the published merit list (``{"published": false}`` before publication)."""
+    from exam.merit_lists import standing
+
+    found = standing(get_session(), exam, g.candidate.registration_no)
+    if found is None:
+        return {"published": False}
+    row, record = found.row, found.record
+    return {"published": True, "published_at": iso(record.published_at), "list_hash": record.hash,
+            "post": found.merit_list.post, "quota": found.merit_list.quota, "rank": row.rank, "status": row.status,
+            "status_label": row.status_label + (": " + row.reason_text if row.reasons else "")
+            + (" (Hội đồng quyết định)" if row.decided_by_board else ""),
+            "decided_by_board": row.decided_by_board, "total": row.total}
+
+
+def _response_sheet():
+    """The candidate's score report, from the published list only (403 ``not_published`` before)."""
+    from exam import merit_lists, score_reports
+
+    if g.attempt.status != "submitted":
+        raise RoomError("not_submitted")
+    db_session = get_session()
+    exam = db_session.get(Exam, g.candidate.exam_id)
+    record = merit_lists.published_list(db_session, exam)
+    if record is None:
+        raise RoomError("not_published")
+    return score_reports.build_report(db_session, exam, g.candidate, record=record)
+
+
+@bp.get("/attempt/response-sheet")
+@candidate_token_required
+def response_sheet():
+    report = _response_sheet()
+    return jsonify({**report.as_dict(), "published_at": iso(report.published_at), "server_time": iso(utcnow())})
+
+
+@bp.get("/attempt/response-sheet.pdf")
+@candidate_token_required
+def response_sheet_pdf():
+    from exam.score_reports import report_pdf
+
+    report = _response_sheet()
+    return current_app.response_class(report_pdf(report), mimetype="application/pdf", headers={
+        "Content-Disposition": f'attachment; filename="phieu-bai-lam-{report.exam_code}-{report.registration_no}.pdf"'})
 
 
 @bp.get("/images/<signed>")

@@ -9,11 +9,17 @@ refusal too.
 
 The clock (all times absolute UTC, stored, so a restart neither pauses nor resets them):
 
-* start at ``t``: ``deadline = min(t + total minutes + extra_seconds, sitting.ends_at)``;
+* start at ``t`` (only once the proctor has opened the sitting, and not before ``starts_at``):
+  ``deadline = min(t + total minutes, sitting.ends_at) + extra_seconds`` (time granted by the
+  proctor comes on top, even past the sitting's end);
 * sections are sat in order; a section opens when the previous one closes and closes at
   ``min(opened + its minutes, deadline)`` (the last section also gets ``extra_seconds``),
   or earlier when the candidate closes it (``next_section``). Entering the last section
   sets ``deadline`` to that section's close, so the attempt ends when its last section does;
+* a room pause (``sitting.paused_at``) stops every clock of the sitting: the clock is read at
+  the pause (``room_clock``), nothing rolls over, saves and starts are refused
+  (``room_paused``), the sweeper leaves the room alone; on resume the proctor's rule moves
+  every deadline by the pause's length (proctor/room.py);
 * the schedule is lazy: ``clock()`` works out the open section at any ``now`` from the
   stored one without writing; write rules persist it (``settle``);
 * saves are accepted until a section's close plus the grace (for a request sent in time);
@@ -37,11 +43,11 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
-from sqlalchemy import bindparam, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Text, bindparam, cast, exists, select, update
+from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import audit
+from exam import audit, paper_cache
 from exam.audit import canonical_json
 from exam.grading import grade_attempts
 from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
@@ -52,6 +58,7 @@ from exam.timeutil import iso_utc
 GENESIS_HASH = "0" * 64
 DEFAULT_GRACE = timedelta(seconds=10)
 SWEEP_BATCH = 500
+DISCONNECTED_AFTER = timedelta(seconds=60)  # no heartbeat for longer: the machine is out (an outage)
 MAX_SEQ = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 
@@ -176,12 +183,15 @@ def login(session: Session, *, registration_no: str, date_of_birth: date, access
     sitting = candidate.sitting
     if now < sitting.starts_at:
         raise _refuse_login(session, registration_no, "sitting_not_started", machine, now, sitting=sitting.code)
+    if candidate.absent_at is not None:
+        raise _refuse_login(session, registration_no, "marked_absent", machine, now, sitting=sitting.code)
     paper = session.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
     if paper is None:
         raise _refuse_login(session, registration_no, "not_ready", machine, now, sitting=sitting.code)
     attempt = session.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
     not_started = attempt is None or attempt.status == "not_started"
-    if not_started and now > sitting.starts_at + timedelta(minutes=sitting.late_entry_minutes):
+    cutoff = late_entry_cutoff(sitting, now)
+    if not_started and cutoff is not None and now > cutoff:
         raise _refuse_login(session, registration_no, "late_entry_closed", machine, now, sitting=sitting.code)
 
     live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
@@ -215,11 +225,21 @@ def login(session: Session, *, registration_no: str, date_of_birth: date, access
     return LoginResult(token, candidate, sitting, attempt, candidate_session)
 
 
-_BY_TOKEN = (select(CandidateSession, Candidate, Attempt)
-             .join(Candidate, Candidate.id == CandidateSession.candidate_id)
-             .join(Attempt, Attempt.candidate_id == Candidate.id)
-             .where(CandidateSession.token_hash == bindparam("token_hash")))
-_BY_TOKEN_LOCKED = _BY_TOKEN.with_for_update(of=Attempt)
+_BY_TOKEN: dict = {}  # lock → the query, built on first use (once every model is mapped)
+
+
+def _by_token(lock: bool):
+    """The token's session, candidate and attempt in one query; the candidate's sitting comes along
+    (``candidate.sitting``), so the room checks (``room_paused_at``) find it in the session."""
+    query = _BY_TOKEN.get(lock)
+    if query is None:
+        query = (select(CandidateSession, Candidate, Attempt)
+                 .join(Candidate, Candidate.id == CandidateSession.candidate_id)
+                 .join(Attempt, Attempt.candidate_id == Candidate.id)
+                 .outerjoin(Candidate.sitting).options(contains_eager(Candidate.sitting))
+                 .where(CandidateSession.token_hash == bindparam("token_hash")))
+        _BY_TOKEN[lock] = query = query.with_for_update(of=Attempt) if lock else query
+    return query
 
 
 def session_for_token(session: Session, token: str, *, lock: bool = False
@@ -232,7 +252,7 @@ def session_for_token(session: Session, token: str, *, lock: bool = False
     """
     if not token:
         return None
-    row = session.execute(_BY_TOKEN_LOCKED if lock else _BY_TOKEN, {"token_hash": hash_token(token)}).first()
+    row = session.execute(_by_token(lock), {"token_hash": hash_token(token)}).first()
     if row is None or row[0].ended_at is not None:
         return None
     return row[0], row[1], row[2]
@@ -313,6 +333,44 @@ def clock(attempt: Attempt, sections: Sequence[SectionPlan], now: datetime) -> C
     return current
 
 
+def room_paused_at(session: Session, attempt: Attempt) -> datetime | None:
+    """Since when the attempt's room is paused (None while it runs). The candidate is usually in the
+    session already (the token's query loaded it); the sitting is one primary-key read at most."""
+    candidate = session.get(Candidate, attempt.candidate_id)
+    if candidate is None or candidate.sitting_id is None:
+        return None
+    sitting = session.get(Sitting, candidate.sitting_id)
+    return sitting.paused_at if sitting is not None else None
+
+
+def room_clock(attempt: Attempt, sections: Sequence[SectionPlan], now: datetime,
+               paused_at: datetime | None) -> Clock:
+    """The clock as the candidate is shown it at ``now`` (pure). While the room is paused it is read at
+    the pause and every deadline is moved on by the pause so far: ``deadline - now`` (time left) stays
+    what it was when the pause began, and equals what it will be at the moment of the resume."""
+    if paused_at is None or now <= paused_at:
+        return clock(attempt, sections, now)
+    moment = clock(attempt, sections, paused_at)
+    if attempt.status != "in_progress":
+        return moment
+    held = now - paused_at
+    return Clock(moment.position, moment.section_started_at + held if moment.section_started_at else None,
+                 moment.section_deadline + held, moment.deadline + held)
+
+
+def late_entry_cutoff(sitting: Sitting, now: datetime) -> datetime | None:
+    """The last moment a candidate who has not started may still sign in: ``late_entry_minutes`` after the
+    sitting began (the later of its scheduled start and the proctor's opening), plus the time the room
+    has been paused. None before the proctor opens the sitting: nothing has begun, the door stays open."""
+    if sitting.opened_at is None:
+        return None
+    began = max(sitting.starts_at, sitting.opened_at)
+    paused = timedelta(seconds=sitting.paused_seconds or 0)
+    if sitting.paused_at is not None and now > sitting.paused_at:
+        paused += now - sitting.paused_at
+    return began + timedelta(minutes=sitting.late_entry_minutes) + paused
+
+
 def _apply(attempt: Attempt, moment: Clock) -> None:
     if (attempt.section_position, attempt.section_deadline, attempt.deadline) != (
             moment.position, moment.section_deadline, moment.deadline):
@@ -324,31 +382,45 @@ def _apply(attempt: Attempt, moment: Clock) -> None:
 
 def settle(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], now: datetime,
            grace: timedelta) -> None:
-    """Persist the lazy clock; submit the attempt when its deadline plus the grace has passed."""
+    """Persist the lazy clock; submit the attempt when its deadline plus the grace has passed.
+    While the room is paused the clock is read at the pause: nothing rolls over, nothing is submitted
+    that was not overdue already when the pause began."""
     if attempt.status != "in_progress":
         return
-    _apply(attempt, clock(attempt, sections, now))
-    if now > attempt.deadline + grace:
+    paused_at = room_paused_at(session, attempt)
+    at = now if paused_at is None else min(now, paused_at)
+    _apply(attempt, clock(attempt, sections, at))
+    if at > attempt.deadline + grace:
         finish(session, [attempt], by="deadline", actor="system", now=now)
 
 
 def start(session: Session, attempt: Attempt, sitting: Sitting, sections: Sequence[SectionPlan], *,
           now: datetime, grace: timedelta = DEFAULT_GRACE) -> Attempt:
-    """Start the clock (idempotent once started): a late starter gets min(start + duration, sitting end)."""
+    """Start the clock (idempotent once started): a late starter gets min(start + duration, sitting end),
+    plus any time the proctor granted. Refused before ``starts_at``, before the proctor opens the
+    sitting (``sitting_not_open``), after its end, while the room is paused, and for a candidate marked
+    absent."""
     if attempt.status != "not_started":
         settle(session, attempt, sections, now, grace)
         return attempt
     if now < sitting.starts_at:
         raise RoomError("sitting_not_started")
+    if sitting.opened_at is None:
+        raise RoomError("sitting_not_open")
     if now >= sitting.ends_at:
         raise RoomError("sitting_ended")
-    total = timedelta(minutes=sum(s.minutes for s in sections), seconds=attempt.extra_seconds)
-    deadline = min(now + total, sitting.ends_at)
+    if sitting.paused_at is not None:
+        raise RoomError("room_paused")
+    candidate = session.get(Candidate, attempt.candidate_id)
+    if candidate.absent_at is not None:
+        raise RoomError("marked_absent")
+    total = timedelta(minutes=sum(s.minutes for s in sections))
+    deadline = min(now + total, sitting.ends_at) + timedelta(seconds=attempt.extra_seconds)
     first = _open_next(Clock(0, None, None, deadline), sections, now, attempt.extra_seconds)
     attempt.status = "in_progress"
     attempt.started_at = now
+    attempt.last_heartbeat_at = now  # the page is there: an outage is counted from here
     _apply(attempt, first)
-    candidate = session.get(Candidate, attempt.candidate_id)
     audit.append(session, actor=candidate_actor(candidate), action="attempt.start", object_type="attempt",
                  object_id=attempt.public_id,
                  details={"registration_no": candidate.registration_no, "sitting": sitting.code,
@@ -367,6 +439,8 @@ def _require_open(session: Session, attempt: Attempt, sections: Sequence[Section
     settle(session, attempt, sections, now, grace)
     if attempt.status == "submitted":
         raise RoomError("deadline_passed")
+    if room_paused_at(session, attempt) is not None:
+        raise RoomError("room_paused")
 
 
 def next_section(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, now: datetime,
@@ -384,12 +458,24 @@ def next_section(session: Session, attempt: Attempt, sections: Sequence[SectionP
 
 def heartbeat(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, now: datetime,
               grace: timedelta = DEFAULT_GRACE) -> Attempt:
-    """The machine is alive: one UPDATE of ``last_heartbeat_at`` (and the lazy clock when it moved)."""
+    """The machine is alive: one UPDATE of ``last_heartbeat_at`` (and the lazy clock when it moved).
+
+    A heartbeat after a silence longer than ``DISCONNECTED_AFTER`` ends an outage: it is audit-logged
+    (``attempt.reconnect``: from the last heartbeat before it to now), which is what the proctor's
+    compensation proposal reads."""
     if attempt.status == "submitted":
         return attempt
+    previous = attempt.last_heartbeat_at
     settle(session, attempt, sections, now, grace)
     if attempt.status != "submitted":
         attempt.last_heartbeat_at = now
+        if attempt.status == "in_progress" and previous is not None and now - previous > DISCONNECTED_AFTER:
+            candidate = session.get(Candidate, attempt.candidate_id)
+            audit.append(session, actor=candidate_actor(candidate), action="attempt.reconnect", object_type="attempt",
+                         object_id=attempt.public_id,
+                         details={"registration_no": candidate.registration_no, "since": iso_utc(previous),
+                                  "back_at": iso_utc(now), "seconds": int((now - previous).total_seconds()),
+                                  "machine": attempt.machine}, now=now)
     session.flush()
     return attempt
 
@@ -415,12 +501,10 @@ class _SaveStatements:
     """The save path's statements, built once (a save runs thousands of times a minute)."""
 
     def __init__(self):
-        from question_bank.models import QuestionVersion
-
-        response, log, attempt = Response.__table__, ResponseLog.__table__, Attempt.__table__
-        self.item = (select(PaperItem.id, PaperItem.section_id, PaperItem.option_ids, QuestionVersion.qtype)
-                     .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
-                     .where(PaperItem.paper_id == bindparam("paper_id"), PaperItem.public_id == bindparam("public_id")))
+        response, log, attempt, item = Response.__table__, ResponseLog.__table__, Attempt.__table__, PaperItem.__table__
+        # Core statements run on the session's connection: no ORM layer on the hottest path.
+        self.item = (select(item.c.id, item.c.section_id, item.c.option_ids, item.c.question_version_id)
+                     .where(item.c.paper_id == bindparam("paper_id"), item.c.public_id == bindparam("public_id")))
         newer = (response.update().where(response.c.attempt_id == bindparam("attempt"),
                                          response.c.item_id == bindparam("item"), response.c.seq < bindparam("new_seq"))
                  .returning(response.c.flagged))
@@ -463,7 +547,9 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
         raise RoomError("invalid_request")
     _require_open(session, attempt, sections, now, grace)
     sql = _statements()
-    item = session.execute(sql.item, {"paper_id": attempt.paper_id, "public_id": question_id}).first()
+    session.flush()  # what the clock changed, before the statements below go straight to the connection
+    run = session.connection().execute
+    item = run(sql.item, {"paper_id": attempt.paper_id, "public_id": question_id}).first()
     position_of = {s.id: s.position for s in sections}
     if item is None or position_of[item.section_id] > attempt.section_position:
         raise RoomError("not_found")  # upcoming sections are not shown yet: same answer as a missing id
@@ -477,7 +563,8 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
     if not all(isinstance(c, str) for c in choices) or len(set(choices)) != len(choices) \
             or not set(choices) <= set(item.option_ids):
         raise RoomError("invalid_choice")
-    if item.qtype != "multiple" and len(choices) > 1:
+    if len(choices) > 1 and paper_cache.versions(session, (item.question_version_id,))[
+            item.question_version_id].qtype != "multiple":
         raise RoomError("invalid_choice")
     chosen = set(choices)
     choices = [option_id for option_id in item.option_ids if option_id in chosen]  # displayed order
@@ -485,18 +572,18 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
     where = {"attempt": attempt.id, "item": item.id}
     params = {**where, "new_choices": choices, "new_seq": seq, "new_saved_at": now}
     if flagged is None:
-        updated = session.execute(sql.update_keep_flag, params).first()
+        updated = run(sql.update_keep_flag, params).first()
     else:
-        updated = session.execute(sql.update_with_flag, {**params, "new_flagged": flagged}).first()
+        updated = run(sql.update_with_flag, {**params, "new_flagged": flagged}).first()
     if updated is None:  # no stored answer, or a newer (or the same) one
-        stored = session.execute(sql.stored, where).first()
+        stored = run(sql.stored, where).first()
         if stored is not None:
             if stored.seq == seq and list(stored.choices) == choices and flagged in (None, stored.flagged):
                 return SaveReceipt(question_id, seq, stored.saved_at, replay=True)
             raise RoomError("stale_seq", current_seq=stored.seq)
         stored_flag = bool(flagged)
-        session.execute(sql.insert, {"attempt_id": attempt.id, "item_id": item.id, "choices": choices, "seq": seq,
-                                     "saved_at": now, "flagged": stored_flag})
+        run(sql.insert, {"attempt_id": attempt.id, "item_id": item.id, "choices": choices, "seq": seq,
+                         "saved_at": now, "flagged": stored_flag})
     else:
         stored_flag = bool(updated.flagged)
 
@@ -505,13 +592,13 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
     machine = machine[:200]
     digest = log_hash(attempt_public_id=attempt.public_id, seq=seq, item_id=item.id, choices=choices,
                       flagged=stored_flag, at=at, machine=machine, prev_hash=attempt.history_hash)
-    session.execute(sql.log, {"attempt_id": attempt.id, "seq": seq, "item_id": item.id,
-                              "choices": canonical_json(choices), "flagged": stored_flag, "at": at,
-                              "machine": machine, "prev_hash": attempt.history_hash, "hash": digest})
+    run(sql.log, {"attempt_id": attempt.id, "seq": seq, "item_id": item.id, "choices": canonical_json(choices),
+                  "flagged": stored_flag, "at": at, "machine": machine, "prev_hash": attempt.history_hash,
+                  "hash": digest})
     head = {"history_hash": digest, "history_count": attempt.history_count + 1,
             "last_seq": max(attempt.last_seq, seq)}
-    session.execute(sql.head, {"attempt": attempt.id, "new_hash": head["history_hash"],
-                               "new_count": head["history_count"], "new_last_seq": head["last_seq"]})
+    run(sql.head, {"attempt": attempt.id, "new_hash": head["history_hash"], "new_count": head["history_count"],
+                   "new_last_seq": head["last_seq"]})
     for name, value in head.items():
         set_committed_value(attempt, name, value)  # written just above
     return SaveReceipt(question_id, seq, now, replay=False)
@@ -572,15 +659,23 @@ def submit(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], 
         return attempt
     if attempt.status == "not_started":
         raise RoomError("not_started")
+    if room_paused_at(session, attempt) is not None:
+        raise RoomError("room_paused")
     settle(session, attempt, sections, now, grace)
     if attempt.status != "submitted":
         finish(session, [attempt], by=by, actor=actor, now=now)
     return attempt
 
 
+def _room_running():
+    """The attempt's room is not paused (a paused room's clocks stand still: the sweeper leaves it)."""
+    return ~exists(select(Sitting.id).join(Candidate, Candidate.sitting_id == Sitting.id)
+                   .where(Candidate.id == Attempt.candidate_id, Sitting.paused_at.is_not(None)))
+
+
 def overdue_exists(session: Session, now: datetime, grace: timedelta = DEFAULT_GRACE) -> bool:
-    return session.scalar(select(Attempt.id).where(Attempt.status == "in_progress",
-                                                   Attempt.deadline < now - grace).limit(1)) is not None
+    return session.scalar(select(Attempt.id).where(Attempt.status == "in_progress", Attempt.deadline < now - grace,
+                                                   _room_running()).limit(1)) is not None
 
 
 def close_overdue(session: Session, now: datetime, grace: timedelta = DEFAULT_GRACE, *,
@@ -588,9 +683,10 @@ def close_overdue(session: Session, now: datetime, grace: timedelta = DEFAULT_GR
     """Submit every in-progress attempt whose deadline plus the grace has passed, with every saved
     answer; ``submitted_at`` is its deadline, ``submitted_by`` "deadline". At most ``limit`` per call
     (callers loop, committing between batches). Safe with any number of concurrent sweepers: rows
-    another transaction holds are skipped (PostgreSQL) and the UPDATE is conditional on the status."""
-    query = (select(Attempt).where(Attempt.status == "in_progress", Attempt.deadline < now - grace)
-             .order_by(Attempt.deadline, Attempt.id).with_for_update(skip_locked=True))
+    another transaction holds are skipped (PostgreSQL) and the UPDATE is conditional on the status.
+    Attempts of a paused room are left alone: their clocks stand still."""
+    query = (select(Attempt).where(Attempt.status == "in_progress", Attempt.deadline < now - grace, _room_running())
+             .order_by(Attempt.deadline, Attempt.id).with_for_update(skip_locked=True, of=Attempt))
     if limit:
         query = query.limit(limit)
     attempts = list(session.scalars(query))
@@ -628,40 +724,61 @@ def section_states(attempt: Attempt, sections: Sequence[SectionPlan], moment: Cl
     return states
 
 
+_PAPER_ITEMS = None
+
+
+def _paper_items_query():
+    """A paper's items in order; the JSON columns come as text and are parsed only for the rows shown."""
+    global _PAPER_ITEMS
+    if _PAPER_ITEMS is None:
+        _PAPER_ITEMS = (select(PaperItem.public_id, PaperItem.position, PaperItem.section_id,
+                               PaperItem.question_version_id, cast(PaperItem.option_order, Text),
+                               cast(PaperItem.option_ids, Text))
+                        .where(PaperItem.paper_id == bindparam("paper_id")).order_by(PaperItem.position))
+    return _PAPER_ITEMS
+
+
 def visible_questions(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], moment: Clock
                       ) -> list[dict]:
     """The questions of sections that opened (none before the start), with option ids and texts in the
-    paper's order and nothing that tells which option is right."""
-    from question_bank.models import QuestionVersion
-
+    paper's order and nothing that tells which option is right. One query (the paper's items); the
+    question texts come from the per-process cache of frozen versions (``exam.paper_cache``)."""
     if attempt.status == "not_started":
         return []
     shown = {s.id: s.position for s in sections if s.position <= moment.position}
-    rows = session.execute(
-        select(PaperItem.public_id, PaperItem.position, PaperItem.section_id, PaperItem.option_order,
-               PaperItem.option_ids, QuestionVersion.qtype, QuestionVersion.text, QuestionVersion.image,
-               QuestionVersion.options)
-        .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
-        .where(PaperItem.paper_id == attempt.paper_id, PaperItem.section_id.in_(list(shown)))
-        .order_by(PaperItem.position))
+    rows = [row for row in session.connection().execute(_paper_items_query(), {"paper_id": attempt.paper_id})
+            if row[2] in shown]
+    views = paper_cache.versions(session, {row[3] for row in rows})
+    loads = json.loads
     questions = []
-    for row in rows:
+    for public_id, position, section_id, version_id, order_text, ids_text in rows:
+        view = views[version_id]
+        texts = view.option_texts
         questions.append({
-            "id": row.public_id, "section": shown[row.section_id], "number": row.position,
-            "type": "multiple" if row.qtype == "multiple" else "single", "text": row.text,
-            "image": row.image or None,  # the bank's file name: the view turns it into an address
-            "options": [{"id": option_id, "text": row.options[original]["text"]}
-                        for option_id, original in zip(row.option_ids, row.option_order)],
+            "id": public_id, "section": shown[section_id], "number": position, "type": view.qtype,
+            "text": view.text,
+            "image": view.image or None,  # the bank's file name: the view turns it into an address
+            "options": [{"id": option_id, "text": texts[original]}
+                        for option_id, original in zip(loads(ids_text), loads(order_text))],
         })
     return questions
 
 
+_SAVED_ANSWERS = None
+
+
 def saved_answers(session: Session, attempt: Attempt) -> dict[str, dict]:
-    rows = session.execute(select(PaperItem.public_id, Response.choices, Response.flagged, Response.seq)
-                           .join(PaperItem, PaperItem.id == Response.item_id)
-                           .where(Response.attempt_id == attempt.id))
-    return {row.public_id: {"choices": list(row.choices), "flagged": bool(row.flagged), "seq": row.seq}
-            for row in rows}
+    """The latest saved choice of every answered question (one Core query, choices parsed from text)."""
+    global _SAVED_ANSWERS
+    if _SAVED_ANSWERS is None:
+        response, item = Response.__table__, PaperItem.__table__
+        _SAVED_ANSWERS = (select(item.c.public_id, cast(response.c.choices, Text), response.c.flagged, response.c.seq)
+                          .join(item, item.c.id == response.c.item_id)
+                          .where(response.c.attempt_id == bindparam("attempt")))
+    loads = json.loads
+    return {public_id: {"choices": list(loads(choices)), "flagged": bool(flagged), "seq": seq}
+            for public_id, choices, flagged, seq in session.connection().execute(_SAVED_ANSWERS,
+                                                                                 {"attempt": attempt.id})}
 
 
 def question_image(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], question_id: str,

@@ -23,6 +23,7 @@ ENV_SETTINGS = (
     "SAVE_GRACE_SECONDS",
     "ATTEMPT_SWEEPER",
     "ATTEMPT_SWEEP_SECONDS",
+    "SAVE_BATCHING",
 )
 
 
@@ -47,6 +48,12 @@ class Defaults:
     SAVE_GRACE_SECONDS = 10  # saves accepted this long after a section closes (requests in flight)
     ATTEMPT_SWEEPER = True  # submit overdue attempts in the background
     ATTEMPT_SWEEP_SECONDS = 15
+    # How often the exam page tells the server it is alive (and learns of extensions and pauses);
+    # the proctor console shows a machine as disconnected after 60 s of silence, so keep it well under.
+    HEARTBEAT_SECONDS = 20
+    # Group commit of the exam room's writes (exam/save_batch.py): "auto" (on for SQLite, where one
+    # fsync'd commit per save caps a lab at ~400 saves/s), or on / off.
+    SAVE_BATCHING = "auto"
 
 
 def _coerce(value: str):

@@ -39,6 +39,7 @@ def page_config() -> dict:
         "pages": {name: url_for(f"exam_room.{name}") for name in ("sign_in", "instructions", "exam", "review",
                                                                    "result")},
         "timezone": current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Asia/Ho_Chi_Minh"),
+        "heartbeat_seconds": float(current_app.config.get("HEARTBEAT_SECONDS", 20)),
     }
 
 
@@ -90,6 +91,8 @@ def script_messages() -> dict[str, str]:
         "section_over": _("Hết giờ phần thi. Đang chuyển sang phần tiếp theo…"),
         "exam_over": _("Hết giờ làm bài. Bài thi được nộp với các câu trả lời đã lưu…"),
         "section_moved_on": _("Phần thi trước đã kết thúc. Bắt đầu phần {n}: {title}."),
+        "paused_left": _("Thời gian còn lại của phần thi: {time} (đã dừng)"),
+        "resumed": _("Phòng thi tiếp tục. Đồng hồ chạy tiếp từ thời gian còn lại."),
         # section close and submit
         "end_section_title": _("Kết thúc phần thi này?"),
         "end_section_body": _("Sau khi kết thúc phần {n}: {title}, bạn không thể quay lại sửa câu trả lời "
@@ -115,6 +118,9 @@ def script_messages() -> dict[str, str]:
         "error.bad_access_code": _("Mã truy cập không đúng hoặc đã hết hạn. Hãy nhập mã giám thị đang hiển thị."),
         "error.sitting_not_started": _("Ca thi chưa bắt đầu. Hãy chờ giám thị thông báo."),
         "error.late_entry_closed": _("Đã hết thời gian được vào phòng thi muộn. Hãy báo giám thị."),
+        "error.sitting_not_open": _("Giám thị chưa bắt đầu ca thi. Hãy chờ hiệu lệnh rồi bấm “Bắt đầu làm bài”."),
+        "error.room_paused": _("Phòng thi đang tạm dừng. Thời gian làm bài của bạn được giữ nguyên."),
+        "error.marked_absent": _("Bạn đã được ghi vắng thi. Hãy báo giám thị."),
         "error.active_elsewhere": _("Bạn đang đăng nhập ở một máy khác. Hãy báo giám thị để được chuyển máy."),
         "error.invalid_request": _("Thông tin chưa hợp lệ. Hãy kiểm tra lại."),
         "error.deadline_passed": _("Đã hết giờ làm bài: thay đổi này không được lưu."),
@@ -128,6 +134,7 @@ def script_messages() -> dict[str, str]:
         "failed": _("Không đạt"),
         "score_of": _("{score}/{max}"),
         "correct_of": _("{correct}/{questions}"),
+        "sheet_failed": _("Chưa tải được phiếu bài làm. Hãy thử lại."),
     }
 
 

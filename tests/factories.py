@@ -64,12 +64,14 @@ def make_exam(db, *, code: str | None = None, sections=SMALL_SECTIONS, forms: in
 
 
 def make_sitting(db, exam: Exam, *, starts_at: datetime | None = None, minutes: int | None = None,
-                 seats: int = 40, code: str | None = None, room: str = "P.101") -> Sitting:
+                 seats: int = 40, code: str | None = None, room: str = "P.101", opened: bool = True) -> Sitting:
+    """A sitting; ``opened`` (default): the proctor opened it at its start, so candidates may start."""
     starts_at = starts_at or utcnow() - timedelta(minutes=1)
     minutes = minutes if minutes is not None else exam.total_minutes + 15
     sitting = Sitting(exam_id=exam.id, code=code or f"CA-{secrets.token_hex(2).upper()}", room=room,
                       starts_at=starts_at, ends_at=starts_at + timedelta(minutes=minutes), seats=seats,
-                      access_secret=new_access_secret(), created_at=utcnow())
+                      access_secret=new_access_secret(), created_at=utcnow(),
+                      opened_at=starts_at if opened else None)
     db.add(sitting)
     db.flush()
     return sitting

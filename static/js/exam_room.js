@@ -4,14 +4,17 @@
  * (exam_room_core.js) so it is kept on this machine until the server has it. What the page
  * shows for a question is the newest of: the queued change, the server's saved answer.
  * The clock is the server's: the countdown runs to the open section's deadline; when it
- * passes, the page sends what it holds and reloads the attempt from the server.
+ * passes, the page sends what it holds and reloads the attempt from the server. When the proctor
+ * pauses the room (``paused`` in GET /attempt and the heartbeat), a notice covers the page, the
+ * countdown stands still and answers wait; on resume the clock runs on from the same time left.
  */
 (function () {
   "use strict";
 
   const R = window.ExamRoom;
   const { t } = R;
-  const HEARTBEAT_MS = 20000;
+  const HEARTBEAT_MS = Math.max(1, Number(R.config.heartbeat_seconds) || 20) * 1000;
+  const PAUSED_HEARTBEAT_MS = Math.min(HEARTBEAT_MS, 5000); // while paused: learn of the resume soon
 
   const state = {
     page: document.body.dataset.page,
@@ -28,6 +31,7 @@
     countdown: null,
     resyncing: null,
     ended: false,
+    paused: false, // the proctor paused the room
   };
 
   /* ------------------------------------------------------------ the model */
@@ -46,7 +50,8 @@
 
   function answerable(question) {
     const section = sectionOf(question);
-    return Boolean(section && section.state === "open" && state.attempt.status === "in_progress" && !state.ended);
+    return Boolean(section && section.state === "open" && state.attempt.status === "in_progress" && !state.ended &&
+      !state.paused);
   }
 
   /** What the candidate has chosen for a question: the queued change if any, else the saved answer. */
@@ -84,12 +89,14 @@
         onSaved: onSaved,
         onRejected: onRejected,
         onSessionEnded: sessionEnded,
+        onPaused: () => heartbeat(),
       });
     }
     state.queue.reconcile(state.saved, attempt.last_seq);
     const open = openSection();
     state.openPosition = open ? open.position : null;
-    state.countdown.set(attempt.section_deadline || (open && open.deadline), attempt.deadline);
+    state.countdown.set(attempt.section_deadline || (open && open.deadline), attempt.deadline, data.paused);
+    showPaused(Boolean(data.paused));
     R.setText("er-exam-title", (data.exam && data.exam.title) || "");
     R.setText("er-section-title", open ? t("section_label", { n: open.position, title: open.title }) : "");
     if (!open) timeOver(); // every section closed, the server is about to close the attempt
@@ -217,10 +224,39 @@
       await resync();
       return;
     }
-    if (beat.deadline !== state.attempt.deadline || beat.section_deadline !== state.attempt.section_deadline) {
-      state.attempt.deadline = beat.deadline; // an extension from the proctor
+    const paused = Boolean(beat.paused);
+    if (paused || paused !== state.paused || beat.deadline !== state.attempt.deadline ||
+        beat.section_deadline !== state.attempt.section_deadline) {
+      state.attempt.deadline = beat.deadline; // an extension from the proctor, or a pause
       state.attempt.section_deadline = beat.section_deadline;
-      state.countdown.set(beat.section_deadline, beat.deadline);
+      state.countdown.set(beat.section_deadline, beat.deadline, paused);
+    }
+    showPaused(paused);
+  }
+
+  /** The proctor paused (or resumed) the room: a notice over the page, the clock standing still. */
+  function showPaused(paused) {
+    const dialog = document.getElementById("er-paused");
+    const was = state.paused;
+    state.paused = paused;
+    if (paused) {
+      const left = state.countdown.left();
+      R.setText("er-paused-left", left === null ? "" : t("paused_left", { time: R.formatDuration(left) }));
+      if (dialog && !dialog.open) {
+        if (!dialog.dataset.bound) {
+          dialog.addEventListener("cancel", (event) => event.preventDefault()); // Escape does not hide it
+          dialog.dataset.bound = "1";
+        }
+        if (R.dialogOpen()) document.querySelectorAll("dialog[open]").forEach((open) => open.close());
+        dialog.showModal();
+      }
+      return;
+    }
+    if (dialog && dialog.open) dialog.close();
+    if (was) {
+      R.toast(t("resumed"));
+      R.announce(t("resumed"));
+      if (state.queue) state.queue.retryNow(); // the answers kept during the pause
     }
   }
 
@@ -710,7 +746,12 @@
     if (state.page === "exam") setupExamPage();
     else setupReviewPage();
     if (await firstLoad()) render();
-    setInterval(heartbeat, HEARTBEAT_MS);
+    let lastBeat = Date.now();
+    setInterval(() => { // every HEARTBEAT_MS, more often while the room is paused
+      if (Date.now() - lastBeat < (state.paused ? PAUSED_HEARTBEAT_MS : HEARTBEAT_MS)) return;
+      lastBeat = Date.now();
+      heartbeat();
+    }, 500);
     window.addEventListener("online", heartbeat); // back on the network: the clock and state at once
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && !state.ended) heartbeat();

@@ -177,6 +177,7 @@
    *   200        saved: the entry goes (unless a newer change of that question came meanwhile)
    *   409        stale: the server already holds a newer save of that question; drop, resync
    *   401        the session ended (logout elsewhere, moved to another machine): stop, keep
+   *   403 room_paused  the proctor paused the room: keep, wait (the page sends them on resume)
    *   403/404/422 refused for good (deadline, section closed, ...): drop, resync
    *   network, 5xx  kept; retried after 1, 2, 4 ... 15 s, and at once when the browser is online
    */
@@ -334,6 +335,12 @@
         if (this.hooks.onSessionEnded) this.hooks.onSessionEnded();
         return;
       }
+      if (result.code === "room_paused") {
+        this.report(); // keep the entries: retryNow() sends them when the room resumes
+        this.settle(false);
+        if (this.hooks.onPaused) this.hooks.onPaused();
+        return;
+      }
       if (sameEntry) delete this.entries[questionId];
       this.write();
       if (result.ok) {
@@ -362,6 +369,8 @@
   /**
    * Time left until the open section's deadline, from the server's clock. Level "warn" from
    * 5 minutes, "danger" from 1 minute; onLevel when the level rises, onExpire once per deadline.
+   * While the room is paused (set(..., true)) the clock stands still at the time left the server
+   * reports (its deadlines move on with the pause, so deadline - server time stays the same).
    */
   class Countdown {
     constructor(hooks) {
@@ -374,19 +383,24 @@
       this.level = null;
       this.expired = null;
       this.shown = "";
+      this.heldAt = null; // while paused: the moment the clock stands still at
       this.interval = setInterval(() => this.tick(), 250);
     }
 
-    set(sectionDeadline, deadline) {
+    set(sectionDeadline, deadline, paused) {
       const section = Date.parse(sectionDeadline || deadline || "");
       const whole = Date.parse(deadline || sectionDeadline || "");
       this.sectionDeadline = Number.isNaN(section) ? null : Math.min(section, Number.isNaN(whole) ? section : whole);
       this.deadline = Number.isNaN(whole) ? null : whole;
+      this.heldAt = paused ? clock.now() : null;
+      if (this.root) this.root.dataset.paused = paused ? "true" : "false";
       if (this.expired !== null && this.expired !== this.sectionDeadline) this.expired = null;
       this.tick();
     }
 
-    left() { return this.sectionDeadline === null ? null : this.sectionDeadline - clock.now(); }
+    now() { return this.heldAt === null ? clock.now() : this.heldAt; }
+
+    left() { return this.sectionDeadline === null ? null : this.sectionDeadline - this.now(); }
 
     tick() {
       if (!this.root || this.sectionDeadline === null) return;
@@ -396,7 +410,7 @@
         this.value.textContent = text;
         this.shown = text;
         if (this.total) {
-          const wholeLeft = this.deadline === null ? null : this.deadline - clock.now();
+          const wholeLeft = this.deadline === null ? null : this.deadline - this.now();
           const differs = wholeLeft !== null && wholeLeft - left > 1000;
           this.total.textContent = differs ? t("time_left_total", { time: formatDuration(wholeLeft) }) : "";
           this.total.hidden = !differs;

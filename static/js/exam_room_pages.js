@@ -227,11 +227,54 @@
     } else {
       document.getElementById("er-no-score").hidden = false;
     }
+    showMerit(result.merit);
     document.getElementById("er-slip").hidden = false;
     document.getElementById("er-result").setAttribute("aria-busy", "false");
     const print = document.getElementById("er-print");
     print.disabled = false;
     print.addEventListener("click", () => window.print());
+  }
+
+  /** After the board publishes the merit list: the candidate's line, and their response sheet to download. */
+  function showMerit(merit) {
+    if (!merit || !merit.published) return;
+    R.setText("er-merit-post", merit.post);
+    R.setText("er-merit-total", merit.total === null || merit.total === undefined ? "—" : R.formatNumber(merit.total));
+    R.setText("er-merit-rank", merit.rank === null || merit.rank === undefined ? "—" : String(merit.rank));
+    R.setText("er-merit-status", merit.status_label);
+    document.getElementById("er-merit").hidden = false;
+    const sheet = document.getElementById("er-sheet");
+    sheet.hidden = false;
+    sheet.addEventListener("click", () => downloadSheet(sheet));
+  }
+
+  /** The PDF needs the bearer token, which a plain link cannot send: fetch it, then save the file. */
+  async function downloadSheet(button) {
+    button.disabled = true;
+    try {
+      const response = await fetch(R.config.api + "/attempt/response-sheet.pdf", {
+        headers: { Authorization: "Bearer " + R.session.token() }, cache: "no-store", credentials: "omit" });
+      if (!response.ok) {
+        let message = null;
+        try { const data = await response.json(); message = data && data.error && data.error.message; } catch (e) { /* not JSON */ }
+        R.toast(message || t("sheet_failed"));
+        return;
+      }
+      const blob = await response.blob();
+      const url = URL.createObjectURL(blob);
+      const link = document.createElement("a");
+      const match = /filename="([^"]+)"/.exec(response.headers.get("Content-Disposition") || "");
+      link.href = url;
+      link.download = match ? match[1] : "phieu-bai-lam.pdf";
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10000);
+    } catch (error) {
+      R.toast(t("network"));
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function verdictBadge(passed) {
