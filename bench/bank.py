@@ -24,7 +24,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from exam import accounts, create_app, schema  # noqa: E402
-from exam.db import utcnow  # noqa: E402
+from exam.db import get_session, utcnow  # noqa: E402
+from question_bank.models import Topic  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx  # noqa: E402
 from question_bank.importer import import_file  # noqa: E402
 
@@ -62,7 +64,6 @@ def timed(label: str, fn, repeat: int = 1):
 
 def signed_in_client(app):
     with app.app_context():
-        from exam.db import get_session
         db = get_session()
         user = accounts.create_user(db, "bench-board", "bench-password-123", ["board"])
         user.totp_confirmed_at = utcnow()
@@ -100,8 +101,6 @@ def main() -> None:
                  lambda: export_xlsx(synthetic_questions(args.import_size, seed=1)))
     print(f"{'  file size':<58} {len(xlsx) / 1e6:9.2f} MB")
     with app.app_context():
-        from exam.db import get_session
-
         def run_import(content, name, dry_run=False):
             db = get_session()
             report = import_file(db, name, content, actor="bench", now=utcnow(), dry_run=dry_run,
@@ -128,9 +127,6 @@ def main() -> None:
         "bank page, tag filter": "/bank/?tag=bo-7",
     }
     with app.app_context():
-        from exam.db import get_session
-        from question_bank.models import Topic
-        from sqlalchemy import select
         topic = get_session().scalar(select(Topic).where(Topic.path.like("%Hiến pháp%")))
     pages["bank page, filter topic+difficulty"] = f"/bank/?topic={topic.id}&difficulty=hard"
     for label, url in pages.items():

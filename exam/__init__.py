@@ -1,7 +1,7 @@
 """The exam system: create_app() wires settings, database, login, CSRF, languages and blueprints."""
 from __future__ import annotations
 
-from flask import Flask, current_app, g, render_template, request, session
+from flask import Flask, current_app, g, render_template, session
 
 from exam import config, db
 from exam.extensions import babel, bootstrap, csrf, login_manager

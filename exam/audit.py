@@ -25,7 +25,7 @@ from typing import Iterable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import ForeignKey, String, Text, event, select, text, update
+from sqlalchemy import String, Text, event, select, update
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from exam.db import Base, utcnow

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from exam import audit
-from exam.db import get_session, utcnow
+
 
 
 def add_entries(db, n: int) -> None:

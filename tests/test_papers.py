@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import select, text
 
 from exam.db import utcnow
-from exam.models import BlueprintCell, ExamPool, Paper, PaperItem
+from exam.models import ExamPool, Paper, PaperItem
 from exam.papers import PaperError, form_for_seat, generate_papers
 from tests.factories import make_candidates, make_exam, make_sitting
 
