@@ -168,9 +168,13 @@ candidates_cli = AppGroup("candidates", help="Candidates: import the roster, lis
 
 def register(app) -> None:
     import exam.cli_attempts  # noqa: F401  (attaches its commands to the groups above)
+    import exam.cli_audit  # noqa: F401
     import exam.cli_exams  # noqa: F401
+    import exam.cli_results  # noqa: F401
+    from exam.cli_merit import merit_cli, scores_cli
     from exam.demo import demo
     from question_bank.cli import bank
 
-    for command in (init_db, users, audit_cli, demo, bank, exam_cli, sitting_cli, candidates_cli):
+    for command in (init_db, users, audit_cli, demo, bank, exam_cli, sitting_cli, candidates_cli, merit_cli,
+                    scores_cli):
         app.cli.add_command(command)

@@ -39,7 +39,7 @@ MAX_FORMS = 50
 MIN_MINUTES, MAX_MINUTES = 1, 600
 MAX_MARKS = 100.0
 
-TOP_KEYS = ("code", "title", "show_score", "forms", "instructions", "scoring", "sections")
+TOP_KEYS = ("code", "title", "show_score", "forms", "instructions", "scoring", "sections", "ranking")
 SECTION_KEYS = ("code", "title", "minutes", "questions", "scoring", "blueprint")
 SCORING_KEYS = ("marks_per_question", "negative_fraction", "multiple", "pass_ratio")
 CELL_KEYS = ("topic", "difficulty", "count")
@@ -114,6 +114,7 @@ class ExamSpec:
     instructions: str
     scoring: Scoring  # the defaults every section starts from
     sections: tuple[SectionSpec, ...] = field(default_factory=tuple)
+    ranking: dict | None = None  # the [ranking] table as given (checked by exam.merit.rule_from_dict)
 
     @property
     def total_minutes(self) -> int:
@@ -125,9 +126,12 @@ class ExamSpec:
 
     def as_dict(self) -> dict:
         """The spec in the TOML file's shape: ``spec_from_dict(spec.as_dict()) == spec``."""
-        return {"code": self.code, "title": self.title, "show_score": self.show_score, "forms": self.forms,
+        data = {"code": self.code, "title": self.title, "show_score": self.show_score, "forms": self.forms,
                 "instructions": self.instructions, "scoring": self.scoring.as_dict(),
                 "sections": [section.as_dict(self.scoring) for section in self.sections]}
+        if self.ranking is not None:
+            data["ranking"] = self.ranking
+        return data
 
 
 # --- reading -------------------------------------------------------------------------------------
@@ -385,9 +389,22 @@ class _Checker:
                 sections.append(self.section(item, f"sections[{index}]", defaults))
         self.unique_section_codes(sections)
         self.no_overlapping_cells(sections)
+        ranking = self.ranking(table.get("ranking"))
         if any(s is None for s in sections):
             return None
-        return ExamSpec(code, title, show_score, forms, instructions, defaults, tuple(sections))
+        return ExamSpec(code, title, show_score, forms, instructions, defaults, tuple(sections), ranking)
+
+    def ranking(self, data: object) -> dict | None:
+        """The optional [ranking] table (the merit-list rule): checked by ``exam.merit.rule_from_dict``,
+        its problems keyed like the rest (``ranking.quota."Chuyên viên"``); kept as given."""
+        if data is None:
+            return None
+        from exam.merit import rule_from_dict
+
+        _, errors = rule_from_dict(data, prefix="ranking")
+        for error in errors:
+            self.error(error.key, error.message)
+        return data if not errors else None
 
     # -- whole-exam rules --
 
@@ -457,7 +474,36 @@ def spec_to_toml(spec: ExamSpec) -> str:
         if "scoring" in section:
             lines += ["", "[sections.scoring]"]
             lines += [f"{name} = {_toml_value(value)}" for name, value in section["scoring"].items()]
+    if data.get("ranking") is not None:
+        lines += [""] + ranking_toml_lines(data["ranking"])
     return "\n".join(lines) + "\n"
+
+
+def ranking_toml_lines(ranking: dict, table: str = "ranking") -> list[str]:
+    """The [ranking] table as TOML lines: its plain keys first, then one sub-table per table key."""
+    lines = [f"[{table}]"]
+    nested = []
+    for name, value in ranking.items():
+        if isinstance(value, dict):
+            nested.append((name, value))
+        else:
+            lines.append(f"{_toml_key(name)} = {_toml_any(value)}")
+    for name, value in nested:
+        lines += ["", f"[{table}.{_toml_key(name)}]"]
+        lines += [f"{_toml_key(str(key))} = {_toml_any(item)}" for key, item in value.items()]
+    return lines
+
+
+def _toml_key(name: str) -> str:
+    return name if re.fullmatch(r"[A-Za-z0-9_-]+", name) else _toml_value(name)
+
+
+def _toml_any(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_any(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{_toml_key(str(k))} = {_toml_any(v)}" for k, v in value.items()) + " }"
+    return _toml_value(value)
 
 
 def _toml_value(value) -> str:

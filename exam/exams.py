@@ -147,7 +147,7 @@ def create_exam(session: Session, spec: ExamSpec, actor: str, now: datetime) -> 
         raise SpecRejected(errors)
     exam = Exam(code=spec.code, title=spec.title, status="draft", seed=secrets.token_hex(32),
                 show_score=spec.show_score, forms=spec.forms, instructions=spec.instructions, spec=spec.as_dict(),
-                created_at=now, created_by=actor)
+                ranking=spec.ranking, created_at=now, created_by=actor)
     for position, section_spec in enumerate(spec.sections, start=1):
         scoring = section_spec.scoring
         section = ExamSection(position=position, code=section_spec.code, title=section_spec.title,

@@ -240,7 +240,8 @@ def test_no_response_a_candidate_receives_tells_which_option_is_right(app, db, r
         for explanation in explanations:
             assert explanation not in raw
     # The result holds counts per section only: nothing per question.
-    assert set(result.get_json()) == {"show_score", "sections", "passed", "submitted_at", "server_time"}
+    assert set(result.get_json()) == {"show_score", "sections", "passed", "submitted_at", "merit", "server_time"}
+    assert result.get_json()["merit"] == {"published": False}  # the merit list's line, once it is published
     assert all(set(s) == {"title", "correct", "questions", "score", "max_score", "passed"}
                for s in result.get_json()["sections"])
 

@@ -1,0 +1,505 @@
+"""Merit lists in the database: the ranking rule of an exam, build, the board's tie decisions, publish, read.
+
+The rules themselves are pure (``exam.merit``); this module loads what they need and keeps
+what they produce. Like every rule of the app it takes a session, plain values and ``now``,
+only flushes, and writes its audit entry in the caller's transaction.
+
+The life of an exam's list
+--------------------------
+* The **ranking rule** is ``exam.ranking`` (the ``[ranking]`` table of the exam's TOML, in
+  the shape ``merit.rule_from_dict`` reads); none given means ``preset = "civil_service"``,
+  which still needs a quota per post. It can be changed (``set_ranking``) until a list is
+  published.
+* ``build_merit_list`` reads every candidate of the exam: round 1 from ``candidate_score``
+  (the latest grading run: section scores and the total), the outside scores
+  (``external_score``: round 2, an interview…), the post, the priority categories and
+  whether the candidate sat; applies the rule and stores the result as the exam's one
+  **draft** (``merit_list``: the canonical JSON of ``merit.dump_merit_lists`` and its
+  SHA-256). A candidate sat round 1 when graded; one with no round-1 result who did not
+  submit (or whom the proctor marked absent) is absent.
+* **Ties** at a quota's last place stay unresolved until the board decides
+  (``decide_tie``: one ``tie_decision`` row per member, the same reason, audit-logged);
+  the decisions are applied to the draft and re-applied by every later build for as long
+  as the same candidates are tied for the same places.
+* ``publish_merit_list`` freezes the draft: status "published", the content never changes
+  again, its hash enters the audit chain (``merit.publish``). It is refused when the draft
+  no longer matches what a build would give now (new scores, a regrade, a new rule: build
+  again), and, unless the board says so, while a tie is unresolved. Afterwards the
+  candidate side and the exports read the frozen list and a new build is refused.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Mapping
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+
+from exam import audit, merit
+from exam.exports import ExportInfo, export_merit_lists
+from exam.models import Attempt, Candidate, CandidateScore, Exam, GradingRun, KeyCorrection, MeritList, TieDecision
+from exam.outside_scores import scores_of
+
+DEFAULT_RANKING = {"preset": "civil_service"}
+MIN_REASON_CHARS = 10
+MAX_REASON_CHARS = 2000
+MAX_RANKING_TOML = 64 * 1024
+
+
+class MeritListError(ValueError):
+    """A refused merit-list operation; the message names what is wrong."""
+
+
+# --- the ranking rule ------------------------------------------------------------------------------
+
+def ranking_data(exam: Exam) -> dict:
+    """The exam's ``[ranking]`` table as stored, or the civil-service preset when none was given."""
+    return exam.ranking if exam.ranking else dict(DEFAULT_RANKING)
+
+
+def ranking_rule(exam: Exam) -> tuple[merit.RankingRule | None, list[merit.RuleError]]:
+    return merit.rule_from_dict(ranking_data(exam))
+
+
+def ranking_toml(exam: Exam) -> str:
+    """The exam's ranking table as TOML, for the board's text box."""
+    from exam.exam_spec import ranking_toml_lines
+
+    return "\n".join(ranking_toml_lines(ranking_data(exam))) + "\n"
+
+
+def read_ranking_toml(text: str) -> tuple[dict | None, list[merit.RuleError]]:
+    """A ``[ranking]`` table typed as TOML (with or without its ``[ranking]`` header): (data, []) or
+    (None, every problem, keyed ``ranking.quota."…"`` like the exam file's)."""
+    if len(text.encode("utf-8")) > MAX_RANKING_TOML:
+        return None, [merit.RuleError("", f"is too long (at most {MAX_RANKING_TOML // 1024} KiB)")]
+    try:
+        data = tomllib.loads(text.lstrip("\ufeff"))
+    except tomllib.TOMLDecodeError as exc:
+        return None, [merit.RuleError("", f"is not valid TOML: {exc}")]
+    if set(data) == {"ranking"} and isinstance(data["ranking"], dict):
+        data = data["ranking"]
+    _, errors = merit.rule_from_dict(data)
+    return (None, errors) if errors else (data, [])
+
+
+def set_ranking(session: Session, exam: Exam, data: dict, *, actor: str, now: datetime) -> merit.RankingRule:
+    """Replace the exam's ranking rule (audit ``ranking.update``); refused once a list is published.
+    Raises ``merit.MeritRejected`` with every problem of the table."""
+    if published_list(session, exam) is not None:
+        raise MeritListError(f"the merit list of {exam.code} is published: its ranking rule can no longer change")
+    rule, errors = merit.rule_from_dict(data)
+    if errors:
+        raise merit.MeritRejected(errors)
+    exam.ranking = data
+    audit.append(session, actor=actor, action="ranking.update", object_type="exam", object_id=exam.code,
+                 details={"ranking": data}, now=now)
+    session.flush()
+    return rule
+
+
+def _rule(exam: Exam) -> merit.RankingRule:
+    rule, errors = ranking_rule(exam)
+    if errors:
+        raise merit.MeritRejected(errors)
+    return rule
+
+
+def uses_round1(rule: merit.RankingRule) -> bool:
+    return rule.require_round1_sections_passed or merit.ROUND1_TOTAL in (rule.score, *rule.tie_break)
+
+
+# --- loading what the rule needs ---------------------------------------------------------------------
+
+def latest_grading_run(session: Session, exam: Exam) -> GradingRun | None:
+    return session.scalars(select(GradingRun).where(GradingRun.exam_id == exam.id)
+                           .order_by(GradingRun.id.desc()).limit(1)).first()
+
+
+def load_results(session: Session, exam: Exam, rule: merit.RankingRule, *,
+                 round1: Mapping[int, Mapping] | None = None) -> list[merit.CandidateResult]:
+    """Every candidate of the exam as the rule reads them. ``round1`` (candidate id → score record
+    ``{"sections": [...], "total": ...}``) replaces the stored round-1 results, e.g. with a regrade
+    computed in memory."""
+    if round1 is None:
+        round1 = {cid: {"sections": sections, "total": total} for cid, sections, total in session.execute(
+            select(CandidateScore.candidate_id, CandidateScore.sections, CandidateScore.total)
+            .where(CandidateScore.exam_id == exam.id))}
+        if uses_round1(rule) and not round1 and session.scalar(
+                select(func.count()).select_from(Candidate).where(Candidate.exam_id == exam.id)):
+            raise MeritListError(f"exam {exam.code} has no round-1 results yet: grade it first "
+                                 f"(flask --app wsgi exam grade {exam.code})")
+    submitted = set(session.scalars(select(Attempt.candidate_id).join(Candidate, Candidate.id == Attempt.candidate_id)
+                                    .where(Candidate.exam_id == exam.id, Attempt.status == "submitted")))
+    outside = scores_of(session, exam)
+    check_round1 = uses_round1(rule)
+    results = []
+    for cid, reg, name, born, post, categories, absent_at in session.execute(
+            select(Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.date_of_birth,
+                   Candidate.post, Candidate.priority_category, Candidate.absent_at)
+            .where(Candidate.exam_id == exam.id).order_by(Candidate.registration_no)):
+        record = round1.get(cid)
+        sections, total = merit.round1_from_score_record(record)
+        absent = check_round1 and record is None and (absent_at is not None or cid not in submitted)
+        results.append(merit.CandidateResult(
+            registration_no=reg, full_name=name, date_of_birth=born, post=post, priority_categories=categories or "",
+            round1_sections=sections, round1_total=total, components=outside.get(cid, {}), absent=absent))
+    return results
+
+
+def compute_lists(session: Session, exam: Exam, *, round1: Mapping[int, Mapping] | None = None
+                  ) -> dict[str, merit.MeritList]:
+    """The lists a build would give now (the board's recorded tie decisions re-applied), in memory."""
+    rule = _rule(exam)
+    lists = merit.build_merit_lists(load_results(session, exam, rule, round1=round1), rule)
+    return reapply_decisions(session, exam, lists)
+
+
+def reapply_decisions(session: Session, exam: Exam, lists: dict[str, merit.MeritList]) -> dict[str, merit.MeritList]:
+    """Apply the board's decisions to the ties they were made for: a tie is resolved when each member's
+    latest decision comes from one and the same decision and, together, they fill its places exactly."""
+    latest: dict[tuple[str, str], TieDecision] = {}
+    for decision, reg in session.execute(
+            select(TieDecision, Candidate.registration_no).join(Candidate, Candidate.id == TieDecision.candidate_id)
+            .where(TieDecision.exam_id == exam.id).order_by(TieDecision.decided_at, TieDecision.id)):
+        latest[(decision.post, reg)] = decision
+    if not latest:
+        return lists
+    result = dict(lists)
+    for post, ml in lists.items():
+        for tie in ml.ties:
+            found = [latest.get((post, reg)) for reg in tie.registration_nos]
+            if any(d is None for d in found) or len({(d.decided_at, d.decided_by) for d in found}) != 1:
+                continue
+            try:
+                result[post] = merit.apply_decisions(result[post], {reg: d.decision for reg, d in
+                                                                    zip(tie.registration_nos, found)},
+                                                     reason=found[0].reason)
+            except merit.MeritRejected:
+                continue  # the tie is no longer the one decided: the board decides again
+    return result
+
+
+# --- the stored lists ---------------------------------------------------------------------------------
+
+def published_list(session: Session, exam: Exam) -> MeritList | None:
+    return session.scalars(select(MeritList).where(MeritList.exam_id == exam.id, MeritList.status == "published")
+                           .order_by(MeritList.id.desc()).limit(1)).first()
+
+
+def draft_list(session: Session, exam: Exam) -> MeritList | None:
+    return session.scalars(select(MeritList).where(MeritList.exam_id == exam.id, MeritList.status == "draft")
+                           .order_by(MeritList.id.desc()).limit(1)).first()
+
+
+def current_list(session: Session, exam: Exam) -> MeritList | None:
+    """The published list if there is one (it is what counts), else the draft."""
+    return published_list(session, exam) or draft_list(session, exam)
+
+
+def lists_of(record: MeritList) -> dict[str, merit.MeritList]:
+    """The per-post lists stored in a record, checked against its hash (``MeritListError`` if altered)."""
+    lists = merit.load_merit_lists(json.dumps(record.content, ensure_ascii=False))
+    if merit.merit_hash(lists) != record.hash:
+        raise MeritListError(f"the stored merit list {record.id} does not match its hash: it was altered")
+    rule, _ = merit.rule_from_dict(record.rule) if record.rule else (None, [])
+    order = {post: k for k, post in enumerate(rule.quota)} if rule else {}  # the quota table's order, as typed
+    return dict(sorted(lists.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
+
+
+def _content(lists: Mapping[str, merit.MeritList]) -> tuple[dict, str]:
+    data = merit.dump_merit_lists(lists)
+    return json.loads(data), merit.merit_hash(lists)
+
+
+def _tally(lists: Mapping[str, merit.MeritList]) -> dict:
+    return {post: {**ml.counts(), "quota": ml.quota, "ties": len(ml.ties)} for post, ml in lists.items()}
+
+
+def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime) -> MeritList:
+    """Build (or rebuild) the exam's draft list from the current scores and rule; audit ``merit.build``.
+
+    Refused once a list is published (``MeritListError``); a rule or data problem raises
+    ``merit.MeritRejected`` naming each (a post without a quota, …)."""
+    if published_list(session, exam) is not None:
+        raise MeritListError(f"the merit list of {exam.code} is already published and frozen: a new build is "
+                             "refused")
+    lists = compute_lists(session, exam)
+    content, digest = _content(lists)
+    run = latest_grading_run(session, exam)
+    record = draft_list(session, exam)
+    if record is None:
+        record = MeritList(exam_id=exam.id, status="draft")
+        session.add(record)
+    record.rule, record.content, record.hash = ranking_data(exam), content, digest
+    record.grading_run_id = run.id if run else None
+    record.created_at, record.created_by = now, actor
+    session.flush()
+    audit.append(session, actor=actor, action="merit.build", object_type="exam", object_id=exam.code,
+                 details={"merit_list": record.id, "hash": digest, "grading_run": record.grading_run_id,
+                          "posts": _tally(lists)}, now=now)
+    return record
+
+
+def decide_tie(session: Session, exam: Exam, *, post: str, decisions: Mapping[str, str], reason: str, actor: str,
+               now: datetime) -> MeritList:
+    """The board's decision on a tie of the draft list: {registration_no: "selected" | "not_selected"} for every
+    member, filling the places left exactly, with a written reason. Audit ``merit.decide``."""
+    if published_list(session, exam) is not None:
+        raise MeritListError(f"the merit list of {exam.code} is published and frozen")
+    record = draft_list(session, exam)
+    if record is None:
+        raise MeritListError(f"exam {exam.code} has no draft merit list: build it first")
+    reason = " ".join((reason or "").split())
+    if len(reason) < MIN_REASON_CHARS:
+        raise MeritListError(f"the board's decision needs a written reason (at least {MIN_REASON_CHARS} characters)")
+    if len(reason) > MAX_REASON_CHARS:
+        raise MeritListError(f"the reason is too long (at most {MAX_REASON_CHARS} characters)")
+    lists = lists_of(record)
+    if post not in lists:
+        raise MeritListError(f"the list has no post {post!r}")
+    before = lists[post]
+    decided = merit.apply_decisions(before, decisions, reason=reason)  # MeritRejected names every problem
+    ids = dict(session.execute(select(Candidate.registration_no, Candidate.id).where(
+        Candidate.exam_id == exam.id, Candidate.registration_no.in_(list(decisions)))).all())
+    session.add_all(TieDecision(exam_id=exam.id, post=post, candidate_id=ids[reg], decision=decision, reason=reason,
+                                decided_by=actor, decided_at=now) for reg, decision in sorted(decisions.items()))
+    lists[post] = decided
+    content, digest = _content(lists)
+    _update_draft(session, record, content=content, hash=digest)
+    new = decided.decisions[len(before.decisions):]
+    audit.append(session, actor=actor, action="merit.decide", object_type="exam", object_id=exam.code,
+                 details={"merit_list": record.id, "post": post, "hash": record.hash,
+                          "ties": [{"rank": d.rank, "places": d.places, "selected": list(d.selected),
+                                    "not_selected": list(d.not_selected)} for d in new], "reason": reason}, now=now)
+    return record
+
+
+def _update_draft(session: Session, record: MeritList, **values) -> None:
+    """Change the draft only if it is still the draft this request read (same status and hash): two board
+    members deciding or publishing at once never act on a list the other has just changed."""
+    session.flush()
+    changed = session.execute(
+        update(MeritList).where(MeritList.id == record.id, MeritList.status == "draft", MeritList.hash == record.hash)
+        .values(**values).execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        raise MeritListError("the draft was changed or published meanwhile by someone else: reload the page")
+    for name, value in values.items():
+        set_committed_value(record, name, value)
+
+
+@dataclass
+class Staleness:
+    """How the stored draft differs from what a build would give now (nothing: it is current)."""
+
+    changes: list[merit.MeritChange] = field(default_factory=list)
+    rule_changed: bool = False
+    newer_grading: bool = False
+    other: bool = False  # something else differs (a name, a decision, a note)
+    problem: str = ""  # a build would be refused now
+
+    @property
+    def stale(self) -> bool:
+        return bool(self.changes or self.rule_changed or self.newer_grading or self.other or self.problem)
+
+
+def staleness(session: Session, exam: Exam, record: MeritList) -> Staleness:
+    """Compare a draft with a build of the current data: what the board would publish must be current."""
+    found = Staleness()
+    run = latest_grading_run(session, exam)
+    found.newer_grading = (run.id if run else None) != record.grading_run_id
+    found.rule_changed = record.rule != ranking_data(exam)
+    try:
+        fresh = compute_lists(session, exam)
+    except (merit.MeritRejected, MeritListError) as exc:
+        found.problem = str(exc)
+        return found
+    if merit.merit_hash(fresh) != record.hash:
+        found.changes = merit.compare_merit_lists(lists_of(record), fresh)
+        found.other = not found.changes
+    return found
+
+
+def publish_merit_list(session: Session, exam: Exam, *, actor: str, now: datetime,
+                       allow_unresolved_ties: bool = False) -> MeritList:
+    """Freeze the draft: published, its hash into the audit chain (``merit.publish``).
+
+    Refused when there is no draft, when one is already published, when the draft is out of
+    date (build again), and while a tie is unresolved unless ``allow_unresolved_ties``: the
+    list then shows those candidates as tied, pending the board's decision."""
+    if published_list(session, exam) is not None:
+        raise MeritListError(f"the merit list of {exam.code} is already published")
+    record = draft_list(session, exam)
+    if record is None:
+        raise MeritListError(f"exam {exam.code} has no draft merit list: build it first")
+    lists = lists_of(record)
+    stale = staleness(session, exam, record)
+    if stale.stale:
+        raise MeritListError(stale.problem or "the draft no longer matches the current scores, rule or candidates: "
+                                              "build the list again, check it, then publish")
+    unresolved = [(post, tie) for post, ml in lists.items() for tie in ml.ties]
+    if unresolved and not allow_unresolved_ties:
+        names = "; ".join(f"{post}: rank {tie.rank} ({', '.join(tie.registration_nos)}), {tie.places} place(s)"
+                          for post, tie in unresolved)
+        raise MeritListError(f"{len(unresolved)} tie(s) at a quota's last place await the board's decision: {names}")
+    _update_draft(session, record, status="published", published_at=now, published_by=actor)
+    audit.append(session, actor=actor, action="merit.publish", object_type="exam", object_id=exam.code,
+                 details={"merit_list": record.id, "hash": record.hash, "grading_run": record.grading_run_id,
+                          "rule": record.rule, "posts": _tally(lists),
+                          "unresolved_ties": [{"post": post, "rank": tie.rank, "registration_nos":
+                                               list(tie.registration_nos)} for post, tie in unresolved]}, now=now)
+    return record
+
+
+# --- reading the list ---------------------------------------------------------------------------------
+
+def find_post(lists: Mapping[str, merit.MeritList], post: str) -> merit.MeritList | None:
+    """The list of a post, matched like the quota table (case and spaces ignored)."""
+    wanted = merit.fold(post or "")
+    return next((ml for name, ml in lists.items() if merit.fold(name) == wanted), None)
+
+
+@dataclass(frozen=True)
+class Standing:
+    """A candidate's line on the published list."""
+
+    record: MeritList
+    merit_list: merit.MeritList
+    row: merit.MeritRow
+
+
+_INDEXES: dict[tuple[int, str], dict[str, tuple[merit.MeritList, merit.MeritRow]]] = {}
+_INDEXES_KEPT = 4
+
+
+def _index(record: MeritList) -> dict[str, tuple[merit.MeritList, merit.MeritRow]]:
+    """Registration number → (list, row) of a stored list, read and checked once per process: its id and hash
+    name one content (any change, a decision included, changes the hash), and candidates ask at once after
+    publication."""
+    key = (record.id, record.hash)
+    index = _INDEXES.get(key)
+    if index is None:
+        index = {row.registration_no: (ml, row) for ml in lists_of(record).values() for row in ml.rows}
+        while len(_INDEXES) >= _INDEXES_KEPT:
+            _INDEXES.pop(next(iter(_INDEXES)), None)
+        _INDEXES[key] = index
+    return index
+
+
+def find_row(record: MeritList, registration_no: str) -> tuple[merit.MeritList, merit.MeritRow] | None:
+    """The candidate's (list, row) in a stored list, or None."""
+    return _index(record).get(registration_no)
+
+
+def standing(session: Session, exam: Exam, registration_no: str) -> Standing | None:
+    """The candidate's row on the exam's published list, or None before publication."""
+    record = published_list(session, exam)
+    if record is None:
+        return None
+    found = find_row(record, registration_no)
+    return Standing(record, *found) if found else None
+
+
+def export_info(exam: Exam, record: MeritList, *, board: str = "", place: str = "") -> ExportInfo:
+    """What the exports print besides the rows: a draft is printed as such."""
+    extra = {key: value for key, value in (("board", board), ("place", place)) if value}
+    return ExportInfo(exam_code=exam.code, exam_title=exam.title, list_hash=record.hash,
+                      published_at=record.published_at if record.status == "published" else None, **extra)
+
+
+def export_list(session: Session, exam: Exam, filename: str, *, post: str | None = None) -> bytes:
+    """The exam's list (the published one, else the draft) as ``filename``'s format; one post or all."""
+    record = current_list(session, exam)
+    if record is None:
+        raise MeritListError(f"exam {exam.code} has no merit list yet: build it first")
+    lists = lists_of(record)
+    if post:
+        found = find_post(lists, post)
+        if found is None:
+            raise MeritListError(f"the list has no post {post!r} (posts: {', '.join(lists) or 'none'})")
+        chosen: list[merit.MeritList] = [found]
+    else:
+        chosen = list(lists.values())
+    return export_merit_lists(filename, chosen, export_info(exam, record))
+
+
+# --- key corrections: what would change ---------------------------------------------------------------------
+
+@dataclass
+class ScoreChange:
+    registration_no: str
+    full_name: str
+    post: str
+    before: float | None
+    after: float | None
+    passed_before: bool | None
+    passed_after: bool | None
+
+
+@dataclass
+class CorrectionPreview:
+    """Whose round-1 score, and whose rank or status on the list, an approved key correction would change."""
+
+    corrections: list[KeyCorrection]
+    scores: list[ScoreChange] = field(default_factory=list)
+    changes: list[merit.MeritChange] = field(default_factory=list)  # on the list (rank, status, total…)
+    problem: str = ""  # the list could not be built (e.g. a post without a quota)
+
+
+def pending_corrections(session: Session, exam: Exam) -> list[KeyCorrection]:
+    """The exam's key corrections (every status), newest first."""
+    return list(session.scalars(select(KeyCorrection).where(KeyCorrection.exam_id == exam.id)
+                                .order_by(KeyCorrection.proposed_at.desc(), KeyCorrection.id.desc())))
+
+
+def preview_key_corrections(session: Session, exam: Exam, *, actor: str, now: datetime,
+                            include_proposed: bool = False) -> CorrectionPreview:
+    """Regrade in memory with every approved key correction (and, with ``include_proposed``, those still
+    awaiting a second board member) through the grading's ``grade_exam(write=False)``, rebuild the list
+    from it and compare with the list from the stored scores. Writes nothing."""
+    from exam import results
+
+    preview = CorrectionPreview(corrections=pending_corrections(session, exam))
+    applied = results.approved_corrections(session, exam)
+    if include_proposed:
+        applied += sorted((c for c in preview.corrections if c.status == "proposed"),
+                          key=lambda c: (c.proposed_at, c.id))
+    try:
+        outcome = results.grade_exam(session, exam, actor=actor, now=now, corrections=applied, write=False)
+    except (results.ResultsError, ValueError) as exc:
+        preview.problem = str(exc)
+        return preview
+    after_round1 = round1_records(outcome)
+    before_round1 = {cid: {"sections": sections, "total": total, "passed": passed}
+                     for cid, sections, total, passed in session.execute(
+                         select(CandidateScore.candidate_id, CandidateScore.sections, CandidateScore.total,
+                                CandidateScore.passed).where(CandidateScore.exam_id == exam.id))}
+    people = {cid: (reg, name, post) for cid, reg, name, post in session.execute(
+        select(Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.post)
+        .where(Candidate.exam_id == exam.id))}
+    for cid in sorted(set(before_round1) | set(after_round1), key=lambda c: people[c][0]):
+        old, new = before_round1.get(cid), after_round1.get(cid)
+        old_total = old["total"] if old else None
+        new_total = new["total"] if new else None
+        old_passed = old.get("passed") if old else None
+        new_passed = new.get("passed") if new else None
+        if old_total != new_total or old_passed != new_passed:
+            reg, name, post = people[cid]
+            preview.scores.append(ScoreChange(reg, name, post, old_total, new_total, old_passed, new_passed))
+    try:
+        before = compute_lists(session, exam, round1=before_round1)
+        after = compute_lists(session, exam, round1=after_round1)
+    except (merit.MeritRejected, MeritListError) as exc:
+        preview.problem = str(exc)
+        return preview
+    preview.changes = merit.compare_merit_lists(before, after)
+    return preview
+
+
+def round1_records(outcome) -> dict[int, dict]:
+    """Candidate id → score record from a grading outcome (``exam.results.GradeOutcome``)."""
+    return {cid: outcome.record(cid) for cid in outcome.candidate_ids.tolist()}
