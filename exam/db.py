@@ -33,6 +33,8 @@ class Base(DeclarativeBase):
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # CLI commands and tests may force write transactions to start immediately.
 force_immediate: contextvars.ContextVar[bool] = contextvars.ContextVar("force_immediate", default=False)
+# A write request whose writes go through the group commit (exam/save_batch.py): its own session only reads.
+reads_only: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_only", default=False)
 
 
 def utcnow() -> datetime:
@@ -52,6 +54,8 @@ def make_engine(url: str) -> Engine:
 def _wants_write_lock() -> bool:
     if force_immediate.get():
         return True
+    if reads_only.get():
+        return False
     return has_request_context() and request.method not in ("GET", "HEAD", "OPTIONS")
 
 

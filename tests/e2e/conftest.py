@@ -71,8 +71,11 @@ def page(browser, request):
     context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     yield page
+    failed_shot = f"FAILED-{request.node.name}"
     if getattr(request.node, "e2e_failed", False):
-        screenshot(page, f"FAILED-{request.node.name}", full_page=True)
+        screenshot(page, failed_shot, full_page=True)
+    else:
+        (ARTIFACTS / f"{failed_shot}.png").unlink(missing_ok=True)  # from an earlier failing run
     context.close()
 
 
