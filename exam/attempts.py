@@ -49,7 +49,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, paper_cache
 from exam.audit import canonical_json
-from exam.grading import grade_attempts
+from exam.grading import chosen_mask, grade_attempts
 from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
                          ResponseLog, Sitting)
 from exam.sittings import check_access_code
@@ -606,6 +606,24 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
 
 # --- submission ---------------------------------------------------------------------------------------
 
+def final_choice_masks(session: Session, attempts: Sequence[Attempt]) -> dict[int, bytes]:
+    """Per attempt, one byte per paper position: the chosen options as displayed (bit j = the j-th
+    displayed option; 0 = no answer), from the latest responses. One query for the whole batch."""
+    if not attempts:
+        return {}
+    response, item, attempt_table = Response.__table__, PaperItem.__table__, Attempt.__table__
+    rows = session.connection().execute(
+        select(attempt_table.c.id, cast(item.c.option_ids, Text), cast(response.c.choices, Text))
+        .join(item, item.c.paper_id == attempt_table.c.paper_id)
+        .outerjoin(response, (response.c.attempt_id == attempt_table.c.id) & (response.c.item_id == item.c.id))
+        .where(attempt_table.c.id.in_([a.id for a in attempts]))
+        .order_by(attempt_table.c.id, item.c.position))
+    masks: dict[int, bytearray] = {a.id: bytearray() for a in attempts}
+    for attempt_id, option_ids, choices in rows:
+        masks[attempt_id].append(chosen_mask(json.loads(option_ids), json.loads(choices)) if choices else 0)
+    return {attempt_id: bytes(mask) for attempt_id, mask in masks.items()}
+
+
 def finish(session: Session, attempts: Sequence[Attempt], *, by: str, actor: str, now: datetime) -> list[Attempt]:
     """Submit in-progress attempts, grade them as one batch, audit each with its final history hash.
 
@@ -630,10 +648,12 @@ def finish(session: Session, attempts: Sequence[Attempt], *, by: str, actor: str
     if not done:
         return done
     scores = grade_attempts(session, done)
+    masks = final_choice_masks(session, done)
     numbers = dict(session.execute(select(Candidate.id, Candidate.registration_no)
                                    .where(Candidate.id.in_({a.candidate_id for a in done}))).all())
     for attempt in done:
         attempt.score = scores[attempt.id]
+        attempt.choice_masks = masks[attempt.id]  # what batch grading reads instead of the responses
         number = numbers[attempt.candidate_id]
         audit.append(session, actor=candidate_actor(number) if by == "candidate" else actor,
                      action="attempt.submit", object_type="attempt", object_id=attempt.public_id,

@@ -75,3 +75,39 @@ def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
     assert not [sql for sql in statements if "question_version" in sql]
     assert len([sql for sql in statements if "FROM exam" in sql]) <= 1  # the header once, then from memory
     assert (header.code, header.title) == (exam.code, exam.title)
+
+
+def test_submission_stores_the_final_choices_as_displayed_masks(db):
+    from datetime import timedelta
+
+    from exam import attempts
+    from exam.models import Attempt, Exam
+    from exam.results import load_exam_arrays
+    from exam.sittings import current_access_code
+    from tests.factories import make_ready_candidates
+
+    candidate, other = make_ready_candidates(db, 2)
+    db.commit()
+    now = utcnow()
+    result = attempts.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
+                            access_code=current_access_code(candidate.sitting, now), machine="10.0.0.1 x", now=now)
+    sections = attempts.exam_sections(db, candidate.exam_id)
+    attempt = attempts.start(db, result.attempt, candidate.sitting, sections, now=now)
+    items = db.scalars(select(PaperItem).where(PaperItem.paper_id == attempt.paper_id)
+                       .order_by(PaperItem.position)).all()
+    first, second = items[0], items[1]
+    attempts.save_answer(db, attempt, sections, question_id=first.public_id, choices=[first.option_ids[2]], seq=1,
+                         flagged=None, machine="10.0.0.1 x", now=now)
+    attempts.save_answer(db, attempt, sections, question_id=second.public_id, choices=[second.option_ids[0]],
+                         seq=2, flagged=None, machine="10.0.0.1 x", now=now)
+    attempts.save_answer(db, attempt, sections, question_id=second.public_id, choices=[second.option_ids[1]],
+                         seq=3, flagged=None, machine="10.0.0.1 x", now=now)  # an answer change: the last counts
+    attempts.submit(db, attempt, sections, now=now + timedelta(seconds=5))
+    db.commit()
+    db.expire_all()
+    stored = db.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
+    assert stored.status == "submitted"
+    assert stored.choice_masks == bytes([0b100, 0b010] + [0] * (len(items) - 2))
+    arrays = load_exam_arrays(db, db.get(Exam, candidate.exam_id))
+    assert (arrays.compact_rows, arrays.rebuilt_rows) == (1, 0)  # graded from the compact columns only
+    assert list(arrays.chosen[0][:3]) == [0b100, 0b010, 0]
