@@ -11,9 +11,7 @@ confirms it, so the confirmed file is the checked one.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import secrets
 import time
 from pathlib import Path
 
@@ -29,6 +27,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from exam import exams, roster, sittings
+from exam.staging import UploadStaging
 from exam.auth import actor, role_required
 from exam.db import get_session, utcnow
 from exam.exam_spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
@@ -40,8 +39,7 @@ bp = Blueprint("board", __name__, url_prefix="/board")
 SECTION_ROWS = 4
 CELL_ROWS = 15
 MAX_SPEC_BYTES = 1024 * 1024
-STAGED_TOKEN = re.compile(r"^[0-9a-f]{32}$")
-STAGING_MAX_AGE_S = 24 * 3600
+STAGING = UploadStaging("roster")
 
 DIFFICULTY_LABELS = {"easy": _l("Dễ"), "medium": _l("Trung bình"), "hard": _l("Khó"), "any": _l("Mọi độ khó")}
 STATUS_LABELS = {"draft": _l("Bản nháp"), "published": _l("Đã công bố")}
@@ -496,40 +494,6 @@ def candidates(code: str):
     return render_template("board/candidates.html", exam=item, rows=roster.candidates_of(get_session(), item))
 
 
-def _staging_dir() -> Path:
-    return Path(current_app.instance_path) / "import-staging"
-
-
-def _stage(content: bytes, meta: dict) -> str:
-    folder = _staging_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - STAGING_MAX_AGE_S
-    for old in folder.glob("roster-*"):  # never confirmed: gone after a day
-        if old.is_file() and old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-    token = secrets.token_hex(16)
-    (folder / f"roster-{token}.bin").write_bytes(content)
-    (folder / f"roster-{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return token
-
-
-def _staged(token: str) -> tuple[bytes, dict] | None:
-    if not STAGED_TOKEN.match(token or ""):
-        return None
-    try:
-        meta = json.loads((_staging_dir() / f"roster-{token}.json").read_text(encoding="utf-8"))
-        content = (_staging_dir() / f"roster-{token}.bin").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return content, meta
-
-
-def _unstage(token: str) -> None:
-    if STAGED_TOKEN.match(token or ""):
-        for suffix in (".bin", ".json"):
-            (_staging_dir() / f"roster-{token}{suffix}").unlink(missing_ok=True)
-
-
 def _roster_page(exam: Exam, form: RosterForm, report=None, confirm_form=None, status: int = 200):
     return render_template("board/roster_import.html", exam=exam, form=form, report=report,
                            confirm_form=confirm_form, columns=roster.COLUMNS, captions=roster.CAPTIONS_VI), status
@@ -548,7 +512,7 @@ def roster_import(code: str):
     report = roster.import_roster(get_session(), item, filename, content, actor=actor(), now=utcnow(), dry_run=True)
     if not report.ok:
         return _roster_page(item, form, report, status=422)
-    token = _stage(content, {"kind": "roster", "exam": item.code, "filename": filename, "sha256": report.file_sha256,
+    token = STAGING.stage(content, {"kind": "roster", "exam": item.code, "filename": filename, "sha256": report.file_sha256,
                              "actor": actor()})
     return _roster_page(item, form, report, ConfirmRosterForm(formdata=None, token=token, sha256=report.file_sha256))
 
@@ -562,7 +526,7 @@ def roster_confirm(code: str):
     if not form.validate_on_submit():
         flash(_("Yêu cầu nhập không hợp lệ; vui lòng tải tệp lên lại."), "danger")
         return redirect(back)
-    staged = _staged(form.token.data)
+    staged = STAGING.staged(form.token.data)
     if staged is None:
         flash(_("Tệp đã kiểm tra không còn trên máy chủ (đã nhập hoặc đã quá hạn); vui lòng tải lên lại."), "danger")
         return redirect(back)
@@ -570,17 +534,17 @@ def roster_confirm(code: str):
     digest = hashlib.sha256(content).hexdigest()
     if (meta.get("actor") != actor() or meta.get("exam") != item.code or digest != meta.get("sha256")
             or digest != form.sha256.data):
-        _unstage(form.token.data)
+        STAGING.unstage(form.token.data)
         flash(_("Tệp đã kiểm tra không khớp; vui lòng tải lên lại."), "danger")
         return redirect(back)
     db_session = get_session()
     report = roster.import_roster(db_session, item, meta["filename"], content, actor=actor(), now=utcnow())
     if not report.ok:
         db_session.rollback()
-        _unstage(form.token.data)
+        STAGING.unstage(form.token.data)
         return _roster_page(item, RosterForm(formdata=None), report, status=422)
     db_session.commit()
-    _unstage(form.token.data)
+    STAGING.unstage(form.token.data)
     flash(_("Đã nhập %(n)s thí sinh từ %(file)s.", n=report.added, file=meta["filename"]), "success")
     return redirect(url_for("board.candidates", code=item.code))
 

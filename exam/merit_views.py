@@ -11,9 +11,6 @@ file is the checked one.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
-import secrets
 import time
 from pathlib import Path
 
@@ -27,6 +24,7 @@ from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAre
 from wtforms.validators import DataRequired, Length, Regexp
 
 from exam import exams, merit, merit_lists, outside_scores, score_reports
+from exam.staging import UploadStaging
 from exam.auth import actor, role_required
 from exam.db import get_session, utcnow
 from exam.exports import MEDIA_TYPES
@@ -35,8 +33,7 @@ from exam.sittings import local_time
 
 bp = Blueprint("merit", __name__, url_prefix="/board/merit")
 
-STAGED_TOKEN = re.compile(r"^[0-9a-f]{32}$")
-STAGING_MAX_AGE_S = 24 * 3600
+STAGING = UploadStaging("scores")
 EXPORT_FORMATS = ("csv", "xlsx", "pdf")
 STATUS_BADGES = {"selected": "text-bg-success", "tie": "text-bg-warning", "not_selected": "text-bg-secondary",
                  "ineligible": "text-bg-light border"}
@@ -319,40 +316,6 @@ def ranking(code: str):
 
 # --- outside scores ------------------------------------------------------------------------------
 
-def _staging_dir() -> Path:
-    return Path(current_app.instance_path) / "import-staging"
-
-
-def _stage(content: bytes, meta: dict) -> str:
-    folder = _staging_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - STAGING_MAX_AGE_S
-    for old in folder.glob("scores-*"):  # never confirmed: gone after a day
-        if old.is_file() and old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-    token = secrets.token_hex(16)
-    (folder / f"scores-{token}.bin").write_bytes(content)
-    (folder / f"scores-{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return token
-
-
-def _staged(token: str) -> tuple[bytes, dict] | None:
-    if not STAGED_TOKEN.match(token or ""):
-        return None
-    try:
-        meta = json.loads((_staging_dir() / f"scores-{token}.json").read_text(encoding="utf-8"))
-        content = (_staging_dir() / f"scores-{token}.bin").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return content, meta
-
-
-def _unstage(token: str) -> None:
-    if STAGED_TOKEN.match(token or ""):
-        for suffix in (".bin", ".json"):
-            (_staging_dir() / f"scores-{token}{suffix}").unlink(missing_ok=True)
-
-
 def _scores_page(exam: Exam, form: ScoresForm, report=None, confirm_form=None, status: int = 200):
     db_session = get_session()
     outside = db_session.execute(select(ExternalScore.component, func.count(), func.count(ExternalScore.score),
@@ -378,7 +341,7 @@ def scores_import(code: str):
                                           component=component, dry_run=True)
     if not report.ok:
         return _scores_page(exam, form, report, status=422)
-    token = _stage(content, {"kind": "scores", "exam": exam.code, "filename": filename, "sha256": report.file_sha256,
+    token = STAGING.stage(content, {"kind": "scores", "exam": exam.code, "filename": filename, "sha256": report.file_sha256,
                              "component": component, "actor": actor()})
     return _scores_page(exam, form, report, ConfirmScoresForm(formdata=None, token=token, sha256=report.file_sha256))
 
@@ -392,7 +355,7 @@ def scores_confirm(code: str):
     if not form.validate_on_submit():
         flash(_("Yêu cầu nhập không hợp lệ; vui lòng tải tệp lên lại."), "danger")
         return redirect(back)
-    staged = _staged(form.token.data)
+    staged = STAGING.staged(form.token.data)
     if staged is None:
         flash(_("Tệp đã kiểm tra không còn trên máy chủ (đã nhập hoặc đã quá hạn); vui lòng tải lên lại."), "danger")
         return redirect(back)
@@ -400,7 +363,7 @@ def scores_confirm(code: str):
     digest = hashlib.sha256(content).hexdigest()
     if (meta.get("actor") != actor() or meta.get("exam") != exam.code or digest != meta.get("sha256")
             or digest != form.sha256.data):
-        _unstage(form.token.data)
+        STAGING.unstage(form.token.data)
         flash(_("Tệp đã kiểm tra không khớp; vui lòng tải lên lại."), "danger")
         return redirect(back)
     db_session = get_session()
@@ -408,10 +371,10 @@ def scores_confirm(code: str):
                                           component=meta.get("component") or outside_scores.DEFAULT_COMPONENT)
     if not report.ok:
         db_session.rollback()
-        _unstage(form.token.data)
+        STAGING.unstage(form.token.data)
         return _scores_page(exam, ScoresForm(formdata=None), report, status=422)
     db_session.commit()
-    _unstage(form.token.data)
+    STAGING.unstage(form.token.data)
     flash(_("Đã nhập %(n)s điểm (%(absent)s vắng) từ %(file)s.", n=report.imported, absent=report.absent,
             file=meta["filename"]), "success")
     return redirect(url_for("merit.overview", code=exam.code))
