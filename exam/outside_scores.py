@@ -194,22 +194,9 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
 
 def _row(location: str, cells: list[roster.Value], header: dict[int, str], errors: list[RowError],
          default_component: str, max_score: float, names: dict[str, str]) -> ScoreRow | None:
-    values: dict[str, roster.Value] = {}
     before = len(errors)
-    for index, cell in enumerate(cells):
-        column = header.get(index)
-        if column == "":
-            continue
-        if column is None:
-            if not cell.blank:
-                errors.append(RowError(location, f"column {roster._letter(index)}",
-                                       "has a value but no column name in the header row"))
-            continue
-        if cell.problem:
-            errors.append(RowError(location, column, cell.problem))
-            continue
-        values[column] = cell
-    if len(errors) > before:
+    values = roster.row_values(location, cells, header, errors)
+    if values is None:
         return None
     registration_no, reason = roster.parse_registration_no(values.get("registration_no", roster.BLANK))
     if reason:

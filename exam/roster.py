@@ -409,8 +409,10 @@ def _letter(index: int) -> str:
     return get_column_letter(index + 1)
 
 
-def _row(location: str, cells: list[Value], header: dict[int, str], errors: list[RowError],
-         today: date) -> RosterRow | None:
+def row_values(location: str, cells: list[Value], header: dict[int, str],
+               errors: list[RowError]) -> dict[str, Value] | None:
+    """A data row's cells by column name; None (with the errors added) when a cell is unreadable
+    or stands under no column. Shared by every tabular upload (roster, outside scores)."""
     values: dict[str, Value] = {}
     before = len(errors)
     for index, cell in enumerate(cells):
@@ -426,7 +428,14 @@ def _row(location: str, cells: list[Value], header: dict[int, str], errors: list
             errors.append(RowError(location, column, cell.problem))
             continue
         values[column] = cell
-    if len(errors) > before:
+    return None if len(errors) > before else values
+
+
+def _row(location: str, cells: list[Value], header: dict[int, str], errors: list[RowError],
+         today: date) -> RosterRow | None:
+    before = len(errors)
+    values = row_values(location, cells, header, errors)
+    if values is None:
         return None
 
     def check(column: str, parser):
