@@ -342,14 +342,19 @@ def start():
 @candidate_writes
 def save_answer(question_id: str):
     body = json_body()
-    now, grace_period, lab = utcnow(), grace(), machine()
+    now, grace_period, lab, token = utcnow(), grace(), machine(), bearer_token()
 
-    def work(db_session, _candidate_session, candidate, attempt):
-        return attempts.save_answer(db_session, attempt, attempts.exam_sections(db_session, candidate.exam_id),
-                                    question_id=question_id, choices=body.get("choices"), seq=body.get("seq"),
-                                    flagged=body.get("flagged"), machine=lab, now=now, grace=grace_period)
+    def work(db_session):
+        # The live session is read inside the write transaction: a token ended a moment ago cannot write.
+        receipt = attempts.save_answer_for_token(db_session, token, question_id=question_id,
+                                                 choices=body.get("choices"), seq=body.get("seq"),
+                                                 flagged=body.get("flagged"), machine=lab, now=now,
+                                                 grace=grace_period)
+        if receipt is None:
+            raise invalid_token_error(db_session, token)
+        return receipt
 
-    receipt = candidate_write(work)
+    receipt = save_batch.write(work)
     return jsonify({"question_id": receipt.question_id, "seq": receipt.seq, "saved_at": iso(receipt.saved_at),
                     "server_time": iso(now)})
 

@@ -49,6 +49,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, paper_cache
 from exam.audit import canonical_json
+from exam.db import Driver, DriverStatement
 from exam.grading import chosen_mask, grade_attempts
 from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
                          ResponseLog, Sitting)
@@ -497,38 +498,123 @@ def log_hash(*, attempt_public_id: str, seq: int, item_id: int, choices: list, f
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-class _SaveStatements:
-    """The save path's statements, built once (a save runs thousands of times a minute)."""
+@dataclass
+class AttemptHead:
+    """What the save path reads and writes of an attempt: its clock and the head of its save history
+    (a plain row, so the hot path needs no ORM object; ``clock()`` reads it like an ``Attempt``)."""
 
-    def __init__(self):
-        response, log, attempt, item = Response.__table__, ResponseLog.__table__, Attempt.__table__, PaperItem.__table__
-        # Core statements run on the session's connection: no ORM layer on the hottest path.
-        self.item = (select(item.c.id, item.c.section_id, item.c.option_ids, item.c.question_version_id)
-                     .where(item.c.paper_id == bindparam("paper_id"), item.c.public_id == bindparam("public_id")))
-        newer = (response.update().where(response.c.attempt_id == bindparam("attempt"),
-                                         response.c.item_id == bindparam("item"), response.c.seq < bindparam("new_seq"))
-                 .returning(response.c.flagged))
-        common = {"choices": bindparam("new_choices", type_=response.c.choices.type), "seq": bindparam("new_seq"),
-                  "saved_at": bindparam("new_saved_at", type_=response.c.saved_at.type)}
-        self.update_keep_flag = newer.values(**common)
-        self.update_with_flag = newer.values(**common, flagged=bindparam("new_flagged"))
-        self.stored = (select(response.c.seq, response.c.choices, response.c.flagged, response.c.saved_at)
-                       .where(response.c.attempt_id == bindparam("attempt"), response.c.item_id == bindparam("item")))
-        self.insert = response.insert()
-        self.log = log.insert()
-        self.head = (attempt.update().where(attempt.c.id == bindparam("attempt"))
-                     .values(history_hash=bindparam("new_hash"), history_count=bindparam("new_count"),
-                             last_seq=bindparam("new_last_seq")))
+    id: int
+    public_id: str
+    paper_id: int
+    status: str
+    submitted_by: str | None
+    section_position: int
+    section_started_at: datetime | None
+    section_deadline: datetime | None
+    deadline: datetime | None
+    extra_seconds: int
+    history_hash: str
+    history_count: int
+    last_seq: int
+    exam_id: int = 0
+    paused_at: datetime | None = None
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> "AttemptHead":
+        return cls(attempt.id, attempt.public_id, attempt.paper_id, attempt.status, attempt.submitted_by,
+                   attempt.section_position, attempt.section_started_at, attempt.section_deadline,
+                   attempt.deadline, attempt.extra_seconds or 0, attempt.history_hash, attempt.history_count,
+                   attempt.last_seq)
 
 
-_save_statements: _SaveStatements | None = None
+# The save path's statements, on the driver's cursor (see exam.db.DriverStatement): a full lab saves
+# a thousand times a second, and each of these is a few microseconds of SQLite's own work.
+_LIVE_ATTEMPT = DriverStatement("""
+    SELECT s.ended_at, a.id, a.public_id, a.paper_id, a.status, a.submitted_by, a.section_position,
+           a.section_started_at, a.section_deadline, a.deadline, a.extra_seconds, a.history_hash,
+           a.history_count, a.last_seq, c.exam_id, r.paused_at
+    FROM candidate_session s
+    JOIN candidate c ON c.id = s.candidate_id
+    JOIN attempt a ON a.candidate_id = c.id
+    LEFT JOIN sitting r ON r.id = c.sitting_id
+    WHERE s.token_hash = :token_hash""", lock="FOR UPDATE OF a")
+_ITEM = DriverStatement("""
+    SELECT id, section_id, option_ids, question_version_id FROM paper_item
+    WHERE paper_id = :paper_id AND public_id = :public_id""")
+# The latest choice: written only over an older seq (a late, older save never overwrites a newer one).
+_STORE = DriverStatement("""
+    INSERT INTO response (attempt_id, item_id, choices, flagged, seq, saved_at)
+    VALUES (:attempt_id, :item_id, :choices, :flagged, :seq, :saved_at)
+    ON CONFLICT (attempt_id, item_id) DO UPDATE
+    SET choices = excluded.choices, seq = excluded.seq, saved_at = excluded.saved_at,
+        flagged = CASE WHEN :keep_flag THEN response.flagged ELSE excluded.flagged END
+    WHERE response.seq < excluded.seq
+    RETURNING flagged""")
+_STORED = DriverStatement("""
+    SELECT seq, choices, flagged, saved_at FROM response WHERE attempt_id = :attempt_id AND item_id = :item_id""")
+_LOG = DriverStatement("""
+    INSERT INTO response_log (attempt_id, seq, item_id, choices, flagged, at, machine, prev_hash, hash)
+    VALUES (:attempt_id, :seq, :item_id, :choices, :flagged, :at, :machine, :prev_hash, :hash)""")
+_HEAD = DriverStatement("""
+    UPDATE attempt SET history_hash = :hash, history_count = :count, last_seq = :last_seq WHERE id = :attempt_id""")
 
 
-def _statements() -> _SaveStatements:
-    global _save_statements
-    if _save_statements is None:
-        _save_statements = _SaveStatements()
-    return _save_statements
+def live_attempt(driver: Driver, token: str, *, lock: bool = True) -> AttemptHead | None:
+    """The attempt of a bearer token's live session, as a plain row (None: no such token, or it ended).
+    On PostgreSQL the attempt row is locked, as ``session_for_token(lock=True)`` does."""
+    if not token:
+        return None
+    statement = _LIVE_ATTEMPT if lock else _LIVE_ATTEMPT_UNLOCKED
+    row = driver.first(statement, {"token_hash": hash_token(token)})
+    if row is None or row[0] is not None:
+        return None
+    (_, attempt_id, public_id, paper_id, status, submitted_by, position, section_started_at, section_deadline,
+     deadline, extra_seconds, history_hash, history_count, last_seq, exam_id, paused_at) = row
+    return AttemptHead(attempt_id, public_id, paper_id, status, submitted_by, position,
+                       driver.read_time(section_started_at), driver.read_time(section_deadline),
+                       driver.read_time(deadline), extra_seconds or 0, history_hash, history_count, last_seq,
+                       exam_id, driver.read_time(paused_at))
+
+
+_LIVE_ATTEMPT_UNLOCKED = DriverStatement(_LIVE_ATTEMPT.sql)
+
+
+def _check_save(seq, choices, flagged) -> None:
+    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
+        raise RoomError("invalid_request")
+    if (flagged is not None and not isinstance(flagged, bool)) or not isinstance(choices, list):
+        raise RoomError("invalid_request")
+
+
+def _settled(head: AttemptHead, sections: Sequence[SectionPlan], now: datetime, grace: timedelta) -> bool:
+    """The stored clock stands as it is at ``now``: the attempt is open, its room runs, no section
+    rolled over and the deadline is not past. Anything else goes through ``settle`` (the ORM path)."""
+    if head.status != "in_progress" or head.paused_at is not None or now > head.deadline + grace:
+        return False
+    moment = clock(head, sections, now)
+    return (moment.position, moment.section_deadline) == (head.section_position, head.section_deadline)
+
+
+def save_answer_for_token(session: Session, token: str, *, question_id: str, choices: list, seq: int,
+                          flagged: bool | None, machine: str, now: datetime,
+                          grace: timedelta = DEFAULT_GRACE) -> SaveReceipt | None:
+    """``save_answer`` for the bearer token's live session (None when there is none): the exam room's
+    save. The usual case (room running, clock settled) reads one row and writes three, all on the
+    driver's cursor; a clock to persist, a paused room or a closed attempt take ``save_answer``'s path."""
+    _check_save(seq, choices, flagged)
+    driver = Driver(session)
+    head = live_attempt(driver, token)
+    if head is None:
+        return None
+    sections = exam_sections(session, head.exam_id)
+    if not _settled(head, sections, now, grace):
+        found = session_for_token(session, token, lock=True)
+        if found is None:
+            return None
+        return save_answer(session, found[2], sections, question_id=question_id, choices=choices, seq=seq,
+                           flagged=flagged, machine=machine, now=now, grace=grace)
+    return _store_answer(session, driver, head, sections, question_id=question_id, choices=choices, seq=seq,
+                         flagged=flagged, machine=machine, now=now, grace=grace)
 
 
 def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], *, question_id: str,
@@ -541,66 +627,68 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
     stored seq is refused with ``stale_seq`` (``current_seq`` tells the stored one).
     ``flagged`` None keeps the stored flag.
     """
-    if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
-        raise RoomError("invalid_request")
-    if (flagged is not None and not isinstance(flagged, bool)) or not isinstance(choices, list):
-        raise RoomError("invalid_request")
+    _check_save(seq, choices, flagged)
     _require_open(session, attempt, sections, now, grace)
-    sql = _statements()
-    session.flush()  # what the clock changed, before the statements below go straight to the connection
-    run = session.connection().execute
-    item = run(sql.item, {"paper_id": attempt.paper_id, "public_id": question_id}).first()
+    session.flush()  # what the clock changed, before the statements below go straight to the driver
+    return _store_answer(session, Driver(session), AttemptHead.of(attempt), sections, question_id=question_id, choices=choices,
+                         seq=seq, flagged=flagged, machine=machine, now=now, grace=grace)
+
+
+def _store_answer(session: Session, driver: Driver, head: AttemptHead, sections: Sequence[SectionPlan], *, question_id: str,
+                  choices: list, seq: int, flagged: bool | None, machine: str, now: datetime,
+                  grace: timedelta) -> SaveReceipt:
+    """The save rule on an open attempt whose clock is settled: the question must be in an open section
+    (or the previous one within the grace), the choices among its options; then the latest choice, the
+    history entry and the history head."""
+    item = driver.first(_ITEM, {"paper_id": head.paper_id, "public_id": question_id}) \
+        if isinstance(question_id, str) else None
     position_of = {s.id: s.position for s in sections}
-    if item is None or position_of[item.section_id] > attempt.section_position:
+    if item is None or position_of[item[1]] > head.section_position:
         raise RoomError("not_found")  # upcoming sections are not shown yet: same answer as a missing id
-    position = position_of[item.section_id]
-    if position == attempt.section_position:
-        if now > attempt.section_deadline + grace:
+    item_id, section_id, option_ids, version_id = item
+    position = position_of[section_id]
+    if position == head.section_position:
+        if now > head.section_deadline + grace:
             raise RoomError("section_closed")
-    elif position < attempt.section_position - 1 or now > attempt.section_started_at + grace:
+    elif position < head.section_position - 1 or now > head.section_started_at + grace:
         raise RoomError("section_closed")  # the previous section closed when this one opened
 
+    option_ids = driver.read_json(option_ids)
     if not all(isinstance(c, str) for c in choices) or len(set(choices)) != len(choices) \
-            or not set(choices) <= set(item.option_ids):
+            or not set(choices) <= set(option_ids):
         raise RoomError("invalid_choice")
-    if len(choices) > 1 and paper_cache.versions(session, (item.question_version_id,))[
-            item.question_version_id].qtype != "multiple":
+    if len(choices) > 1 and paper_cache.versions(session, (version_id,))[version_id].qtype != "multiple":
         raise RoomError("invalid_choice")
     chosen = set(choices)
-    choices = [option_id for option_id in item.option_ids if option_id in chosen]  # displayed order
+    choices = [option_id for option_id in option_ids if option_id in chosen]  # displayed order
+    choices_json = canonical_json(choices)
 
-    where = {"attempt": attempt.id, "item": item.id}
-    params = {**where, "new_choices": choices, "new_seq": seq, "new_saved_at": now}
-    if flagged is None:
-        updated = run(sql.update_keep_flag, params).first()
-    else:
-        updated = run(sql.update_with_flag, {**params, "new_flagged": flagged}).first()
-    if updated is None:  # no stored answer, or a newer (or the same) one
-        stored = run(sql.stored, where).first()
-        if stored is not None:
-            if stored.seq == seq and list(stored.choices) == choices and flagged in (None, stored.flagged):
-                return SaveReceipt(question_id, seq, stored.saved_at, replay=True)
-            raise RoomError("stale_seq", current_seq=stored.seq)
-        stored_flag = bool(flagged)
-        run(sql.insert, {"attempt_id": attempt.id, "item_id": item.id, "choices": choices, "seq": seq,
-                         "saved_at": now, "flagged": stored_flag})
-    else:
-        stored_flag = bool(updated.flagged)
+    where = {"attempt_id": head.id, "item_id": item_id}
+    updated = driver.first(_STORE, {**where, "choices": choices_json, "flagged": bool(flagged), "seq": seq,
+                                     "saved_at": driver.time(now), "keep_flag": flagged is None})
+    if updated is None:  # a newer (or the same) save is stored
+        stored_seq, stored_choices, stored_flag, stored_at = driver.first(_STORED, where)
+        if stored_seq == seq and list(driver.read_json(stored_choices)) == choices \
+                and flagged in (None, bool(stored_flag)):
+            return SaveReceipt(question_id, seq, driver.read_time(stored_at), replay=True)
+        raise RoomError("stale_seq", current_seq=stored_seq)
+    stored_flag = bool(updated[0])
 
     # The save history: appended, chained by hash; its head lives on this attempt's own row.
     at = iso_utc(now)
     machine = machine[:200]
-    digest = log_hash(attempt_public_id=attempt.public_id, seq=seq, item_id=item.id, choices=choices,
-                      flagged=stored_flag, at=at, machine=machine, prev_hash=attempt.history_hash)
-    run(sql.log, {"attempt_id": attempt.id, "seq": seq, "item_id": item.id, "choices": canonical_json(choices),
-                  "flagged": stored_flag, "at": at, "machine": machine, "prev_hash": attempt.history_hash,
-                  "hash": digest})
-    head = {"history_hash": digest, "history_count": attempt.history_count + 1,
-            "last_seq": max(attempt.last_seq, seq)}
-    run(sql.head, {"attempt": attempt.id, "new_hash": head["history_hash"], "new_count": head["history_count"],
-                   "new_last_seq": head["last_seq"]})
-    for name, value in head.items():
-        set_committed_value(attempt, name, value)  # written just above
+    digest = log_hash(attempt_public_id=head.public_id, seq=seq, item_id=item_id, choices=choices,
+                      flagged=stored_flag, at=at, machine=machine, prev_hash=head.history_hash)
+    driver.run(_LOG, {**where, "seq": seq, "choices": choices_json, "flagged": stored_flag, "at": at,
+                       "machine": machine, "prev_hash": head.history_hash, "hash": digest})
+    written = {"history_hash": digest, "history_count": head.history_count + 1,
+               "last_seq": max(head.last_seq, seq)}
+    driver.run(_HEAD, {"attempt_id": head.id, "hash": digest, "count": written["history_count"],
+                        "last_seq": written["last_seq"]})
+    loaded = session.identity_map.get(session.identity_key(Attempt, (head.id,)))
+    if loaded is not None:  # an Attempt of this session (another write of the batch) sees what was written
+        for name, value in written.items():
+            set_committed_value(loaded, name, value)
     return SaveReceipt(question_id, seq, now, replay=False)
 
 

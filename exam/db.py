@@ -9,6 +9,8 @@ instead of failing on a stale snapshot.
 from __future__ import annotations
 
 import contextvars
+import json
+import re
 from datetime import datetime, timezone
 
 from flask import current_app, g, has_request_context, request
@@ -109,3 +111,86 @@ def get_session() -> Session:
 
 def get_database() -> Database:
     return current_app.extensions["exam_db"]
+
+
+# --- statements of the hottest path, run on the driver's cursor -----------------------------------------
+
+class DriverStatement:
+    """One SQL statement of a path that runs a thousand times a second (the exam room's answer saves),
+    executed on the DB-API cursor of the session's connection, inside the session's transaction.
+
+    SQLAlchemy's execution layer costs ~50 µs a statement, more than SQLite's own work; here a
+    statement is its SQL text, written once with ``:name`` parameters (sqlite3 takes them as they
+    are; psycopg gets ``%(name)s``). ``lock`` is appended on PostgreSQL only (e.g. ``FOR UPDATE OF a``:
+    SQLite write transactions are serialized already). Values go in and come out as the driver has
+    them: ``Driver`` runs them and converts times and JSON.
+    """
+
+    _NAME = re.compile(r"(?<![:\w]):(\w+)")
+
+    def __init__(self, sql: str, *, lock: str = ""):
+        self.sql = " ".join(sql.split())
+        self.lock = lock
+        self._text: dict[str, str] = {}
+
+    def text(self, dialect_name: str) -> str:
+        found = self._text.get(dialect_name)
+        if found is None:
+            if dialect_name == "sqlite":
+                found = self.sql
+            else:  # psycopg: pyformat, a literal % doubled
+                found = self._NAME.sub(r"%(\1)s", self.sql.replace("%", "%%"))
+                if self.lock:
+                    found += " " + self.lock
+            self._text[dialect_name] = found
+        return found
+
+
+class Driver:
+    """The driver-level connection of a session's transaction, for ``DriverStatement``s: taken once per
+    unit of work (asking the session for its connection costs as much as a statement). It converts
+    values the way the columns' types store them: times as ``UTCDateTime`` (SQLite: naive UTC text),
+    JSON as text in and a value out (SQLite returns the text; PostgreSQL decodes it)."""
+
+    _time_processors: dict[str, tuple] = {}
+
+    def __init__(self, session: Session):
+        connection = session.connection()
+        self.connection = connection.connection  # the pool's DB-API connection, in the session's transaction
+        self.dialect = connection.dialect.name
+        processors = self._time_processors.get(self.dialect)
+        if processors is None:
+            from exam.timeutil import UTCDateTime
+
+            column_type = UTCDateTime().dialect_impl(connection.dialect)  # the dialect's own DATETIME underneath
+            processors = self._time_processors[self.dialect] = (
+                column_type.bind_processor(connection.dialect) or (lambda value: value),
+                column_type.result_processor(connection.dialect, None) or (lambda value: value))
+        self._bind_time, self._read_time = processors
+
+    def first(self, statement: DriverStatement, params: dict) -> tuple | None:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(statement.text(self.dialect), params)
+            return cursor.fetchone()
+        finally:
+            cursor.close()
+
+    def run(self, statement: DriverStatement, params: dict) -> int:
+        """Execute without reading rows; the number of rows changed."""
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(statement.text(self.dialect), params)
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+    def time(self, value: datetime | None):
+        return None if value is None else self._bind_time(value)
+
+    def read_time(self, value) -> datetime | None:
+        return None if value is None else self._read_time(value)
+
+    @staticmethod
+    def read_json(value):
+        return json.loads(value) if isinstance(value, (str, bytes)) else value
