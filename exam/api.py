@@ -374,18 +374,18 @@ def next_section():
 @candidate_writes
 def heartbeat():
     json_body()  # {"answered": n} is optional and informative only
-    now, grace_period = utcnow(), grace()
+    now, grace_period, token = utcnow(), grace(), bearer_token()
 
-    def work(db_session, _candidate_session, candidate, attempt):
-        plan = attempts.exam_sections(db_session, candidate.exam_id)
-        attempt = attempts.heartbeat(db_session, attempt, plan, now=now, grace=grace_period)
-        paused_at = attempts.room_paused_at(db_session, attempt)
-        moment = attempts.room_clock(attempt, plan, now, paused_at)  # frozen while the room is paused
+    def work(db_session):
+        found = attempts.heartbeat_for_token(db_session, token, now=now, grace=grace_period)
+        if found is None:
+            raise invalid_token_error(db_session, token)
+        attempt, moment, paused_at = found  # the clock as shown: frozen while the room is paused
         return {"server_time": iso(now), "status": attempt.status, "paused": paused_at is not None,
                 "deadline": iso(moment.deadline), "section_position": moment.position,
                 "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None}
 
-    return jsonify(candidate_write(work))
+    return jsonify(save_batch.write(work))
 
 
 @bp.post("/attempt/submit")

@@ -481,6 +481,30 @@ def heartbeat(session: Session, attempt: Attempt, sections: Sequence[SectionPlan
     return attempt
 
 
+
+def heartbeat_for_token(session: Session, token: str, *, now: datetime, grace: timedelta = DEFAULT_GRACE
+                        ) -> tuple[AttemptHead | Attempt, Clock, datetime | None] | None:
+    """``heartbeat`` for the bearer token's live session (None when there is none): the attempt as it
+    stands after it, its clock as the candidate is shown it, and since when the room is paused. The
+    usual case (clock settled, the machine seen within ``DISCONNECTED_AFTER``) is one read and one UPDATE
+    on the driver's cursor; anything else (an outage ending, a section to roll over) takes ``heartbeat``."""
+    driver = Driver(session)
+    head = live_attempt(driver, token)
+    if head is None:
+        return None
+    sections = exam_sections(session, head.exam_id)
+    if _settled(head, sections, now, grace) and head.last_heartbeat_at is not None \
+            and now - head.last_heartbeat_at <= DISCONNECTED_AFTER:
+        driver.run(_HEARTBEAT, {"attempt_id": head.id, "now": driver.time(now)})
+        head.last_heartbeat_at = now
+        return head, clock(head, sections, now), None
+    found = session_for_token(session, token, lock=True)
+    if found is None:
+        return None
+    attempt = heartbeat(session, found[2], sections, now=now, grace=grace)
+    paused_at = room_paused_at(session, attempt)
+    return attempt, room_clock(attempt, sections, now, paused_at), paused_at
+
 # --- saving answers -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -518,6 +542,7 @@ class AttemptHead:
     last_seq: int
     exam_id: int = 0
     paused_at: datetime | None = None
+    last_heartbeat_at: datetime | None = None
 
     @classmethod
     def of(cls, attempt: Attempt) -> "AttemptHead":
@@ -532,7 +557,7 @@ class AttemptHead:
 _LIVE_ATTEMPT = DriverStatement("""
     SELECT s.ended_at, a.id, a.public_id, a.paper_id, a.status, a.submitted_by, a.section_position,
            a.section_started_at, a.section_deadline, a.deadline, a.extra_seconds, a.history_hash,
-           a.history_count, a.last_seq, c.exam_id, r.paused_at
+           a.history_count, a.last_seq, c.exam_id, r.paused_at, a.last_heartbeat_at
     FROM candidate_session s
     JOIN candidate c ON c.id = s.candidate_id
     JOIN attempt a ON a.candidate_id = c.id
@@ -555,6 +580,7 @@ _STORED = DriverStatement("""
 _LOG = DriverStatement("""
     INSERT INTO response_log (attempt_id, seq, item_id, choices, flagged, at, machine, prev_hash, hash)
     VALUES (:attempt_id, :seq, :item_id, :choices, :flagged, :at, :machine, :prev_hash, :hash)""")
+_HEARTBEAT = DriverStatement("""UPDATE attempt SET last_heartbeat_at = :now WHERE id = :attempt_id""")
 _HEAD = DriverStatement("""
     UPDATE attempt SET history_hash = :hash, history_count = :count, last_seq = :last_seq WHERE id = :attempt_id""")
 
@@ -569,11 +595,11 @@ def live_attempt(driver: Driver, token: str, *, lock: bool = True) -> AttemptHea
     if row is None or row[0] is not None:
         return None
     (_, attempt_id, public_id, paper_id, status, submitted_by, position, section_started_at, section_deadline,
-     deadline, extra_seconds, history_hash, history_count, last_seq, exam_id, paused_at) = row
+     deadline, extra_seconds, history_hash, history_count, last_seq, exam_id, paused_at, heartbeat_at) = row
     return AttemptHead(attempt_id, public_id, paper_id, status, submitted_by, position,
                        driver.read_time(section_started_at), driver.read_time(section_deadline),
                        driver.read_time(deadline), extra_seconds or 0, history_hash, history_count, last_seq,
-                       exam_id, driver.read_time(paused_at))
+                       exam_id, driver.read_time(paused_at), driver.read_time(heartbeat_at))
 
 
 _LIVE_ATTEMPT_UNLOCKED = DriverStatement(_LIVE_ATTEMPT.sql)

@@ -457,3 +457,69 @@ def test_close_overdue_and_admit_move_commands(db, runner):
     missing = runner.invoke(args=["candidates", "admit-move", exam_code, "KHONG-CO", "--reason", "x"])
     assert missing.exit_code != 0 and "no candidate" in missing.output
     assert runner.invoke(args=["candidates", "admit-move", exam_code, candidate.registration_no]).exit_code != 0
+
+
+# --- the exam room's token path: the driver-level usual case and the ORM rule agree ---------------------------
+
+def token_save(db, token, question, choices, seq, now, flagged=None):
+    return attempts.save_answer_for_token(db, token, question_id=question, choices=choices, seq=seq,
+                                          flagged=flagged, machine=MACHINE, now=now, grace=GRACE)
+
+
+def test_token_saves_follow_the_same_rule_as_saves_on_the_attempt(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    result = login(db, candidate, T0)
+    attempt = result.attempt
+    attempts.start(db, attempt, candidate.sitting, sections_of(db, candidate), now=T0)
+    db.commit()
+    paper = items(db, attempt)
+    first, second = [q for q in paper if q["section"] == 1][:2]
+    later = [q for q in paper if q["section"] == 2][0]
+    now = T0 + timedelta(minutes=1)
+    receipt = token_save(db, result.token, first["id"], first["wrong"][:1], 3, now, flagged=True)
+    assert (receipt.seq, receipt.replay) == (3, False)
+    assert token_save(db, result.token, first["id"], first["wrong"][:1], 3, now).replay  # same seq, same body
+    with pytest.raises(RoomError) as stale:
+        token_save(db, result.token, first["id"], first["right"][:1], 2, now)
+    assert stale.value.details == {"current_seq": 3}
+    with pytest.raises(RoomError, match="not_found"):  # the next section is not open yet
+        token_save(db, result.token, later["id"], later["right"][:1], 4, now)
+    with pytest.raises(RoomError, match="invalid_choice"):
+        token_save(db, result.token, first["id"], second["right"][:1], 4, now)
+    token_save(db, result.token, first["id"], first["right"][:1], 4, now)  # flag omitted: kept
+    stored = db.scalar(select(Response).where(Response.attempt_id == attempt.id))
+    assert (stored.seq, stored.choices, stored.flagged) == (4, first["right"][:1], True)
+
+    # The first section's close has passed: the stored clock is stale, so the rule settles it first.
+    rolled = attempt.section_deadline + timedelta(minutes=1)
+    token_save(db, result.token, later["id"], later["right"][:1], 5, rolled)
+    db.expire_all()
+    assert attempt.section_position == 2 and attempt.last_seq == 5 and attempt.history_count == 3
+    assert attempts.verify_attempt_history(db, attempt).ok
+
+    # A paused room refuses; an ended token has no attempt.
+    candidate.sitting.paused_at = rolled
+    db.flush()
+    with pytest.raises(RoomError, match="room_paused"):
+        token_save(db, result.token, later["id"], later["wrong"][:1], 6, rolled + timedelta(seconds=1))
+    candidate.sitting.paused_at = None
+    attempts.logout(db, attempts.session_for_token(db, result.token)[0], candidate, now=rolled)
+    assert token_save(db, result.token, later["id"], later["wrong"][:1], 6, rolled) is None
+    assert attempts.live_attempt(attempts.Driver(db), result.token) is None
+
+
+def test_a_token_heartbeat_updates_the_machine_and_an_outage_is_audited(db):
+    candidate = make_ready_candidate(db, starts_at=T0)
+    result = login(db, candidate, T0)
+    attempts.start(db, result.attempt, candidate.sitting, sections_of(db, candidate), now=T0)
+    attempts.heartbeat(db, result.attempt, sections_of(db, candidate), now=T0)
+    db.commit()
+    now = T0 + timedelta(seconds=20)
+    head, moment, paused_at = attempts.heartbeat_for_token(db, result.token, now=now, grace=GRACE)
+    assert paused_at is None and moment.position == 1 and moment.deadline == result.attempt.deadline
+    db.expire_all()
+    assert result.attempt.last_heartbeat_at == now and not audit_entries(db, "attempt.reconnect")
+    back = now + attempts.DISCONNECTED_AFTER + timedelta(seconds=5)  # the machine was out: audited
+    attempt, moment, _ = attempts.heartbeat_for_token(db, result.token, now=back, grace=GRACE)
+    assert attempt.last_heartbeat_at == back
+    assert json.loads(audit_entries(db, "attempt.reconnect")[0].details)["seconds"] == 65
