@@ -25,8 +25,9 @@ from typing import Iterable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import String, Text, event, select, update
+from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
 
 from exam.db import Base, utcnow
 from exam.timeutil import iso_utc
@@ -96,25 +97,31 @@ def checkpoint_message(checkpoint: dict) -> bytes:
 
 def append(session: Session, *, actor: str, action: str, object_type: str = "", object_id: str = "",
            details: dict | None = None, role: str = "", now: datetime | None = None) -> AuditEntry:
-    """Add one entry to the chain inside the caller's transaction."""
+    """Add one entry to the chain inside the caller's transaction.
+
+    Three Core statements on the session's connection (take the head, insert the entry, move the
+    head), no unit of work: the exam room appends one entry per start, login and submission, a whole
+    lab of them within a second. A head already loaded in the session is kept in step."""
     now = now or utcnow()
+    head, entries = AuditHead.__table__, AuditEntry.__table__
+    run = session.connection().execute
     # Taking the head row first: on PostgreSQL this row lock orders concurrent appenders.
-    row = session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(count=AuditHead.count + 1)
-        .returning(AuditHead.count, AuditHead.hash)
-    ).one()
-    seq, prev_hash = row.count, row.hash
+    seq, prev_hash = run(head.update().where(head.c.id == 1).values(count=head.c.count + 1)
+                         .returning(head.c.count, head.c.hash)).one()
     fields = {
         "seq": seq, "at": iso_utc(now), "actor": str(actor)[:128], "role": role[:64], "action": action,
         "object_type": object_type, "object_id": str(object_id)[:128],
         "details": canonical_json(details or {}), "prev_hash": prev_hash,
     }
     fields["hash"] = entry_hash(fields)
-    entry = AuditEntry(**fields)
-    session.add(entry)
-    session.execute(update(AuditHead).where(AuditHead.id == 1).values(hash=fields["hash"]))
+    run(entries.insert(), fields)
+    run(head.update().where(head.c.id == 1).values(hash=fields["hash"]))
+    loaded = session.identity_map.get(session.identity_key(AuditHead, 1))
+    if loaded is not None:
+        set_committed_value(loaded, "count", seq)
+        set_committed_value(loaded, "hash", fields["hash"])
     session.info["audit_appended"] = True
-    return entry
+    return AuditEntry(**fields)
 
 
 # --- signing key -------------------------------------------------------------------------------
@@ -151,7 +158,8 @@ def public_key_from_pem(pem: str) -> Ed25519PublicKey:
 
 
 def write_checkpoint(session: Session, key: SigningKey, *, now: datetime | None = None) -> AuditCheckpoint:
-    head = session.get(AuditHead, 1)
+    head = session.execute(select(AuditHead.chain_id, AuditHead.count, AuditHead.hash)
+                           .where(AuditHead.id == 1)).one()  # as stored now, whatever the session holds
     at = iso_utc(now or utcnow())
     fields = {"chain_id": head.chain_id, "count": head.count, "head_hash": head.hash, "at": at}
     checkpoint = AuditCheckpoint(**fields, key_id=key.key_id, signature=key.sign(checkpoint_message(fields)))
