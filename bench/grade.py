@@ -13,20 +13,23 @@ option order) and a submitted attempt (``choice_masks`` filled). Answers follow 
 model (ability × question difficulty) tuned so totals centre near 60 % with a realistic
 spread; 4 % of the questions are left blank.
 
-With ``--paper-items`` it also writes the ``paper_item`` rows (12 million for 100,000
-candidates, minutes to build), and the item analysis then reads the option orders from
-them, as the application does today; without, the option orders drawn by the generator are
-handed to the analysis in memory, which is what a compact per-paper column would give.
+Each paper's ``option_orders`` column holds the index of each position's option order (as
+paper generation stores it), which is what the item analysis reads. With ``--paper-items``
+the papers are stored as before migration 0004 instead: ``option_orders`` left empty and the
+``paper_item`` rows written (12 million for 100,000 candidates, minutes to build), so the
+item analysis falls back to reading the orders from them.
 
 Then it times, each in its own transaction:
 
 * load: the compact columns of every submitted attempt into [C × Q] arrays (and the pool);
 * grade: the one scoring rule (``grading.grade``) over the whole exam;
 * write: the grading run, 100,000 ``candidate_score`` rows and the audit entry;
-* item analysis: per-question matrices + ``item_analysis.analyse_items`` (+ storing them);
-* ranking: ``merit_lists.build_merit_list`` (reads the stored scores and the roster, ranks,
-  stores the draft list with its hash);
-* the whole path: ``grade_exam`` (load, grade, write, item analysis) + the merit list + commit.
+* item analysis: the option orders, the per-question matrices, ``item_analysis.analyse_items``
+  (+ storing them);
+* ranking: ``merit_lists.build_merit_list`` from the database (reads the stored scores and the
+  roster, ranks, stores the draft list as canonical JSON with its hash);
+* the whole path: ``grade_exam`` (load, grade, write, item analysis) + the merit list built from
+  the scores just graded (handed over in memory, as ``exam grade --merit`` does) + commit.
 """
 from __future__ import annotations
 
@@ -180,6 +183,8 @@ def build(app, candidates: int, paper_items: bool) -> tuple[str, Synthetic, dict
         shares = np.cumsum(list(POSTS.values()))
         post_of = np.searchsorted(shares, synthetic.rng.random(candidates))
         version_ids = synthetic.version_ids[synthetic.pool_rows].astype("<i4")
+        # The generator's orders are itertools.permutations(range(4)) in order: its index is the stored one.
+        option_orders = synthetic.perm.astype("<u2")
         conn = db.connection()
         for first in range(0, candidates, CHUNK):
             last = min(first + CHUNK, candidates)
@@ -194,7 +199,8 @@ def build(app, candidates: int, paper_items: bool) -> tuple[str, Synthetic, dict
             last = min(first + CHUNK, candidates)
             conn.execute(insert(Paper), [
                 {"exam_id": exam_id, "candidate_id": candidate_ids[i], "slot": i + 1, "content_hash": "0" * 64,
-                 "created_at": NOW, "key_masks": synthetic.key[i].tobytes(), "version_ids": version_ids[i].tobytes()}
+                 "created_at": NOW, "key_masks": synthetic.key[i].tobytes(), "version_ids": version_ids[i].tobytes(),
+                 "option_orders": None if paper_items else option_orders[i].tobytes()}
                 for i in range(first, last)])
         paper_ids = dict(conn.execute(select(Paper.candidate_id, Paper.id).where(Paper.exam_id == exam_id)).all())
         for first in range(0, candidates, CHUNK):
@@ -234,7 +240,6 @@ def main(argv=None) -> None:
 
     from exam import item_stats, results
     from exam.grading import grade
-    from exam.item_stats import OptionOrders, permutation_table
 
     try:
         from exam import merit_lists
@@ -252,7 +257,6 @@ def main(argv=None) -> None:
     size = (folder / "exam.sqlite3").stat().st_size
     print(f"built {args.candidates:,} candidates × {synthetic.pool_rows.shape[1]} questions "
           f"({len(synthetic.version_ids)} pool versions) in {timings['build']:.1f} s; database {size / 2**20:.0f} MiB")
-    memory_orders = OptionOrders(synthetic.perm, permutation_table(synthetic.orders.tolist()))
 
     def step(label, fn, *, commit=False):
         with app.app_context():
@@ -286,11 +290,9 @@ def main(argv=None) -> None:
                       lambda db, exam: results.grade_exam(db, exam, actor="bench", now=NOW, item_analysis=False),
                       commit=True)
     print("      " + ", ".join(f"{k} {v:.3f} s" for k, v in outcome.timings.items()))
-    if args.paper_items:
-        orders, _ = step("option orders from paper_item rows",
-                         lambda db, exam: item_stats.load_option_orders(db, outcome.arrays))
-    else:
-        orders = memory_orders
+    orders, _ = step("item analysis: option orders (" + ("paper_item rows" if args.paper_items else
+                                                        "paper.option_orders") + ")",
+                     lambda db, exam: item_stats.option_orders(db, outcome))
     matrices, _ = step("item analysis: per-question matrices", lambda db, exam: item_stats.item_matrices(outcome, orders))
     step("item analysis: analyse_items (numpy)", lambda db, exam: item_stats.analyse_items(
         matrices.scores, matrices.correct, matrices.choices, matrices.key, matrices.n_options, matrices.max_points,
@@ -306,10 +308,11 @@ def main(argv=None) -> None:
 
     def whole(db, exam):
         started = time.perf_counter()
-        run = results.grade_exam(db, exam, actor="bench", now=NOW, option_orders=None if args.paper_items else orders)
+        run = results.grade_exam(db, exam, actor="bench", now=NOW)
         run.timings["grade_exam (all)"] = time.perf_counter() - started
         started = time.perf_counter()
-        record = merit_lists.build_merit_list(db, exam, "bench", NOW) if merit_lists is not None else None
+        record = merit_lists.build_merit_list(db, exam, "bench", NOW, scores=run.table) \
+            if merit_lists is not None else None
         run.timings["merit list"] = time.perf_counter() - started
         started = time.perf_counter()
         db.commit()

@@ -259,7 +259,7 @@ def _merit_list(session: Session, exam_id: int) -> dict | None:
                  for d, reg in session.execute(select(TieDecision, Candidate.registration_no)
                                                .join(Candidate, Candidate.id == TieDecision.candidate_id)
                                                .where(TieDecision.exam_id == exam_id).order_by(TieDecision.id))]
-    return {"id": merit.id, "status": merit.status, "rule": merit.rule, "content": merit.content,
+    return {"id": merit.id, "status": merit.status, "rule": merit.rule, "content": json.loads(merit.content),
             "hash": merit.hash, "grading_run_id": merit.grading_run_id, "created_at": _iso(merit.created_at),
             "created_by": merit.created_by, "published_at": _iso(merit.published_at),
             "published_by": merit.published_by, "tie_decisions": decisions}

@@ -281,7 +281,7 @@ def candidate_timeline(session: Session, candidate: Candidate) -> dict:
     merit = retally.published_merit_list(session, candidate.exam_id)
     merit_row = None
     if merit is not None:
-        for merit_list in retally.merit_lists(merit.content) or ():
+        for merit_list in retally.merit_lists(retally.stored_content(merit.content)) or ():
             for row in merit_list["rows"]:
                 if row["registration_no"] == candidate.registration_no:
                     merit_row = {**row, "post": merit_list["post"]}

@@ -42,19 +42,35 @@ def _fail(exc: results.ResultsError):
 @click.argument("code", metavar="EXAM")
 @click.option("--no-corrections", is_flag=True, help="Grade with the key as the bank holds it (ignore approved "
                                                       "corrections).")
+@click.option("--merit", is_flag=True, help="Also build the draft merit list from the new scores (same "
+                                            "transaction).")
 @transactional
-def exam_grade(db_session, code: str, no_corrections: bool):
+def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
     """Grade every submitted attempt of EXAM; store the scores, the run and the item statistics.
 
-    Prints the run's summary, its hashes (also in the audit chain) and the time of each step."""
+    With --merit, also build the exam's draft merit list from the scores just graded (handed over in
+    memory, not read back). Prints the run's summary, its hashes (also in the audit chain) and the
+    time of each step."""
     require_schema()
     exam = _exam(db_session, code)
     started = time.perf_counter()
+    now = utcnow()
     try:
-        outcome = results.grade_exam(db_session, exam, actor=CLI_ACTOR, now=utcnow(),
+        outcome = results.grade_exam(db_session, exam, actor=CLI_ACTOR, now=now,
                                      corrections=None if no_corrections else "approved")
     except results.ResultsError as exc:
         _fail(exc)
+    record = None
+    if merit:
+        from exam import merit as merit_rules
+        from exam import merit_lists
+
+        built = time.perf_counter()
+        try:
+            record = merit_lists.build_merit_list(db_session, exam, CLI_ACTOR, now, scores=outcome.table)
+        except (merit_rules.MeritRejected, merit_lists.MeritListError) as exc:
+            raise click.ClickException(f"graded, but the merit list cannot be built (nothing saved): {exc}") from exc
+        outcome.timings["merit list"] = time.perf_counter() - built
     before_commit = time.perf_counter()
     db_session.commit()
     committed = time.perf_counter()
@@ -77,6 +93,8 @@ def exam_grade(db_session, code: str, no_corrections: bool):
     click.echo(f"key_hash     {run.key_hash}")
     click.echo(f"inputs_hash  {run.inputs_hash}")
     click.echo(f"outputs_hash {run.outputs_hash}")
+    if record is not None:
+        click.echo(f"draft merit list {record.id}: hash {record.hash}")
     steps = ", ".join(f"{name} {seconds:.3f} s" for name, seconds in outcome.timings.items())
     click.echo(f"timings: {steps}, commit {committed - before_commit:.3f} s, total {committed - started:.3f} s "
                f"({summary['compact_rows']} rows from compact columns, {summary['rebuilt_rows']} rebuilt)")

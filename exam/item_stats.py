@@ -9,9 +9,10 @@ which order they showed the options. This module maps one to the other, vectoriz
   tabulated once per section over every (key mask, chosen mask, multiple) combination,
   then looked up per cell, so a cell scores exactly as grading scores it (negative marking
   and partial credit included) at the cost of one table lookup;
-* choices in the author's order: each (paper, position) has a permutation id into a table
-  of the distinct option orders met (``paper_item.option_order``), and the table maps a
-  displayed mask to the author's mask.
+* choices in the author's order: each (paper, position) has an option order index
+  (``paper.option_orders``: its index among the orders of its n options in lexicographic
+  order; from ``paper_item.option_order`` for papers stored without it), and a table maps
+  a displayed mask to the author's mask for every order.
 
 The item statistics are those of the grading run: corrected keys, awarded questions right
 for everyone who had them, removed questions (void_remove) left out of the analysis (their
@@ -25,6 +26,8 @@ import io
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from itertools import permutations
 from typing import Sequence
 
 import numpy as np
@@ -33,7 +36,7 @@ from sqlalchemy.orm import Session
 
 from exam.grading import SectionRules, grade
 from exam.item_analysis import FLAGS, ItemAnalysis, analyse_items
-from exam.models import Exam, GradingRun, ItemStatistic, Paper, PaperItem
+from exam.models import Exam, GradingRun, ItemStatistic, PaperItem
 
 # Plain Vietnamese for files and the CLI; the pages translate the same words.
 FLAG_LABELS = {
@@ -52,58 +55,88 @@ OPTION_LETTERS = "ABCDEFGH"
 
 @dataclass(frozen=True)
 class OptionOrders:
-    """Per cell, which of the distinct option orders the paper showed: [C, Q] ids into ``table``."""
+    """Per cell, which option order the paper showed: [C, Q] ids into ``table``."""
 
     perm: np.ndarray  # [C, Q] int32
     table: np.ndarray  # [P, 256] uint8: displayed mask → author's mask
 
     def author(self, displayed: np.ndarray) -> np.ndarray:
-        return self.table[self.perm, displayed]
+        """The author's masks of [C, Q] displayed masks (one lookup in the flattened table)."""
+        index = self.perm.astype(np.int32) << 8
+        index |= displayed
+        return self.table.ravel()[index]
 
 
 def permutation_table(orders: Sequence[Sequence[int]]) -> np.ndarray:
     """[P, 256]: for each order (author's index of each displayed option), displayed mask → author's mask."""
+    orders = np.asarray(orders, dtype=np.int64).reshape(len(orders), -1) if len(orders) else np.zeros((0, 0), int)
     masks = np.arange(256, dtype=np.int64)
-    table = np.zeros((max(len(orders), 1), 256), dtype=np.uint8)
-    for p, order in enumerate(orders):
-        bits = np.zeros(256, dtype=np.int64)
-        for j, original in enumerate(order):
-            bits |= ((masks >> j) & 1) << int(original)
-        table[p] = bits
-    return table
+    table = np.zeros((max(len(orders), 1), 256), dtype=np.int64)
+    for j in range(orders.shape[1]):  # displayed option j is the author's option orders[:, j]
+        table[:len(orders)] |= ((masks[None, :] >> j) & 1) << orders[:, j:j + 1]
+    return table.astype(np.uint8)
 
 
-def load_option_orders(session: Session, arrays) -> OptionOrders:
-    """The option orders of every cell, from the exam's paper_item rows (read as text: each
-    distinct order is parsed once)."""
-    n, q = arrays.shape
-    codes: dict[str, int] = {}
-    orders: list[list[int]] = []
-    paper_col, position_col, code_col = [], [], []
-    for paper_id, position, text in session.execute(
-            select(PaperItem.paper_id, PaperItem.position, cast(PaperItem.option_order, Text))
-            .join(Paper, Paper.id == PaperItem.paper_id).where(Paper.exam_id == arrays.exam_id)):
-        code = codes.get(text)
-        if code is None:
-            code = codes[text] = len(orders)
-            orders.append(json.loads(text))
-        paper_col.append(paper_id)
-        position_col.append(position)
-        code_col.append(code)
-    perm = np.full((n, q), -1, dtype=np.int32)
-    if paper_col and n:
-        by_paper = np.argsort(arrays.paper_ids, kind="stable")
-        sorted_papers = arrays.paper_ids[by_paper]
-        papers = np.array(paper_col, dtype=np.int64)
-        at = np.minimum(np.searchsorted(sorted_papers, papers), n - 1)
-        known = sorted_papers[at] == papers  # papers without a submitted attempt are skipped
-        positions = np.array(position_col, dtype=np.int64)[known] - 1
-        if positions.size and (positions.min() < 0 or positions.max() >= q):
-            raise ValueError("a paper_item position lies outside the exam's section layout")
-        perm[by_paper[at[known]], positions] = np.array(code_col, dtype=np.int32)[known]
-    if (perm < 0).any():
-        raise ValueError("some papers have no paper_item rows: their option orders are unknown")
-    return OptionOrders(perm, permutation_table(orders))
+@cache
+def _orders_of(n: int) -> np.ndarray:
+    """Every order of n options, in lexicographic order: row k is the order of ``option_order_index`` k."""
+    return np.array(list(permutations(range(n))), dtype=np.int64).reshape(-1, n)
+
+
+def option_orders(session: Session, outcome) -> OptionOrders:
+    """The option orders of every cell of a grading: from the papers' ``option_orders`` column (each index
+    read against the orders of its question's n options), and for papers without it from their
+    ``paper_item`` rows."""
+    arrays, pool = outcome.arrays, outcome.pool
+    counts = sorted(set(pool.n_options.tolist()))
+    offsets, start = {}, 0
+    for n in counts:
+        offsets[n] = start
+        start += len(_orders_of(n))
+    table = np.vstack([permutation_table(_orders_of(n)) for n in counts] or [permutation_table([])])
+    offset_of_row = np.array([offsets[n] for n in pool.n_options.tolist()] or [0], dtype=np.int32)
+    size_of_row = np.array([len(_orders_of(n)) for n in pool.n_options.tolist()] or [1], dtype=np.int32)
+    ranks = arrays.option_orders
+    if ranks is None:
+        ranks = np.zeros(arrays.shape, dtype=np.uint16)
+        missing = np.arange(arrays.shape[0])
+    else:
+        missing = arrays.orders_missing
+    if len(missing):
+        ranks = ranks.copy()
+        ranks[missing] = _ranks_from_items(session, arrays, missing)
+    rows = outcome.pool_rows
+    if (ranks >= size_of_row[rows]).any():
+        raise ValueError("a paper's option order index is out of range for its question's options")
+    perm = offset_of_row[rows]
+    perm += ranks
+    return OptionOrders(perm, table)
+
+
+def _ranks_from_items(session: Session, arrays, rows: np.ndarray) -> np.ndarray:
+    """Option order indices of some rows (papers) from their paper_item rows (read as text: each distinct
+    order is parsed once)."""
+    from exam.papers import option_order_index
+
+    q = arrays.shape[1]
+    wanted = {int(arrays.paper_ids[r]): k for k, r in enumerate(rows.tolist())}
+    found = np.full((len(rows), q), -1, dtype=np.int64)
+    index_of: dict[str, int] = {}
+    paper_ids = sorted(wanted)
+    for first in range(0, len(paper_ids), 900):
+        for paper_id, position, text in session.execute(
+                select(PaperItem.paper_id, PaperItem.position, cast(PaperItem.option_order, Text))
+                .where(PaperItem.paper_id.in_(paper_ids[first:first + 900]))):
+            k = index_of.get(text)
+            if k is None:
+                k = index_of[text] = option_order_index(json.loads(text))
+            if not 1 <= position <= q:
+                raise ValueError("a paper_item position lies outside the exam's section layout")
+            found[wanted[paper_id], position - 1] = k
+    if (found < 0).any():
+        raise ValueError("some papers have neither option_orders nor paper_item rows: their option orders are "
+                         "unknown")
+    return found.astype(np.uint16)
 
 
 # --- cell scores: the grading rule, tabulated ----------------------------------------------------------
@@ -214,7 +247,7 @@ def test_summary(analysis: ItemAnalysis) -> dict:
 def record_item_analysis(session: Session, exam: Exam, outcome, *, run: GradingRun, now: datetime,
                          orders: OptionOrders | None = None) -> ItemAnalysis:
     """Analyse a graded exam and store one ItemStatistic per question version (the exam's rows replaced)."""
-    orders = orders if orders is not None else load_option_orders(session, outcome.arrays)
+    orders = orders if orders is not None else option_orders(session, outcome)
     analysis, matrices = analyse_outcome(outcome, orders, exam=exam)
     codes = [s.code for s in outcome.exam_sections]
     actions = outcome.corrected.actions

@@ -87,10 +87,13 @@ import json
 import math
 import re
 import unicodedata
+from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
+from itertools import repeat
+from json.encoder import encode_basestring
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
@@ -620,30 +623,82 @@ class BoardDecision:
 
 
 @dataclass(frozen=True)
+class RowColumns:
+    """The rows of a list column by column, in display order: what ``MeritList.rows`` are made of and what
+    is stored, so a list of 100,000 candidates is built, hashed and stored without a Python object per row.
+    One list per field of ``MeritRow``; dates as ISO text; ``components`` holds one list per component
+    column of the list (``MeritList.components``)."""
+
+    registration_no: list
+    full_name: list
+    date_of_birth: list  # ISO dates or None
+    rank: list
+    score: list
+    components: tuple  # of lists, one per component column
+    priority_categories: list
+    bonus: list
+    bonus_category: list
+    total: list
+    status: list
+    reasons: list  # tuples of Reason
+    decided_by_board: list
+
+    @property
+    def size(self) -> int:
+        return len(self.registration_no)
+
+    @classmethod
+    def empty(cls, n_components: int) -> "RowColumns":
+        return cls([], [], [], [], [], tuple([] for _ in range(n_components)), [], [], [], [], [], [], [])
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[MeritRow], components: Sequence[str]) -> "RowColumns":
+        if not rows:
+            return cls.empty(len(components))
+        fields = [list(column) for column in zip(*rows)]
+        return cls(fields[0], fields[1], [born.isoformat() if born else None for born in fields[2]], fields[3],
+                   fields[4], tuple([row.components.get(c) for row in rows] for c in components), fields[6],
+                   fields[7], fields[8], fields[9], fields[10], [tuple(r) for r in fields[11]], fields[12])
+
+
+@dataclass(frozen=True)
 class MeritList:
-    """The ranked list of one post. ``rows`` are in display order (see the module docstring)."""
+    """The ranked list of one post. ``rows`` are in display order (see the module docstring), made from
+    ``columns`` when first read."""
 
     post: str
     quota: int
     rule: RankingRule
     components: tuple[str, ...]  # component columns in display order, e.g. ("round1_total", "round2")
-    rows: tuple[MeritRow, ...]
+    columns: RowColumns
     ties: tuple[TieGroup, ...] = ()  # unresolved
     decisions: tuple[BoardDecision, ...] = ()
     notes: tuple[MeritNote, ...] = ()
 
+    @cached_property
+    def rows(self) -> tuple[MeritRow, ...]:
+        c, names = self.columns, self.components
+        values = zip(*c.components) if names else repeat(())
+        with _gc_paused():
+            return tuple(
+                MeritRow(reg, name, date.fromisoformat(born) if born else None, rank, score, dict(zip(names, v)),
+                         categories, bonus, category, total, status, reasons, decided)
+                for reg, name, born, rank, score, v, categories, bonus, category, total, status, reasons, decided
+                in zip(c.registration_no, c.full_name, c.date_of_birth, c.rank, c.score, values,
+                       c.priority_categories, c.bonus, c.bonus_category, c.total, c.status, c.reasons,
+                       c.decided_by_board))
+
     def counts(self) -> dict[str, int]:
         """Rows per status, every status present."""
         counts = dict.fromkeys(STATUSES, 0)
-        for row in self.rows:
-            counts[row.status] += 1
+        counts.update(Counter(self.columns.status))
         return counts
 
     def row(self, registration_no: str) -> MeritRow:
-        for row in self.rows:
-            if row.registration_no == registration_no:
-                return row
-        raise KeyError(registration_no)
+        try:
+            return self.rows[self.columns.registration_no.index(registration_no)]
+        except ValueError:
+            raise KeyError(registration_no) from None
 
     @property
     def places_left(self) -> int:
@@ -654,10 +709,17 @@ class MeritList:
         """Plain data (JSON-ready, the stored and hashed form): ``MeritList.from_dict(ml.as_dict()) == ml``.
         Rows are lists in the order of ``ROW_FIELDS`` (named in the data), components in the order of
         ``components``."""
+        c = self.columns
+        values = zip(*c.components) if self.components else repeat(())
         return {
             "post": self.post, "quota": self.quota, "rule": self.rule.as_dict(),
             "components": list(self.components), "row_fields": list(ROW_FIELDS),
-            "rows": [_row_data(row, self.components) for row in self.rows],
+            "rows": [[reg, name, born, rank, score, list(v), categories, bonus, category, total, status,
+                      [list(r) for r in reasons], decided]
+                     for reg, name, born, rank, score, v, categories, bonus, category, total, status, reasons, decided
+                     in zip(c.registration_no, c.full_name, c.date_of_birth, c.rank, c.score, values,
+                            c.priority_categories, c.bonus, c.bonus_category, c.total, c.status, c.reasons,
+                            c.decided_by_board)],
             "ties": [{"rank": t.rank, "places": t.places, "total": t.total,
                       "registration_nos": list(t.registration_nos)} for t in self.ties],
             "decisions": [{"rank": d.rank, "places": d.places, "selected": list(d.selected),
@@ -675,13 +737,25 @@ class MeritList:
             if list(data["row_fields"]) != list(ROW_FIELDS):
                 raise MeritRejected([RuleError("row_fields", f"must be {', '.join(ROW_FIELDS)}")])
             components = tuple(data["components"])
-            rows = tuple(MeritRow(
-                reg, name, date.fromisoformat(born) if born else None, rank, score, dict(zip(components, values)),
-                categories, bonus, category, total, status, tuple(Reason(*x) for x in reasons), decided)
-                for reg, name, born, rank, score, values, categories, bonus, category, total, status, reasons,
-                decided in data["rows"])
+            rows = data["rows"]
+            if not isinstance(rows, list) or any(type(row) is not list or len(row) != len(ROW_FIELDS)
+                                                 or type(row[5]) is not list or len(row[5]) != len(components)
+                                                 for row in rows):
+                raise ValueError(f"every row must be a list of {len(ROW_FIELDS)} fields with one value per "
+                                 "component")
+            if rows:
+                fields = [list(column) for column in zip(*rows)]
+                for born in fields[2]:
+                    if born is not None:
+                        date.fromisoformat(born)
+                reasons = [tuple(Reason(*x) for x in r) if r else () for r in fields[11]]
+                columns = RowColumns(fields[0], fields[1], fields[2], fields[3], fields[4],
+                                     tuple(map(list, zip(*fields[5]))) if components else (), fields[6],
+                                     fields[7], fields[8], fields[9], fields[10], reasons, fields[12])
+            else:
+                columns = RowColumns.empty(len(components))
             return cls(
-                post=data["post"], quota=data["quota"], rule=rule, components=components, rows=rows,
+                post=data["post"], quota=data["quota"], rule=rule, components=components, columns=columns,
                 ties=tuple(TieGroup(t["rank"], t["places"], t["total"], tuple(t["registration_nos"]))
                            for t in data["ties"]),
                 decisions=tuple(BoardDecision(d["rank"], d["places"], tuple(d["selected"]),
@@ -696,11 +770,99 @@ class MeritList:
 ROW_FIELDS = MeritRow._fields
 
 
-def _row_data(row: MeritRow, components: tuple[str, ...]) -> list:
-    born = row.date_of_birth
-    return [row.registration_no, row.full_name, born.isoformat() if born else None, row.rank, row.score,
-            [row.components.get(c) for c in components], row.priority_categories, row.bonus, row.bonus_category,
-            row.total, row.status, [list(r) for r in row.reasons], row.decided_by_board]
+# --- input, column by column -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CandidateTable:
+    """What the merit list needs about every candidate, column by column (row i is one candidate): the
+    form the database side loads, so 100,000 candidates are ranked without an object each.
+    ``CandidateTable.of`` makes one from ``CandidateResult`` rows."""
+
+    registration_no: Sequence[str]
+    full_name: Sequence[str]
+    date_of_birth: Sequence[str | None]  # ISO dates
+    post: Sequence[str]
+    priority_categories: Sequence[str]  # the roster's text, several separated by ";"
+    round1_total: np.ndarray  # [C] float64, NaN: no round-1 total
+    round1_failed: np.ndarray  # [C] int64: index into failed_sections; -1: no round-1 section results
+    failed_sections: Sequence[tuple[str, ...]]  # distinct sets of failed round-1 section titles (() = none)
+    # External scores: name → (scores [C] float64, NaN where none; given [C] bool: the candidate has the
+    # component, a given NaN meaning absent from that part).
+    components: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    absent: np.ndarray  # [C] bool: did not sit at all
+
+    def __len__(self) -> int:
+        return len(self.registration_no)
+
+    @classmethod
+    def of(cls, results: Sequence[CandidateResult]) -> tuple["CandidateTable", list[RuleError]]:
+        """The table of ``CandidateResult`` rows and the problems found in them, in input order (a
+        registration number given twice, a score that is not a finite number, a reserved name); a bad
+        value is left out of the table."""
+        n = len(results)
+        problems: list[RuleError] = []
+        seen: set[str] = set()
+        round1_total = np.full(n, np.nan)
+        round1_failed = np.full(n, -1, dtype=np.int64)
+        failed_index: dict[tuple[str, ...], int] = {}
+        values: dict[str, np.ndarray] = {}
+        given: dict[str, np.ndarray] = {}
+        for i, result in enumerate(results):
+            reg = result.registration_no
+            if reg in seen:
+                problems.append(RuleError(reg, "is given twice"))
+            seen.add(reg)
+            for name, value in (result.components or {}).items():
+                if name in RESERVED_COMPONENTS:
+                    problems.append(RuleError(reg, f"external score {name!r} uses a reserved name"))
+                    continue
+                if name not in values:
+                    values[name], given[name] = np.full(n, np.nan), np.zeros(n, dtype=bool)
+                given[name][i] = True
+                if value is not None:
+                    if _finite(value):
+                        values[name][i] = value
+                    else:
+                        problems.append(RuleError(reg, f"{name} must be a finite number (got {value!r})"))
+            if result.round1_total is not None:
+                if _finite(result.round1_total):
+                    round1_total[i] = result.round1_total
+                else:
+                    problems.append(RuleError(reg, f"{ROUND1_TOTAL} must be a finite number "
+                                                   f"(got {result.round1_total!r})"))
+            if result.round1_sections:
+                failed = tuple(s[0] for s in result.round1_sections if not s[3])
+                round1_failed[i] = failed_index.setdefault(failed, len(failed_index))
+        categories = [c if isinstance(c, str) else "; ".join(c) for c in (r.priority_categories for r in results)]
+        return cls(
+            registration_no=[r.registration_no for r in results], full_name=[r.full_name for r in results],
+            date_of_birth=[r.date_of_birth.isoformat() if r.date_of_birth else None for r in results],
+            post=[r.post for r in results], priority_categories=categories, round1_total=round1_total,
+            round1_failed=round1_failed, failed_sections=list(failed_index),
+            components={name: (values[name], given[name]) for name in values},
+            absent=np.array([bool(r.absent) for r in results], dtype=bool)), problems
+
+    def problems(self) -> list[RuleError]:
+        """What ``of`` would report, checked on the columns: registration numbers given twice, infinite
+        scores, reserved component names."""
+        problems: list[tuple[int, RuleError]] = []
+        if len(set(self.registration_no)) != len(self):
+            seen: set[str] = set()
+            for i, reg in enumerate(self.registration_no):
+                if reg in seen:
+                    problems.append((i, RuleError(reg, "is given twice")))
+                seen.add(reg)
+        for name, (values, given) in self.components.items():
+            if name in RESERVED_COMPONENTS:
+                problems += [(i, RuleError(self.registration_no[i], f"external score {name!r} uses a reserved "
+                                                                     "name")) for i in np.flatnonzero(given)]
+            problems += [(i, RuleError(self.registration_no[i], f"{name} must be a finite number (got "
+                                                                 f"{values[i]!r})"))
+                         for i in np.flatnonzero(np.isinf(values)).tolist()]
+        problems += [(i, RuleError(self.registration_no[i], f"{ROUND1_TOTAL} must be a finite number (got "
+                                                             f"{self.round1_total[i]!r})"))
+                     for i in np.flatnonzero(np.isinf(self.round1_total)).tolist()]
+        return [problem for _, problem in sorted(problems, key=lambda p: p[0])]
 
 
 # --- ranking ---------------------------------------------------------------------------------------
@@ -716,10 +878,9 @@ def _finite(value: object) -> bool:
         and math.isfinite(value)
 
 
-def _rounded(values: list) -> np.ndarray:
-    """Numbers (None → NaN) rounded to SCORE_DECIMALS, as float64."""
-    array = np.array([math.nan if v is None else v for v in values], dtype=np.float64)
-    return np.round(array, SCORE_DECIMALS) + 0.0
+def _rounded(values: np.ndarray) -> np.ndarray:
+    """Scores rounded to SCORE_DECIMALS (NaN stays NaN), as float64, no negative zero."""
+    return np.round(np.asarray(values, dtype=np.float64), SCORE_DECIMALS) + 0.0
 
 
 def _plain(array: np.ndarray) -> list:
@@ -748,83 +909,49 @@ def build_merit_lists(results: Iterable[CandidateResult], rule: RankingRule) -> 
     registration number given twice, a score that is not a finite number, an external score
     using a reserved name."""
     with _gc_paused():
-        return _build(results if isinstance(results, list) else list(results), rule)
+        table, problems = CandidateTable.of(results if isinstance(results, list) else list(results))
+        return _rank(table, rule, problems)
 
 
-def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, MeritList]:
-    n = len(results)
-    problems: list[RuleError] = []
+def rank_candidates(table: CandidateTable, rule: RankingRule) -> dict[str, MeritList]:
+    """``build_merit_lists`` on a ``CandidateTable``: the same lists, the same problems refused."""
+    with _gc_paused():
+        return _rank(table, rule, table.problems())
+
+
+def _index_of(values: Sequence, key) -> tuple[np.ndarray, list]:
+    """(index of each value among the distinct ones, [key(distinct value)]): per-value work done once."""
+    distinct = {value: k for k, value in enumerate(dict.fromkeys(values))}
+    index = np.fromiter(map(distinct.__getitem__, values), dtype=np.int64, count=len(values))
+    return index, [key(value) for value in distinct]
+
+
+def _rank(table: CandidateTable, rule: RankingRule, problems: list[RuleError]) -> dict[str, MeritList]:
+    n = len(table)
     posts = list(rule.quota)
     post_index = {post: i for i, post in enumerate(posts)}
-    post_cache: dict[str, int] = {}
-    unquoted: dict[str, int] = {}
-    bonus_cache: dict = {}
     score_name = rule.score
-    external_names = {name for name in (score_name, *rule.tie_break) if name not in (ROUND1_TOTAL, BONUS)}
-    extra_names: list[set[str]] = [set() for _ in posts]
     check_round1 = rule.require_round1_sections_passed
 
-    # One pass in Python to read each candidate; everything numeric is then done on arrays.
-    post_of = [0] * n
-    bonus_of = [0.0] * n
-    category_of = [("", "", ())] * n  # (category, categories text, unknown categories)
-    round1_of: list = [None] * n
-    absent_of = [False] * n
-    failed_of: list = [()] * n  # titles of failed round-1 sections; None when there is no round-1 result
-    external_of = {name: [None] * n for name in external_names}
-    unknown_at: list[int] = []  # candidates with a category the rule does not know
-    absent_from_score: set[int] = set()  # candidates whose counted score is given as None: absent from it
-    seen: set[str] = set()
-    for i, result in enumerate(results):
-        reg = result.registration_no
-        if reg in seen:
-            problems.append(RuleError(reg, "is given twice"))
-        seen.add(reg)
+    # The post and the bonus: worked out once per distinct roster value.
+    def post_number(name: str) -> int:
+        quoted = rule.post_of(name) if name else None
+        return len(posts) if quoted is None else post_index[quoted]
 
-        p = post_cache.get(result.post)
-        if p is None:
-            post = rule.post_of(result.post) if result.post else None
-            p = post_cache[result.post] = len(posts) if post is None else post_index[post]
-        if p == len(posts):
-            label = " ".join(result.post.split()) or "(no post)"
+    post_of, numbers = _index_of(table.post, post_number)
+    post_of = np.array(numbers, dtype=np.int64)[post_of] if n else np.zeros(0, dtype=np.int64)
+    unquoted: dict[str, int] = {}
+    if n and (post_of == len(posts)).any():
+        for name in (table.post[i] for i in np.flatnonzero(post_of == len(posts)).tolist()):
+            label = " ".join(name.split()) or "(no post)"
             unquoted[label] = unquoted.get(label, 0) + 1
-        post_of[i] = p
 
-        components = result.components
-        if components:
-            for name, value in components.items():
-                if name in RESERVED_COMPONENTS:
-                    problems.append(RuleError(reg, f"external score {name!r} uses a reserved name"))
-                elif value is not None and not _finite(value):
-                    problems.append(RuleError(reg, f"{name} must be a finite number (got {value!r})"))
-            for name in external_names:
-                external_of[name][i] = components.get(name)
-            if score_name in components and components[score_name] is None:
-                absent_from_score.add(i)
-            if p < len(posts):
-                extra_names[p].update(components)
-        round1 = result.round1_total
-        if round1 is not None and not _finite(round1):
-            problems.append(RuleError(reg, f"{ROUND1_TOTAL} must be a finite number (got {round1!r})"))
-        round1_of[i] = round1
-        if round1 is not None and p < len(posts):
-            extra_names[p].add(ROUND1_TOTAL)
+    def bonus_of_text(text: str) -> tuple[float, str, str, tuple[str, ...]]:
+        points, category, unknown = rule.bonus_for(text)
+        return _round(points), category, " ".join(text.split()), unknown
 
-        categories = result.priority_categories
-        key = categories if isinstance(categories, str) else tuple(categories)
-        cached = bonus_cache.get(key)
-        if cached is None:
-            points, category, unknown = rule.bonus_for(categories)
-            text = categories if isinstance(categories, str) else "; ".join(categories)
-            cached = bonus_cache[key] = (_round(points), (category, " ".join(text.split()), unknown))
-        bonus_of[i], category_of[i] = cached
-        if cached[1][2]:
-            unknown_at.append(i)
-
-        absent_of[i] = bool(result.absent)
-        if check_round1:
-            sections = result.round1_sections
-            failed_of[i] = tuple(s[0] for s in sections if not s[3]) if sections else None
+    category_of, bonus_info = _index_of(table.priority_categories, bonus_of_text)
+    bonus = np.array([b[0] for b in bonus_info] or [0.0], dtype=np.float64)[category_of]
 
     for post, count in unquoted.items():
         problems.append(RuleError(_join("ranking.quota", post),
@@ -833,14 +960,20 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
         raise MeritRejected(problems)
 
     # Eligibility and totals, on arrays.
-    round1 = _rounded(round1_of)
-    external = {name: _rounded(values) for name, values in external_of.items()}
-    bonus = np.array(bonus_of, dtype=np.float64)
+    nothing = (np.full(n, np.nan), np.zeros(n, dtype=bool))
+    round1 = _rounded(table.round1_total)
+    external = {name: _rounded(values) for name, (values, _) in table.components.items()}
+    for name in {name for name in (score_name, *rule.tie_break) if name not in (ROUND1_TOTAL, BONUS)} - external.keys():
+        external[name] = nothing[0]
     score = round1 if score_name == ROUND1_TOTAL else external[score_name]
     has_score = ~np.isnan(score)
     above_min = has_score if rule.min_score is None else has_score & (score + _EPS >= rule.min_score)
-    absent = np.array(absent_of, dtype=bool)
-    round1_ok = np.array([f == () for f in failed_of], dtype=bool) if check_round1 else np.ones(n, dtype=bool)
+    absent = np.asarray(table.absent, dtype=bool)
+    if check_round1:
+        passed_all = np.array([not f for f in table.failed_sections] + [False], dtype=bool)
+        round1_ok = passed_all[table.round1_failed]  # -1 (no section results) reads the last: False
+    else:
+        round1_ok = np.ones(n, dtype=bool)
     eligible = ~absent & round1_ok & above_min
     total = np.where(eligible, np.round(score + bonus, SCORE_DECIMALS) + 0.0, -np.inf)
     tie_arrays = []
@@ -851,11 +984,9 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
     # The ordering: post, eligible first, then the key descending; the registration number only
     # orders the display of rows equal on the whole key (rank and status come from the key alone).
     registration = np.empty(n, dtype=np.int64)
-    registration[np.argsort(np.array([r.registration_no for r in results], dtype=str), kind="stable")] = \
-        np.arange(n)
-    post_arr = np.array(post_of, dtype=np.int64)
-    order = np.lexsort([registration, *(-a for a in reversed(tie_arrays)), -total, ~eligible, post_arr])
-    s_post, s_eligible = post_arr[order], eligible[order]
+    registration[np.argsort(np.array(table.registration_no, dtype=str), kind="stable")] = np.arange(n)
+    order = np.lexsort([registration, *(-a for a in reversed(tie_arrays)), -total, ~eligible, post_of])
+    s_post, s_eligible = post_of[order], eligible[order]
     same = (s_post[1:] == s_post[:-1]) & s_eligible[1:] & s_eligible[:-1]
     for key in (total, *tie_arrays):
         s = key[order]
@@ -870,89 +1001,113 @@ def _build(results: list[CandidateResult], rule: RankingRule) -> dict[str, Merit
     quota = np.array([rule.quota[p] for p in posts] + [0], dtype=np.int64)[s_post]
     status_code = np.where(~s_eligible, 3, np.where(rank + group_size - 1 <= quota, 0, np.where(rank <= quota, 1, 2)))
 
-    # Reasons and notes, only for the candidates concerned.
-    reasons_of: dict[int, tuple[Reason, ...]] = {}
-    section_reasons: dict[str, Reason] = {}
-    score_label = rule.label(score_name)
-    missing_score = Reason(f"missing_{score_name}", "", f"Không có {_lower_first(score_label)}")
-    absent_score = Reason("absent", score_name, f"Không dự thi ({_lower_first(score_label)})")
-    below_min: dict[float, Reason] = {}
-    score_list = _plain(score)  # for the reasons
-    for i in np.flatnonzero(~eligible).tolist():
-        if absent_of[i]:
-            reasons_of[i] = _ABSENT
-            continue
-        reasons = []
-        if check_round1:
-            if failed_of[i] is None:
-                reasons.append(_MISSING_ROUND1)
-            else:
-                for title in failed_of[i]:
-                    reason = section_reasons.get(title)
-                    if reason is None:
-                        reason = section_reasons[title] = Reason("round1_section_failed", title,
-                                                                 f"Không đạt phần thi {title} ở vòng 1")
-                    reasons.append(reason)
-        value = score_list[i]
-        if value is None:
-            reasons.append(absent_score if i in absent_from_score else missing_score)
-        elif rule.min_score is not None and value + _EPS < rule.min_score:
-            reason = below_min.get(value)
-            if reason is None:
-                reason = below_min[value] = Reason(
-                    f"{score_name}_below_min", "", f"{score_label} ({format_points(value)}) thấp hơn mức tối "
-                                                   f"thiểu {format_points(rule.min_score)}")
-            reasons.append(reason)
-        reasons_of[i] = tuple(reasons)
+    # Reasons: worked out once per distinct (round-1 result, score state, score) among the ineligible.
+    reasons_of = np.empty(n, dtype=object)
+    reasons_of.fill(())
+    absentees = np.flatnonzero(absent)
+    if len(absentees):
+        made = np.empty(len(absentees), dtype=object)
+        made.fill(_ABSENT)
+        reasons_of[absentees] = made
+    concerned = np.flatnonzero(~eligible & ~absent)
+    if len(concerned):
+        score_given_none = table.components.get(score_name, nothing)[1] & np.isnan(score) \
+            if score_name != ROUND1_TOTAL else np.zeros(n, dtype=bool)
+        below = has_score & ~above_min
+        state = np.where(~has_score, np.where(score_given_none, 1, 2), np.where(below, 3, 0))[concerned]
+        failed = table.round1_failed[concerned] if check_round1 else np.full(len(concerned), -2)
+        value = np.where(state == 3, score[concerned], 0.0)
+        keys = np.stack([failed.astype(np.float64), state.astype(np.float64), value], axis=1)
+        distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+        made = np.empty(len(distinct), dtype=object)
+        score_label = rule.label(score_name)
+        for k, (failed_k, state_k, value_k) in enumerate(distinct.tolist()):
+            made[k] = _reasons(rule, score_label, int(failed_k), int(state_k), value_k, table.failed_sections)
+        reasons_of[concerned] = made[inverse.ravel()]
+
     notes_of: list[list[MeritNote]] = [[] for _ in posts]
-    for i in unknown_at:
+    unknown = np.array([bool(b[3]) for b in bonus_info] or [False], dtype=bool)[category_of]
+    for i in np.flatnonzero(unknown).tolist():
         notes_of[post_of[i]].extend(MeritNote(
-            results[i].registration_no, "unknown_priority_category",
+            table.registration_no[i], "unknown_priority_category",
             f"Đối tượng ưu tiên \"{name}\" không có trong bảng điểm ưu tiên: không được cộng điểm")
-            for name in category_of[i][2])
+            for name in bonus_info[category_of[i]][3])
     for name, values in zip(rule.tie_break, tie_arrays):
         for i in np.flatnonzero(eligible & np.isinf(values)).tolist():
             notes_of[post_of[i]].append(MeritNote(
-                results[i].registration_no, "missing_tie_break",
+                table.registration_no[i], "missing_tie_break",
                 f"Không có {_lower_first(rule.label(name))} để xét khi bằng điểm: tính là thấp nhất"))
 
-    # Rows, per post, in display order (the sorted order is grouped by post).
-    columns_of = [_component_columns(rule, extra_names[p]) for p in range(len(posts))]
+    # Which component columns each post shows.
+    seen_of: list[set[str]] = [set() for _ in posts]
+    for name, (_, given) in table.components.items():
+        for p in np.unique(post_of[given]).tolist():
+            if p < len(posts):
+                seen_of[p].add(name)
+    for p in np.unique(post_of[~np.isnan(table.round1_total)]).tolist():
+        if p < len(posts):
+            seen_of[p].add(ROUND1_TOTAL)
+    columns_of = [_component_columns(rule, seen_of[p]) for p in range(len(posts))]
     column_arrays = {ROUND1_TOTAL: round1, **external}
-    for name in set().union(*columns_of) - column_arrays.keys() if posts else ():
-        column_arrays[name] = _rounded([r.components.get(name) for r in results])
-    total_all = np.where(eligible, total, np.nan)
-    rows_of: list[list[MeritRow]] = []
-    ties_of: list[dict[int, list]] = []
-    for p in range(len(posts)):
-        where = slice(int(post_start[p]), int(post_start[p + 1]))
-        index = order[where]
-        columns = columns_of[p]
-        scores = zip(*(_plain(column_arrays[c][index]) for c in columns)) if columns else iter(())
-        rows: list[MeritRow] = []
-        ties: dict[int, list] = {}
-        for i, rank_k, code, group, score_k, bonus_k, total_k, values in zip(
-                index.tolist(), rank[where].tolist(), status_code[where].tolist(), group_id[where].tolist(),
-                _plain(score[index]), bonus[index].tolist(), _plain(total_all[index]), scores):
-            result = results[i]
-            category, text, _ = category_of[i]
-            rows.append(MeritRow(
-                result.registration_no, result.full_name, result.date_of_birth, None if code == 3 else rank_k,
-                score_k, dict(zip(columns, values)), text, bonus_k, category, total_k, _STATUS_OF_CODE[code],
-                reasons_of.get(i, ())))
-            if code == 1:
-                ties.setdefault(group, []).append((rank_k, total_k, result.registration_no))
-        rows_of.append(rows)
-        ties_of.append(ties)
 
+    # Rows, per post, column by column in display order (the sorted order is grouped by post).
+    text_columns = [np.array(column, dtype=object) if n else np.zeros(0, dtype=object) for column in
+                    (table.registration_no, table.full_name, table.date_of_birth)]
+    category_text = np.array([b[2] for b in bonus_info] or [""], dtype=object)[category_of]
+    category_code = np.array([b[1] for b in bonus_info] or [""], dtype=object)[category_of]
+    status_text = np.array(_STATUS_OF_CODE, dtype=object)
+    total_all = np.where(eligible, total, np.nan)
     lists = {}
     for p, post in enumerate(posts):
-        ties = sorted((TieGroup(rank=members[0][0], places=rule.quota[post] - members[0][0] + 1,
-                                total=members[0][1], registration_nos=tuple(sorted(m[2] for m in members)))
-                       for members in ties_of[p].values()), key=lambda t: t.rank)
+        where = slice(int(post_start[p]), int(post_start[p + 1]))
+        index = order[where]
+        codes = status_code[where]
+        ranked = int(np.count_nonzero(codes != 3))  # the eligible come first
+        columns = RowColumns(
+            registration_no=text_columns[0][index].tolist(), full_name=text_columns[1][index].tolist(),
+            date_of_birth=text_columns[2][index].tolist(),
+            rank=rank[where][:ranked].tolist() + [None] * (len(index) - ranked), score=_plain(score[index]),
+            components=tuple(_plain(column_arrays[c][index]) for c in columns_of[p]),
+            priority_categories=category_text[index].tolist(), bonus=bonus[index].tolist(),
+            bonus_category=category_code[index].tolist(), total=_plain(total_all[index]),
+            status=status_text[codes].tolist(), reasons=reasons_of[index].tolist(),
+            decided_by_board=[False] * len(index))
+        ties = []
+        tied = np.flatnonzero(codes == 1)
+        if len(tied):
+            groups = group_id[where][tied]
+            for g in np.unique(groups).tolist():
+                members = tied[groups == g]
+                first = int(members[0])
+                ties.append(TieGroup(rank=columns.rank[first], places=rule.quota[post] - columns.rank[first] + 1,
+                                     total=columns.total[first],
+                                     registration_nos=tuple(sorted(columns.registration_no[k] for k in
+                                                                   members.tolist()))))
         lists[post] = MeritList(post=post, quota=rule.quota[post], rule=rule, components=columns_of[p],
-                                rows=tuple(rows_of[p]), ties=tuple(ties), notes=tuple(sorted(notes_of[p])))
+                                columns=columns, ties=tuple(sorted(ties, key=lambda t: t.rank)),
+                                notes=tuple(sorted(notes_of[p])))
     return lists
+
+
+def _reasons(rule: RankingRule, score_label: str, failed: int, state: int, value: float,
+             failed_sections: Sequence[tuple[str, ...]]) -> tuple[Reason, ...]:
+    """Why a candidate who sat is ineligible: round 1 (``failed``: -2 not checked, -1 no result, else the
+    index of the failed section titles), then the counted score (``state``: 0 fine, 1 given as absent,
+    2 missing, 3 below the minimum at ``value``)."""
+    reasons = []
+    if failed == -1:
+        reasons.append(_MISSING_ROUND1)
+    elif failed >= 0:
+        reasons += [Reason("round1_section_failed", title, f"Không đạt phần thi {title} ở vòng 1")
+                    for title in failed_sections[failed]]
+    if state == 1:
+        reasons.append(Reason("absent", rule.score, f"Không dự thi ({_lower_first(score_label)})"))
+    elif state == 2:
+        reasons.append(Reason(f"missing_{rule.score}", "", f"Không có {_lower_first(score_label)}"))
+    elif state == 3:
+        reasons.append(Reason(f"{rule.score}_below_min", "", f"{score_label} ({format_points(value)}) thấp hơn "
+                                                              f"mức tối thiểu {format_points(rule.min_score)}"))
+    return tuple(reasons)
 
 
 def _component_columns(rule: RankingRule, seen: set[str]) -> tuple[str, ...]:
@@ -981,15 +1136,17 @@ def apply_decisions(merit_list: MeritList, decisions: Mapping[str, str], *, reas
         return merit_list
     problems: list[RuleError] = []
     tie_of = {reg: tie for tie in merit_list.ties for reg in tie.registration_nos}
-    statuses = {row.registration_no: row.status for row in merit_list.rows}
+    c = merit_list.columns
+    wanted = set(decisions)
+    at = {reg: k for k, reg in enumerate(c.registration_no) if reg in wanted}
     touched: dict[int, TieGroup] = {}
     for reg, decision in decisions.items():
         if decision not in DECISIONS:
             problems.append(RuleError(reg, f"the decision must be one of {', '.join(DECISIONS)} (got {decision!r})"))
-        if reg not in statuses:
+        if reg not in at:
             problems.append(RuleError(reg, f"is not on the list of {merit_list.post!r}"))
         elif reg not in tie_of:
-            problems.append(RuleError(reg, f"is not in an unresolved tie (status {statuses[reg]!r})"))
+            problems.append(RuleError(reg, f"is not in an unresolved tie (status {c.status[at[reg]]!r})"))
         else:
             touched[tie_of[reg].rank] = tie_of[reg]
     for tie in touched.values():
@@ -1004,15 +1161,17 @@ def apply_decisions(merit_list: MeritList, decisions: Mapping[str, str], *, reas
     if problems:
         raise MeritRejected(problems)
 
-    decided = {reg for tie in touched.values() for reg in tie.registration_nos}
-    rows = tuple(row._replace(status=decisions[row.registration_no], decided_by_board=True)
-                 if row.registration_no in decided else row for row in merit_list.rows)
+    status, decided = list(c.status), list(c.decided_by_board)
+    for tie in touched.values():
+        for reg in tie.registration_nos:
+            status[at[reg]], decided[at[reg]] = decisions[reg], True
     new_decisions = tuple(BoardDecision(
         rank=tie.rank, places=tie.places,
         selected=tuple(r for r in tie.registration_nos if decisions[r] == "selected"),
         not_selected=tuple(r for r in tie.registration_nos if decisions[r] == "not_selected"),
         reason=" ".join(reason.split())) for tie in sorted(touched.values(), key=lambda t: t.rank))
-    return replace(merit_list, rows=rows, ties=tuple(t for t in merit_list.ties if t.rank not in touched),
+    return replace(merit_list, columns=replace(c, status=status, decided_by_board=decided),
+                   ties=tuple(t for t in merit_list.ties if t.rank not in touched),
                    decisions=merit_list.decisions + new_decisions)
 
 
@@ -1027,22 +1186,29 @@ class MeritChange(NamedTuple):
     after: object
 
 
+_COMPARED = ("score", "total", "rank", "status")
+
+
 def compare_merit_lists(before: Mapping[str, MeritList], after: Mapping[str, MeritList]) -> list[MeritChange]:
     """Whose score, total, rank or status differs between two builds (e.g. before and after a regrade)."""
     changes: list[MeritChange] = []
+    empty = RowColumns.empty(0)
     for post in list(before) + [p for p in after if p not in before]:
-        old = {r.registration_no: r for r in before[post].rows} if post in before else {}
-        new = {r.registration_no: r for r in after[post].rows} if post in after else {}
+        a = before[post].columns if post in before else empty
+        b = after[post].columns if post in after else empty
+        old = dict(zip(a.registration_no, range(a.size)))
+        new = dict(zip(b.registration_no, range(b.size)))
+        fields = [(what, getattr(a, what), getattr(b, what)) for what in _COMPARED]
         for reg in sorted(old.keys() | new.keys()):
-            a, b = old.get(reg), new.get(reg)
-            if a is None or b is None:
-                row = a or b
-                changes.append(MeritChange(post, reg, row.full_name, "added" if a is None else "removed",
-                                           None if a is None else a.status, None if b is None else b.status))
+            i, j = old.get(reg), new.get(reg)
+            if i is None or j is None:
+                name = a.full_name[i] if j is None else b.full_name[j]
+                changes.append(MeritChange(post, reg, name, "added" if i is None else "removed",
+                                           None if i is None else a.status[i], None if j is None else b.status[j]))
                 continue
-            for what in ("score", "total", "rank", "status"):
-                if getattr(a, what) != getattr(b, what):
-                    changes.append(MeritChange(post, reg, b.full_name, what, getattr(a, what), getattr(b, what)))
+            for what, x, y in fields:
+                if x[i] != y[j]:
+                    changes.append(MeritChange(post, reg, b.full_name[j], what, x[i], y[j]))
     return changes
 
 
@@ -1054,14 +1220,14 @@ def _ordered(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> list
 
 
 def merit_lists_as_data(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> dict:
-    """The lists as plain JSON-ready data ``{"format": "merit-lists/1", "lists": [...]}``, posts sorted: what a
-    JSON column stores. ``merit_lists_from_data`` reads it back; ``merit_hash`` hashes its canonical JSON."""
+    """The lists as plain JSON-ready data ``{"format": "merit-lists/1", "lists": [...]}``, posts sorted.
+    ``merit_lists_from_data`` reads it back; ``dump_merit_lists`` is its canonical JSON."""
     with _gc_paused():
         return {"format": FORMAT, "lists": [ml.as_dict() for ml in _ordered(merit_lists)]}
 
 
 def merit_lists_from_data(payload: object) -> dict[str, MeritList]:
-    """{post: MeritList} from ``merit_lists_as_data``'s data (e.g. read back from a JSON column), in the
+    """{post: MeritList} from ``merit_lists_as_data``'s data (e.g. parsed from the stored JSON), in the
     stored order; ``MeritRejected`` if it is not such data."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("lists"), list):
         raise MeritRejected([RuleError("format", f"is not merit-list data of format {FORMAT}")])
@@ -1069,13 +1235,80 @@ def merit_lists_from_data(payload: object) -> dict[str, MeritList]:
         return {item["post"]: MeritList.from_dict(item) for item in payload["lists"]}
 
 
+def _canonical(value) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _value_tokens(values: list) -> list[str]:
+    """The canonical JSON of each value of a column: numbers, None and booleans in one C call (split at
+    the commas, which only separate values then), anything else one by one."""
+    if not values:
+        return []
+    tokens = _canonical(values)[1:-1].split(",")
+    return tokens if len(tokens) == len(values) else [_canonical(v) for v in values]
+
+
+def _text_tokens(values: list) -> list[str]:
+    """The canonical JSON of each text of a column (None → null)."""
+    try:
+        return list(map(encode_basestring, values))
+    except TypeError:
+        return [_canonical(v) for v in values]
+
+
+def _reason_tokens(values: list) -> list[str]:
+    made: dict = {}
+    tokens = []
+    for reasons in values:
+        try:
+            token = made.get(reasons)
+        except TypeError:  # not hashable: written as it is
+            tokens.append(_canonical(reasons))
+            continue
+        if token is None:
+            token = made[reasons] = _canonical([list(r) for r in reasons])
+        tokens.append(token)
+    return tokens
+
+
+_ROW = "[" + ",".join(["%s"] * 5 + ["[%s]"] + ["%s"] * 7) + "]"
+
+
+def _list_json(ml: MeritList) -> str:
+    """The canonical JSON of ``ml.as_dict()``, the rows written column by column (same bytes)."""
+    c = ml.columns
+    components = [_value_tokens(values) for values in c.components]
+    if not components:
+        values = repeat("", c.size)
+    elif len(components) == 1:
+        values = components[0]
+    else:
+        values = map(",".join, zip(*components))
+    rows = ",".join(map(_ROW.__mod__, zip(
+        _text_tokens(c.registration_no), _text_tokens(c.full_name), _value_tokens(c.date_of_birth),
+        _value_tokens(c.rank), _value_tokens(c.score), values, _text_tokens(c.priority_categories),
+        _value_tokens(c.bonus), _text_tokens(c.bonus_category), _value_tokens(c.total), _text_tokens(c.status),
+        _reason_tokens(c.reasons), _value_tokens(c.decided_by_board))))
+    parts = {
+        "post": _canonical(ml.post), "quota": _canonical(ml.quota), "rule": _canonical(ml.rule.as_dict()),
+        "components": _canonical(list(ml.components)), "row_fields": _canonical(list(ROW_FIELDS)),
+        "rows": "[" + rows + "]",
+        "ties": _canonical([{"rank": t.rank, "places": t.places, "total": t.total,
+                             "registration_nos": list(t.registration_nos)} for t in ml.ties]),
+        "decisions": _canonical([{"rank": d.rank, "places": d.places, "selected": list(d.selected),
+                                  "not_selected": list(d.not_selected), "reason": d.reason} for d in ml.decisions]),
+        "notes": _canonical([list(note) for note in ml.notes]),
+    }
+    return "{" + ",".join(f"{encode_basestring(key)}:{value}" for key, value in sorted(parts.items())) + "}"
+
+
 def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> bytes:
-    """The canonical JSON of the lists (UTF-8, sorted keys, no spaces, posts sorted): what ``merit_hash``
-    hashes, and a file form of the published lists."""
-    payload = merit_lists_as_data(merit_lists)
+    """The canonical JSON of the lists (UTF-8, sorted keys, no spaces, posts sorted): exactly
+    ``json.dumps(merit_lists_as_data(lists), ensure_ascii=False, sort_keys=True, separators=(",", ":"))``,
+    written column by column. It is what is stored and what ``merit_hash`` hashes."""
     with _gc_paused():
-        return json.dumps(payload, ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
+        lists = ",".join(_list_json(ml) for ml in _ordered(merit_lists))
+        return ('{"format":' + _canonical(FORMAT) + ',"lists":[' + lists + "]}").encode("utf-8")
 
 
 def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:

@@ -29,20 +29,22 @@ The life of an exam's list
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Mapping
 
-from sqlalchemy import func, select, update
+import numpy as np
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, merit
 from exam.exports import ExportInfo, export_merit_lists
-from exam.models import Attempt, Candidate, CandidateScore, Exam, GradingRun, KeyCorrection, MeritList, TieDecision
-from exam.outside_scores import scores_of
+from exam.models import (Attempt, Candidate, Exam, ExternalScore, GradingRun, KeyCorrection, MeritList,
+                          TieDecision)
 
 DEFAULT_RANKING = {"preset": "civil_service"}
 MIN_REASON_CHARS = 10
@@ -120,42 +122,85 @@ def latest_grading_run(session: Session, exam: Exam) -> GradingRun | None:
                            .order_by(GradingRun.id.desc()).limit(1)).first()
 
 
-def load_results(session: Session, exam: Exam, rule: merit.RankingRule, *,
-                 round1: Mapping[int, Mapping] | None = None) -> list[merit.CandidateResult]:
-    """Every candidate of the exam as the rule reads them. ``round1`` (candidate id → score record
-    ``{"sections": [...], "total": ...}``) replaces the stored round-1 results, e.g. with a regrade
-    computed in memory."""
+def load_candidates(session: Session, exam: Exam, rule: merit.RankingRule, *, round1=None) -> merit.CandidateTable:
+    """Every candidate of the exam as the rule reads them, column by column (by registration number).
+
+    ``round1`` (an ``exam.results.ScoreTable``, e.g. ``GradeOutcome.table`` of a grading just done or
+    previewed in memory) replaces the stored round-1 results (``candidate_score``)."""
+    from exam.results import fetch_rows, stored_scores
+
+    check_round1 = uses_round1(rule)
+    roster = fetch_rows(session, select(
+        Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.date_of_birth, Candidate.post,
+        Candidate.priority_category, Candidate.absent_at.is_not(None))
+        .where(Candidate.exam_id == exam.id).order_by(Candidate.registration_no))
+    n = len(roster)
+    ids, regs, names, born, posts, categories, absent_at = (list(c) for c in zip(*roster)) if n else ([],) * 7
+    ids = np.array(ids, dtype=np.int64)
     if round1 is None:
-        round1 = {cid: {"sections": sections, "total": total} for cid, sections, total in session.execute(
-            select(CandidateScore.candidate_id, CandidateScore.sections, CandidateScore.total)
-            .where(CandidateScore.exam_id == exam.id))}
-        if uses_round1(rule) and not round1 and session.scalar(
-                select(func.count()).select_from(Candidate).where(Candidate.exam_id == exam.id)):
+        round1 = stored_scores(session, exam)
+        if check_round1 and not len(round1) and n:
             raise MeritListError(f"exam {exam.code} has no round-1 results yet: grade it first "
                                  f"(flask --app wsgi exam grade {exam.code})")
-    submitted = set(session.scalars(select(Attempt.candidate_id).join(Candidate, Candidate.id == Attempt.candidate_id)
-                                    .where(Candidate.exam_id == exam.id, Attempt.status == "submitted")))
-    outside = scores_of(session, exam)
-    check_round1 = uses_round1(rule)
-    results = []
-    for cid, reg, name, born, post, categories, absent_at in session.execute(
-            select(Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.date_of_birth,
-                   Candidate.post, Candidate.priority_category, Candidate.absent_at)
-            .where(Candidate.exam_id == exam.id).order_by(Candidate.registration_no)):
-        record = round1.get(cid)
-        sections, total = merit.round1_from_score_record(record)
-        absent = check_round1 and record is None and (absent_at is not None or cid not in submitted)
-        results.append(merit.CandidateResult(
-            registration_no=reg, full_name=name, date_of_birth=born, post=post, priority_categories=categories or "",
-            round1_sections=sections, round1_total=total, components=outside.get(cid, {}), absent=absent))
-    return results
+
+    # Round 1: each candidate's row in the score table, the total and the set of failed sections.
+    at = np.minimum(np.searchsorted(round1.candidate_ids, ids), max(len(round1) - 1, 0))
+    has = (round1.candidate_ids[at] == ids) if len(round1) else np.zeros(n, dtype=bool)
+    rows = at[has]
+    round1_total = np.full(n, np.nan)
+    round1_total[has] = round1.total[rows]
+    round1_failed = np.full(n, -1, dtype=np.int64)
+    failed_sections: list[tuple[str, ...]] = []
+    n_sections = len(round1.sections)
+    if n_sections and has.any():
+        failed_bits = (~round1.passed[rows]).astype(np.int64) @ (np.int64(1) << np.arange(n_sections))
+        distinct, inverse = np.unique(failed_bits, return_inverse=True)
+        titles = [s.title for s in round1.sections]
+        failed_sections = [tuple(t for k, t in enumerate(titles) if (bits >> k) & 1) for bits in distinct.tolist()]
+        round1_failed[has] = inverse.ravel()
+
+    # Who did not sit: no round-1 result, and marked absent or never submitted.
+    absent = np.zeros(n, dtype=bool)
+    if check_round1 and not has.all():
+        submitted = np.fromiter((cid for (cid,) in fetch_rows(session, select(Attempt.candidate_id)
+                                 .join(Candidate, Candidate.id == Attempt.candidate_id)
+                                 .where(Candidate.exam_id == exam.id, Attempt.status == "submitted"))),
+                                dtype=np.int64)
+        absent = ~has & (np.array(absent_at, dtype=bool) | ~np.isin(ids, submitted))
+
+    # Outside scores, per component: the score (NaN when none) and whether the candidate has it.
+    by_id = np.argsort(ids, kind="stable")
+    components: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for component, found in _grouped(fetch_rows(session, select(
+            ExternalScore.component, ExternalScore.candidate_id, ExternalScore.score)
+            .where(ExternalScore.exam_id == exam.id).order_by(ExternalScore.component))):
+        cids = np.array([cid for cid, _ in found], dtype=np.int64)
+        at = np.minimum(np.searchsorted(ids[by_id], cids), max(n - 1, 0))
+        known = ids[by_id][at] == cids if n else np.zeros(len(cids), dtype=bool)
+        where = by_id[at[known]]
+        values, given = np.full(n, np.nan), np.zeros(n, dtype=bool)
+        values[where] = np.array([np.nan if v is None else v for _, v in found], dtype=np.float64)[known]
+        given[where] = True
+        components[component] = (values, given)
+    return merit.CandidateTable(
+        registration_no=regs, full_name=names,
+        date_of_birth=[d if d is None or isinstance(d, str) else d.isoformat() for d in born], post=posts,
+        priority_categories=[c or "" for c in categories], round1_total=round1_total, round1_failed=round1_failed,
+        failed_sections=failed_sections, components=components, absent=absent)
 
 
-def compute_lists(session: Session, exam: Exam, *, round1: Mapping[int, Mapping] | None = None
-                  ) -> dict[str, merit.MeritList]:
-    """The lists a build would give now (the board's recorded tie decisions re-applied), in memory."""
+def _grouped(rows) -> list[tuple[str, list[tuple[int, float | None]]]]:
+    groups: dict[str, list] = {}
+    for component, cid, score in rows:
+        groups.setdefault(component, []).append((cid, score))
+    return list(groups.items())
+
+
+def compute_lists(session: Session, exam: Exam, *, round1=None) -> dict[str, merit.MeritList]:
+    """The lists a build would give now (the board's recorded tie decisions re-applied), in memory;
+    ``round1`` as for ``load_candidates``."""
     rule = _rule(exam)
-    lists = merit.build_merit_lists(load_results(session, exam, rule, round1=round1), rule)
+    lists = merit.rank_candidates(load_candidates(session, exam, rule, round1=round1), rule)
     return reapply_decisions(session, exam, lists)
 
 
@@ -201,34 +246,67 @@ def current_list(session: Session, exam: Exam) -> MeritList | None:
     return published_list(session, exam) or draft_list(session, exam)
 
 
-def lists_of(record: MeritList) -> dict[str, merit.MeritList]:
-    """The per-post lists stored in a record, checked against its hash (``MeritListError`` if altered)."""
-    lists = merit.load_merit_lists(json.dumps(record.content, ensure_ascii=False))
-    if merit.merit_hash(lists) != record.hash:
-        raise MeritListError(f"the stored merit list {record.id} does not match its hash: it was altered")
+_LISTS: dict[tuple[int, str], dict[str, merit.MeritList]] = {}
+_LISTS_KEPT = 4
+
+
+def _remember(record: MeritList, lists: Mapping[str, merit.MeritList]) -> dict[str, merit.MeritList]:
+    """Keep the lists of a stored record for this process: its id and hash name one content."""
     rule, _ = merit.rule_from_dict(record.rule) if record.rule else (None, [])
     order = {post: k for k, post in enumerate(rule.quota)} if rule else {}  # the quota table's order, as typed
-    return dict(sorted(lists.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
+    ordered = dict(sorted(lists.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
+    while len(_LISTS) >= _LISTS_KEPT:
+        _LISTS.pop(next(iter(_LISTS)), None)
+    _LISTS[(record.id, record.hash)] = ordered
+    return ordered
 
 
-def _content(lists: Mapping[str, merit.MeritList]) -> tuple[dict, str]:
+def lists_of(record: MeritList) -> dict[str, merit.MeritList]:
+    """The per-post lists stored in a record, checked against its hash (``MeritListError`` if altered) at
+    every read; parsed once per process (the record's id and hash name its content)."""
+    text = record.content
+    if not _matches(text, record.hash):
+        raise MeritListError(f"the stored merit list {record.id} does not match its hash: it was altered")
+    known = _LISTS.get((record.id, record.hash))
+    if known is not None:
+        return dict(known)
+    return dict(_remember(record, merit.load_merit_lists(text)))
+
+
+def _matches(text: str, digest: str) -> bool:
+    """The content is the canonical JSON whose SHA-256 is the hash (a content stored before 0004 as other
+    JSON text is read and written canonically first)."""
+    if hashlib.sha256(text.encode("utf-8")).hexdigest() == digest:
+        return True
+    try:
+        canonical = json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                               allow_nan=False)
+    except ValueError:
+        return False
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest() == digest
+
+
+def _content(lists: Mapping[str, merit.MeritList]) -> tuple[str, str]:
+    """(the canonical JSON text to store, its SHA-256)."""
     data = merit.dump_merit_lists(lists)
-    return json.loads(data), merit.merit_hash(lists)
+    return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
 
 
 def _tally(lists: Mapping[str, merit.MeritList]) -> dict:
     return {post: {**ml.counts(), "quota": ml.quota, "ties": len(ml.ties)} for post, ml in lists.items()}
 
 
-def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime) -> MeritList:
+def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime, *, scores=None) -> MeritList:
     """Build (or rebuild) the exam's draft list from the current scores and rule; audit ``merit.build``.
 
-    Refused once a list is published (``MeritListError``); a rule or data problem raises
-    ``merit.MeritRejected`` naming each (a post without a quota, …)."""
+    ``scores``: the round-1 results when the caller has them in memory, e.g. ``GradeOutcome.table`` of
+    the grading run just written in this transaction (they are what ``candidate_score`` now holds), so
+    they are not read back. Refused once a list is published (``MeritListError``); a rule or data
+    problem raises ``merit.MeritRejected`` naming each (a post without a quota, …)."""
     if published_list(session, exam) is not None:
         raise MeritListError(f"the merit list of {exam.code} is already published and frozen: a new build is "
                              "refused")
-    lists = compute_lists(session, exam)
+    lists = compute_lists(session, exam, round1=scores)
     content, digest = _content(lists)
     run = latest_grading_run(session, exam)
     record = draft_list(session, exam)
@@ -239,6 +317,7 @@ def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime) ->
     record.grading_run_id = run.id if run else None
     record.created_at, record.created_by = now, actor
     session.flush()
+    _remember(record, lists)
     audit.append(session, actor=actor, action="merit.build", object_type="exam", object_id=exam.code,
                  details={"merit_list": record.id, "hash": digest, "grading_run": record.grading_run_id,
                           "posts": _tally(lists)}, now=now)
@@ -271,6 +350,7 @@ def decide_tie(session: Session, exam: Exam, *, post: str, decisions: Mapping[st
     lists[post] = decided
     content, digest = _content(lists)
     _update_draft(session, record, content=content, hash=digest)
+    _remember(record, lists)
     new = decided.decisions[len(before.decisions):]
     audit.append(session, actor=actor, action="merit.decide", object_type="exam", object_id=exam.code,
                  details={"merit_list": record.id, "post": post, "hash": record.hash,
@@ -473,23 +553,9 @@ def preview_key_corrections(session: Session, exam: Exam, *, actor: str, now: da
     except (results.ResultsError, ValueError) as exc:
         preview.problem = str(exc)
         return preview
-    after_round1 = round1_records(outcome)
-    before_round1 = {cid: {"sections": sections, "total": total, "passed": passed}
-                     for cid, sections, total, passed in session.execute(
-                         select(CandidateScore.candidate_id, CandidateScore.sections, CandidateScore.total,
-                                CandidateScore.passed).where(CandidateScore.exam_id == exam.id))}
-    people = {cid: (reg, name, post) for cid, reg, name, post in session.execute(
-        select(Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.post)
-        .where(Candidate.exam_id == exam.id))}
-    for cid in sorted(set(before_round1) | set(after_round1), key=lambda c: people[c][0]):
-        old, new = before_round1.get(cid), after_round1.get(cid)
-        old_total = old["total"] if old else None
-        new_total = new["total"] if new else None
-        old_passed = old.get("passed") if old else None
-        new_passed = new.get("passed") if new else None
-        if old_total != new_total or old_passed != new_passed:
-            reg, name, post = people[cid]
-            preview.scores.append(ScoreChange(reg, name, post, old_total, new_total, old_passed, new_passed))
+    after_round1 = outcome.table
+    before_round1 = results.stored_scores(session, exam)
+    preview.scores = _score_changes(session, before_round1, after_round1)
     try:
         before = compute_lists(session, exam, round1=before_round1)
         after = compute_lists(session, exam, round1=after_round1)
@@ -500,6 +566,32 @@ def preview_key_corrections(session: Session, exam: Exam, *, actor: str, now: da
     return preview
 
 
-def round1_records(outcome) -> dict[int, dict]:
-    """Candidate id → score record from a grading outcome (``exam.results.GradeOutcome``)."""
-    return {cid: outcome.record(cid) for cid in outcome.candidate_ids.tolist()}
+def _score_changes(session: Session, before, after) -> list[ScoreChange]:
+    """Candidates whose round-1 total or pass differs between two score tables, by registration number."""
+    ids = np.union1d(before.candidate_ids, after.candidate_ids)
+
+    def aligned(table):
+        at = np.minimum(np.searchsorted(table.candidate_ids, ids), max(len(table) - 1, 0))
+        has = (table.candidate_ids[at] == ids) if len(table) else np.zeros(len(ids), dtype=bool)
+        return has, np.where(has, table.total[at] if len(table) else 0.0, np.nan), \
+            np.where(has, table.passed_all[at] if len(table) else False, False)
+
+    had, old_total, old_passed = aligned(before)
+    has, new_total, new_passed = aligned(after)
+    differs = (had != has) | (had & has & ((old_total != new_total) | (old_passed != new_passed)))
+    changed = ids[differs].tolist()
+    if not changed:
+        return []
+    people = {}
+    for start in range(0, len(changed), 900):
+        people.update({cid: (reg, name, post) for cid, reg, name, post in session.execute(
+            select(Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.post)
+            .where(Candidate.id.in_(changed[start:start + 900])))})
+    found = []
+    for k in np.flatnonzero(differs).tolist():
+        cid = int(ids[k])
+        found.append(ScoreChange(*people[cid], float(old_total[k]) if had[k] else None,
+                                 float(new_total[k]) if has[k] else None, bool(old_passed[k]) if had[k] else None,
+                                 bool(new_passed[k]) if has[k] else None))
+    found.sort(key=lambda change: change.registration_no)
+    return found

@@ -174,7 +174,7 @@ def build(code: str):
             db_session.rollback()
             _flash_refusal(_("Không xây dựng được danh sách:"), exc)
         else:
-            ties = sum(len(ml["ties"]) for ml in record.content["lists"])
+            ties = sum(len(ml.ties) for ml in merit_lists.lists_of(record).values())
             db_session.commit()
             flash(_("Đã xây dựng bản dự thảo (%(seconds)s giây); %(ties)s trường hợp bằng điểm chờ Hội đồng "
                     "quyết định.", seconds=f"{time.perf_counter() - started:.1f}", ties=ties), "success")

@@ -158,6 +158,10 @@ class Paper(Base):
     # What batch grading needs, one byte / int32 per position, so loading 100,000 papers is cheap:
     key_masks: Mapped[bytes | None] = mapped_column(LargeBinary)  # correct options as displayed, bit masks
     version_ids: Mapped[bytes | None] = mapped_column(LargeBinary)  # int32 question version id per position
+    # What item analysis needs to read choices in the author's option order: per position, uint16 LE, the
+    # index of its option order among the orders of its n options in lexicographic order
+    # (itertools.permutations(range(n))); see exam.papers.
+    option_orders: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     items: Mapped[list[PaperItem]] = relationship(order_by="PaperItem.position", cascade="all, delete-orphan")
 
@@ -285,7 +289,9 @@ class CandidateScore(Base):
     grading_run_id: Mapped[int] = mapped_column(ForeignKey("grading_run.id"))
     total: Mapped[float] = mapped_column(Float)
     passed: Mapped[bool] = mapped_column()
-    sections: Mapped[list] = mapped_column(JSON)  # [{code, title, correct, questions, score, max_score, passed}]
+    # Per section in position order, packed (exam.results.pack_section_results): scores float64 LE, then
+    # questions, right answers, answered (int32 LE each), then passed (uint8): 21 bytes per section.
+    section_results: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class KeyCorrection(Base):
@@ -329,7 +335,9 @@ class MeritList(Base):
     exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published
     rule: Mapped[dict] = mapped_column(JSON)
-    content: Mapped[dict] = mapped_column(JSON)  # the ranked rows per post, as computed (and frozen)
+    # The ranked rows per post as computed (and frozen): the canonical JSON text of exam.merit.dump_merit_lists,
+    # whose SHA-256 is ``hash``. Loaded only when read (it holds every candidate).
+    content: Mapped[str] = mapped_column(Text, deferred=True)
     hash: Mapped[str] = mapped_column(String(64))
     grading_run_id: Mapped[int | None] = mapped_column(ForeignKey("grading_run.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)

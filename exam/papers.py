@@ -18,9 +18,12 @@ The draw is deterministic and balanced:
   of each difficulty in each topic. Form ``(seat - 1) mod K`` goes to each seat,
   so neighbouring seat numbers never hold the same form.
 
-Each stored paper also carries what batch grading reads instead of its items:
-``key_masks`` (one byte per position: the correct options as displayed, bit j = the
-j-th displayed option) and ``version_ids`` (int32 little-endian per position).
+Each stored paper also carries what batch grading and item analysis read instead of its
+items: ``key_masks`` (one byte per position: the correct options as displayed, bit j = the
+j-th displayed option), ``version_ids`` (int32 little-endian per position) and
+``option_orders`` (uint16 little-endian per position: ``option_order_index`` of the
+position's option order, its index among the orders of its n options in lexicographic
+order, ``itertools.permutations(range(n))``).
 
 The keyed digests (BLAKE2b, keyed with the seed, personalised per use):
 
@@ -38,6 +41,8 @@ import struct
 from operator import or_
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
+from itertools import permutations
 from typing import NamedTuple
 
 from sqlalchemy import JSON, Text, bindparam, cast, insert, select
@@ -88,6 +93,7 @@ class Draft:
     version_ids: bytes
     order_json: list[str]  # option_order of each item as compact JSON (stored as is)
     ids_json: list[str]  # option_ids of each item as compact JSON
+    option_orders: bytes  # option_order_index of each item, uint16 LE
 
 
 def load_pool(session: Session, exam: Exam) -> tuple[list[ExamSection], list[PoolCell]]:
@@ -119,6 +125,18 @@ def load_pool(session: Session, exam: Exam) -> tuple[list[ExamSection], list[Poo
             raise PaperError(f"blueprint cell {cell.cell_id} needs {cell.count} questions but its pool holds "
                              f"{len(cell.version_ids)}")
     return sections, cells
+
+
+@cache
+def _lexicographic(n: int) -> dict[tuple[int, ...], int]:
+    return {order: k for k, order in enumerate(permutations(range(n)))}
+
+
+def option_order_index(order) -> int:
+    """The index of an option order (the author's index of each displayed option) among every order of
+    its n options in lexicographic order (``itertools.permutations(range(n))``): 0 is the author's own
+    order. Below 8! = 40,320, so two bytes hold it."""
+    return _lexicographic(len(order))[tuple(order)]
 
 
 def _shuffled(n: int, number: int) -> tuple[int, ...]:
@@ -213,7 +231,8 @@ def draft_of(items: list[DraftItem]) -> Draft:
     digest = hashlib.sha256(("[" + ",".join(lines) + "]").encode()).hexdigest()
     key_masks = bytes(i.key_mask for i in items)
     version_ids = struct.pack(f"<{len(items)}i", *(i.question_version_id for i in items))
-    return Draft(items, digest, key_masks, version_ids, order_json, ids_json)
+    option_orders = struct.pack(f"<{len(items)}H", *(option_order_index(i.option_order) for i in items))
+    return Draft(items, digest, key_masks, version_ids, order_json, ids_json, option_orders)
 
 
 def content_hash(items: list[DraftItem]) -> str:
@@ -282,7 +301,8 @@ def _store(session: Session, exam: Exam, new: list[tuple[Candidate, int, Draft]]
         ids = session.execute(paper_insert, [
             {"exam_id": exam.id, "candidate_id": candidate.id, "form": slot if exam.forms else None, "slot": slot,
              "content_hash": draft.content_hash, "created_at": now, "key_masks": draft.key_masks,
-             "version_ids": draft.version_ids} for candidate, slot, draft in chunk]).all()
+             "version_ids": draft.version_ids, "option_orders": draft.option_orders}
+            for candidate, slot, draft in chunk]).all()
         rows = []
         for (paper_id, candidate_id), (candidate, _slot, draft) in zip(ids, chunk):
             if candidate_id != candidate.id:

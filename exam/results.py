@@ -57,7 +57,8 @@ import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
-from typing import Iterable, Sequence
+from itertools import repeat
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import delete, select
@@ -156,6 +157,10 @@ class ExamArrays:
     section: np.ndarray  # [Q] int64: section index of each position
     compact_rows: int  # rows read from the compact columns
     rebuilt_rows: int  # rows rebuilt from paper_item / response rows
+    # [C, Q] uint16: each position's option order (``paper.option_orders``: its index among the orders of
+    # its n options in lexicographic order); rows whose paper has none are listed in ``orders_missing``.
+    option_orders: np.ndarray | None = None
+    orders_missing: np.ndarray | None = None  # [k] row numbers
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -167,7 +172,7 @@ def section_layout(sections: Sequence[ExamSection]) -> np.ndarray:
     return np.repeat(np.arange(len(sections), dtype=np.int64), [s.question_count for s in sections])
 
 
-def _raw_rows(session: Session, statement) -> list[tuple]:
+def fetch_rows(session: Session, statement) -> list[tuple]:
     """Rows of a SELECT as plain tuples from the driver's cursor, in the session's transaction: no
     per-row work by the ORM (100,000 rows: a third of the time). The only parameter is an integer
     id, written as a literal."""
@@ -186,12 +191,12 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
     sections = list(exam.sections)
     layout = section_layout(sections)
     n_questions = len(layout)
-    rows = _raw_rows(session, select(
+    rows = fetch_rows(session, select(
         Attempt.candidate_id, Attempt.id, Attempt.paper_id, Paper.form, Paper.key_masks, Paper.version_ids,
-        Attempt.choice_masks).join(Paper, Paper.id == Attempt.paper_id)
+        Attempt.choice_masks, Paper.option_orders).join(Paper, Paper.id == Attempt.paper_id)
         .where(Paper.exam_id == exam.id, Attempt.status == "submitted"))
     n = len(rows)
-    columns = list(zip(*rows)) if n else [()] * 7
+    columns = list(zip(*rows)) if n else [()] * 8
     del rows
     candidate_ids = np.fromiter(columns[0], dtype=np.int64, count=n)
     order = np.argsort(candidate_ids, kind="stable")  # rows by candidate id
@@ -224,9 +229,26 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
     if len(slow):
         _rebuild_from_rows(session, sections, [(int(columns[1][i]), int(columns[2][i])) for i in slow],
                            where[slow].tolist(), key, chosen, version_ids)
+    option_orders, orders_missing = _option_orders(columns[7], order, n, n_questions)
     return ExamArrays(exam_id=exam.id, candidate_ids=candidate_ids, attempt_ids=attempt_ids, paper_ids=paper_ids,
                       forms=forms, key=key, chosen=chosen, version_ids=version_ids, section=layout,
-                      compact_rows=len(fast), rebuilt_rows=len(slow))
+                      compact_rows=len(fast), rebuilt_rows=len(slow), option_orders=option_orders,
+                      orders_missing=orders_missing)
+
+
+def _option_orders(blobs: Sequence[bytes | None], order: np.ndarray, n: int, n_questions: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """[C, Q] uint16 option-order indices (rows by candidate id) and the rows without them (0 there)."""
+    width = 2 * n_questions
+    present = np.fromiter((b is not None and len(b) == width for b in blobs), dtype=bool, count=n)
+    if present.all():
+        return np.frombuffer(b"".join(blobs), dtype="<u2").reshape(n, n_questions)[order], np.zeros(0, np.int64)
+    target = np.zeros((n, n_questions), dtype="<u2")
+    have = np.flatnonzero(present)
+    if len(have):
+        target[have] = np.frombuffer(b"".join([blobs[i] for i in have]), dtype="<u2").reshape(-1, n_questions)
+    target = target[order]
+    return target, np.flatnonzero(~present[order])
 
 
 def _rebuild_from_rows(session: Session, sections: Sequence[ExamSection], attempts: list[tuple[int, int]],
@@ -428,39 +450,29 @@ class GradeOutcome:
         return len(self.candidate_ids)
 
     @cached_property
-    def _rounded(self) -> tuple[list, list, list, list, list, list, list]:
+    def table(self) -> "ScoreTable":
+        """The results as stored: rounded scores, column by column."""
         g = self.grades
-        marks = np.array([s.marks_per_question for s in self.exam_sections])
-        max_scores = np.round(self.question_counts * marks[None, :], SCORE_DECIMALS)
-        return (self.candidate_ids.tolist(), np.round(g.total, SCORE_DECIMALS).tolist(),
-                np.round(g.score, SCORE_DECIMALS).tolist(), g.correct.tolist(), g.answered.tolist(),
-                g.passed.tolist(), g.passed_all.tolist(), max_scores.tolist(), self.question_counts.tolist())
+        return ScoreTable(
+            sections=self.exam_sections, candidate_ids=self.candidate_ids,
+            total=np.round(g.total, SCORE_DECIMALS) + 0.0, passed_all=g.passed_all,
+            score=np.round(g.score, SCORE_DECIMALS) + 0.0, questions=self.question_counts, correct=g.correct,
+            answered=g.answered, passed=g.passed)
 
     @cached_property
     def totals(self) -> dict[int, float]:
-        ids, totals = self._rounded[0], self._rounded[1]
-        return dict(zip(ids, totals))
+        return dict(zip(self.candidate_ids.tolist(), self.table.total.tolist()))
 
     @cached_property
     def passed(self) -> dict[int, bool]:
-        ids, passed = self._rounded[0], self._rounded[6]
-        return dict(zip(ids, passed))
+        return dict(zip(self.candidate_ids.tolist(), self.table.passed_all.tolist()))
 
     @cached_property
     def sections(self) -> dict[int, list[dict]]:
-        ids, _, scores, correct, answered, passed, _, max_scores, counts = self._rounded
-        info = self.exam_sections
-        return {cid: [{"position": s.position, "code": s.code, "title": s.title, "questions": count[k],
-                       "correct": right[k], "answered": given[k], "score": score[k], "max_score": top[k],
-                       "passed": ok[k]} for k, s in enumerate(info)]
-                for cid, score, right, given, ok, top, count
-                in zip(ids, scores, correct, answered, passed, max_scores, counts)}
+        return {cid: record["sections"] for cid, record in self.table.records().items()}
 
     def record(self, candidate_id: int) -> dict:
-        sections = self.sections[candidate_id]
-        return {"sections": sections, "total": self.totals[candidate_id],
-                "max_total": round(sum(s["max_score"] for s in sections), SCORE_DECIMALS),
-                "passed": self.passed[candidate_id]}
+        return self.table.record(candidate_id)
 
     def summary(self) -> dict:
         """Counts for the run's record and the results page."""
@@ -483,6 +495,129 @@ class GradeOutcome:
             "corrections": [c.as_list() for c in self.corrections],
             "compact_rows": self.arrays.compact_rows, "rebuilt_rows": self.arrays.rebuilt_rows,
         }
+
+
+# --- stored scores -----------------------------------------------------------------------------------
+
+SECTION_RESULT_BYTES = 8 + 3 * 4 + 1  # per section: score float64, questions/correct/answered int32, passed uint8
+
+
+@dataclass(frozen=True)
+class ScoreTable:
+    """Round-1 results of an exam, column by column, one row per candidate (by candidate id): what a
+    grading produced (``GradeOutcome.table``) or what ``candidate_score`` holds (``stored_scores``)."""
+
+    sections: tuple[SectionInfo, ...]
+    candidate_ids: np.ndarray  # [C] int64, ascending
+    total: np.ndarray  # [C] float64, rounded to SCORE_DECIMALS
+    passed_all: np.ndarray  # [C] bool
+    score: np.ndarray  # [C, S] float64, rounded
+    questions: np.ndarray  # [C, S] questions counted (fewer after void_remove)
+    correct: np.ndarray  # [C, S] right answers
+    answered: np.ndarray  # [C, S]
+    passed: np.ndarray  # [C, S] bool
+    grading_run_ids: np.ndarray | None = None  # [C], when read from candidate_score
+
+    def __len__(self) -> int:
+        return len(self.candidate_ids)
+
+    def row_of(self, candidate_id: int) -> int | None:
+        at = int(np.searchsorted(self.candidate_ids, candidate_id))
+        return at if at < len(self.candidate_ids) and self.candidate_ids[at] == candidate_id else None
+
+    def record(self, candidate_id: int) -> dict:
+        """One candidate's score record, in the shape of ``attempt.score`` (``exam.grading.score_record``);
+        KeyError when the candidate has no result."""
+        row = self.row_of(candidate_id)
+        if row is None:
+            raise KeyError(candidate_id)
+        return self._records([row])[0]
+
+    def records(self) -> dict[int, dict]:
+        """Candidate id → score record, for every candidate."""
+        return dict(zip(self.candidate_ids.tolist(), self._records(slice(None))))
+
+    def _records(self, rows) -> list[dict]:
+        marks = np.array([s.marks_per_question for s in self.sections], dtype=np.float64)
+        questions = self.questions[rows]
+        max_scores = (np.round(questions * marks[None, :], SCORE_DECIMALS) + 0.0).tolist()
+        info = self.sections
+        records = []
+        for total, ok, score, count, right, given, passed, top in zip(
+                self.total[rows].tolist(), self.passed_all[rows].tolist(), self.score[rows].tolist(),
+                questions.tolist(), self.correct[rows].tolist(), self.answered[rows].tolist(),
+                self.passed[rows].tolist(), max_scores):
+            sections = [{"position": s.position, "code": s.code, "title": s.title, "questions": count[k],
+                         "correct": right[k], "answered": given[k], "score": score[k], "max_score": top[k],
+                         "passed": passed[k]} for k, s in enumerate(info)]
+            records.append({"sections": sections, "total": total,
+                            "max_total": round(sum(top), SCORE_DECIMALS), "passed": ok})
+        return records
+
+
+def pack_section_results(table: ScoreTable) -> list[bytes]:
+    """One ``candidate_score.section_results`` value per candidate: per section in position order the
+    score (float64 LE), then the questions, right answers and answered questions (int32 LE each), then
+    passed (uint8). Vectorized: the rows are cut from one [C, 21 × S] byte array."""
+    n, s = table.score.shape
+    if s == 0:
+        return [b""] * n
+    packed = np.empty((n, SECTION_RESULT_BYTES * s), dtype=np.uint8)
+    packed[:, :8 * s] = np.ascontiguousarray(table.score, dtype="<f8").view(np.uint8).reshape(n, 8 * s)
+    for k, counts in enumerate((table.questions, table.correct, table.answered)):
+        start = 8 * s + 4 * s * k
+        packed[:, start:start + 4 * s] = np.ascontiguousarray(counts, dtype="<i4").view(np.uint8).reshape(n, 4 * s)
+    packed[:, 20 * s:] = table.passed
+    return packed.view(f"V{SECTION_RESULT_BYTES * s}").ravel().tolist()
+
+
+def section_results_of(record: Mapping) -> bytes:
+    """``candidate_score.section_results`` of one score record (the shape of ``attempt.score``)."""
+    sections = list(record.get("sections") or ())
+    row = lambda name: np.array([[s.get(name) or 0 for s in sections]])  # noqa: E731
+    table = ScoreTable(sections=(), candidate_ids=np.zeros(1, dtype=np.int64), total=np.zeros(1),
+                       passed_all=np.zeros(1, dtype=bool), score=row("score").astype(np.float64).reshape(1, -1),
+                       questions=row("questions").reshape(1, -1), correct=row("correct").reshape(1, -1),
+                       answered=row("answered").reshape(1, -1), passed=row("passed").astype(bool).reshape(1, -1))
+    return pack_section_results(table)[0]
+
+
+def unpack_section_results(blobs: Sequence[bytes], n_sections: int
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(score, questions, correct, answered, passed), each [C, S], from ``pack_section_results``'s values."""
+    n, s = len(blobs), n_sections
+    width = SECTION_RESULT_BYTES * s
+    if any(len(b) != width for b in blobs):
+        raise ResultsError("stored_scores", f"a stored score does not hold the exam's {s} sections")
+    packed = np.frombuffer(b"".join(blobs), dtype=np.uint8).reshape(n, width)
+    score = packed[:, :8 * s].copy().view("<f8").astype(np.float64)
+    counts = [packed[:, 8 * s + 4 * s * k:8 * s + 4 * s * (k + 1)].copy().view("<i4").astype(np.int64)
+              for k in range(3)]
+    return score, counts[0], counts[1], counts[2], packed[:, 20 * s:].astype(bool)
+
+
+def stored_scores(session: Session, exam: Exam, candidate_ids: Sequence[int] | None = None) -> ScoreTable:
+    """The exam's ``candidate_score`` rows (or those of ``candidate_ids``) as a ScoreTable, read straight
+    from the driver's cursor (no per-row ORM work)."""
+    statement = select(CandidateScore.candidate_id, CandidateScore.total, CandidateScore.passed,
+                       CandidateScore.section_results, CandidateScore.grading_run_id) \
+        .where(CandidateScore.exam_id == exam.id).order_by(CandidateScore.candidate_id)
+    if candidate_ids is not None:
+        rows = []
+        for chunk in _chunks(sorted(set(candidate_ids))):
+            rows += session.execute(statement.where(CandidateScore.candidate_id.in_(chunk))).all()
+    else:
+        rows = fetch_rows(session, statement)
+    sections = tuple(SectionInfo.of(s) for s in exam.sections)
+    n = len(rows)
+    columns = list(zip(*rows)) if n else [()] * 5
+    score, questions, correct, answered, passed = unpack_section_results(
+        [bytes(b) for b in columns[3]], len(sections))
+    return ScoreTable(sections=sections, candidate_ids=np.fromiter(columns[0], dtype=np.int64, count=n),
+                      total=np.fromiter(columns[1], dtype=np.float64, count=n),
+                      passed_all=np.fromiter(columns[2], dtype=bool, count=n), score=score, questions=questions,
+                      correct=correct, answered=answered, passed=passed,
+                      grading_run_ids=np.fromiter(columns[4], dtype=np.int64, count=n))
 
 
 # --- hashes ------------------------------------------------------------------------------------------
@@ -531,15 +666,8 @@ def outputs_hash(candidate_ids: np.ndarray, grades: Grades) -> str:
 
 def outputs_hash_of_scores(session: Session, exam: Exam) -> str:
     """The outputs hash recomputed from the stored candidate_score rows of the exam."""
-    rows = session.execute(select(CandidateScore.candidate_id, CandidateScore.total, CandidateScore.sections)
-                           .where(CandidateScore.exam_id == exam.id)
-                           .order_by(CandidateScore.candidate_id)).all()
-    n_sections = len(exam.sections)
-    return _outputs_digest(
-        [r.candidate_id for r in rows], [r.total for r in rows],
-        np.array([[s["score"] for s in r.sections] for r in rows], dtype=np.float64).reshape(-1, n_sections),
-        np.array([[s["correct"] for s in r.sections] for r in rows], dtype=np.int64).reshape(-1, n_sections),
-        np.array([[s["passed"] for s in r.sections] for r in rows], dtype=bool).reshape(-1, n_sections))
+    table = stored_scores(session, exam)
+    return _outputs_digest(table.candidate_ids, table.total, table.score, table.correct, table.passed)
 
 
 # --- grading an exam ---------------------------------------------------------------------------------
@@ -629,42 +757,26 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
     return outcome
 
 
-def _sections_json(outcome: GradeOutcome) -> list[str]:
-    """Each candidate's section records as the JSON text ``json.dumps`` would write for
-    ``outcome.sections[id]`` (same keys, same order, ``repr`` floats), built section by section
-    with a string template: dumping 100,000 small lists one by one costs seconds."""
-    g = outcome.grades
-    marks = np.array([s.marks_per_question for s in outcome.exam_sections])
-    max_scores = np.round(outcome.question_counts * marks[None, :], SCORE_DECIMALS)
-    scores = np.round(g.score, SCORE_DECIMALS)
-    word = {True: "true", False: "false"}
-    fragments = []
-    for k, s in enumerate(outcome.exam_sections):
-        head = json.dumps({"position": s.position, "code": s.code, "title": s.title}, ensure_ascii=False,
-                          separators=(",", ":"))[:-1].replace("%", "%%")
-        template = head + ',"questions":%d,"correct":%d,"answered":%d,"score":%r,"max_score":%r,"passed":%s}'
-        fragments.append([template % (q, c, a, x, m, word[p]) for q, c, a, x, m, p in zip(
-            outcome.question_counts[:, k].tolist(), g.correct[:, k].tolist(), g.answered[:, k].tolist(),
-            scores[:, k].tolist(), max_scores[:, k].tolist(), g.passed[:, k].tolist())])
-    return ["[" + ",".join(parts) + "]" for parts in zip(*fragments)]
-
-
 def _store_scores(session: Session, outcome: GradeOutcome, run_id: int) -> None:
-    """Replace the exam's candidate_score rows: one DELETE, one driver-level executemany."""
+    """Replace the exam's candidate_score rows: one DELETE, then the rows as plain tuples straight to the
+    driver (executemany; COPY on PostgreSQL), the sections packed (``pack_section_results``)."""
     session.execute(delete(CandidateScore).where(CandidateScore.exam_id == outcome.exam_id))
     if not outcome.candidates:
         return
-    ids = outcome.candidate_ids.tolist()
-    totals = np.round(outcome.grades.total, SCORE_DECIMALS).tolist()
-    passed = outcome.grades.passed_all.tolist()
+    table = outcome.table
+    rows = zip(outcome.candidate_ids.tolist(), repeat(outcome.exam_id), repeat(run_id), table.total.tolist(),
+               table.passed_all.tolist(), pack_section_results(table))
+    columns = "candidate_id, exam_id, grading_run_id, total, passed, section_results"
     connection = session.connection()
+    if connection.dialect.name == "postgresql" and connection.dialect.driver == "psycopg":
+        with connection.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY candidate_score ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+        return
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    json_mark = mark if connection.dialect.name == "sqlite" else f"CAST({mark} AS JSON)"
-    sql = (f"INSERT INTO candidate_score (candidate_id, exam_id, grading_run_id, total, passed, sections) "
-           f"VALUES ({mark}, {mark}, {mark}, {mark}, {mark}, {json_mark})")
-    exam_id = outcome.exam_id
-    connection.exec_driver_sql(sql, [(cid, exam_id, run_id, total, ok, text)
-                                     for cid, total, ok, text in zip(ids, totals, passed, _sections_json(outcome))])
+    connection.exec_driver_sql(f"INSERT INTO candidate_score ({columns}) VALUES ({', '.join([mark] * 6)})",
+                               list(rows))
 
 
 def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, now: datetime, item_analysis: bool,

@@ -40,6 +40,7 @@ rewrote it: both are accepted there, and nothing else.
 from __future__ import annotations
 
 import json
+import struct
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Mapping, Sequence
@@ -213,6 +214,14 @@ def bonus_points(rule: Mapping, categories: str) -> float:
     return max(found, default=0.0)
 
 
+def stored_content(text: str) -> object:
+    """A merit list's stored content (its canonical JSON text) read back; None when it is not JSON."""
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        return None
+
+
 def merit_lists(content: object) -> list[dict] | None:
     """The per-post lists of a stored merit list ({"format": "merit-lists/1", "lists": [...]}),
     each row as a dict named by the list's ``row_fields``; None when the content is not one."""
@@ -280,6 +289,23 @@ def section_rows(session: Session, exam_id: int) -> list[dict]:
              "pass_ratio": s.pass_ratio}
             for s in session.scalars(select(ExamSection).where(ExamSection.exam_id == exam_id)
                                      .order_by(ExamSection.position))]
+
+
+def stored_sections(blob: bytes, sections: Sequence[Mapping]) -> list[dict]:
+    """The section records of a stored ``candidate_score.section_results`` (read here with ``struct``,
+    independently of the writer): per section in position order the score (float64 LE), then the
+    questions, right answers and answered questions (int32 LE each), then passed (uint8)."""
+    blob = bytes(blob)
+    n = len(sections)
+    if len(blob) != 21 * n:
+        return [{"code": "?", "title": f"stored result of {len(blob)} bytes for {n} sections"}]
+    scores = struct.unpack_from(f"<{n}d", blob)
+    counts = struct.unpack_from(f"<{3 * n}i", blob, 8 * n)
+    ordered = sorted(sections, key=lambda s: s["position"])
+    return [{"position": s["position"], "code": s["code"], "title": s["title"], "questions": counts[k],
+             "correct": counts[n + k], "answered": counts[2 * n + k], "score": scores[k],
+             "max_score": round(float(s["marks_per_question"]) * counts[k], 4), "passed": bool(blob[20 * n + k])}
+            for k, s in enumerate(ordered)]
 
 
 def correction_rows(session: Session, exam_id: int) -> list[dict]:
@@ -381,8 +407,9 @@ def _records(session: Session, rows) -> list[dict]:
                 .order_by(audit.AuditEntry.seq)):
             submits.setdefault(entry.object_id, []).append(entry.as_dict())
     candidate_ids = [candidate.id for candidate, _, _, _ in rows]
-    scores = {s.candidate_id: s for s in session.scalars(
-        select(CandidateScore).where(CandidateScore.candidate_id.in_(candidate_ids)))}
+    scores = {s.candidate_id: s for start in range(0, len(candidate_ids), BATCH) for s in session.scalars(
+        select(CandidateScore).where(CandidateScore.candidate_id.in_(candidate_ids[start:start + BATCH])))}
+    sections_of: dict[int, list[dict]] = {}
     external: dict[int, dict] = {}
     for s in session.scalars(select(ExternalScore).where(ExternalScore.candidate_id.in_(candidate_ids))
                              .order_by(ExternalScore.candidate_id, ExternalScore.component)):
@@ -412,7 +439,8 @@ def _records(session: Session, rows) -> list[dict]:
             "submit_entries": submits.get(attempt.public_id, []) if attempt else [],
             "candidate_score": None if score is None else {
                 "grading_run_id": score.grading_run_id, "total": score.total, "passed": score.passed,
-                "sections": score.sections},
+                "sections": stored_sections(score.section_results, sections_of.setdefault(
+                    score.exam_id, section_rows(session, score.exam_id)))},
             "external_scores": external.get(candidate.id, {}),
         })
     return records
@@ -580,7 +608,7 @@ def retally_exam(session: Session, exam) -> RetallyReport:
     merit = published_merit_list(session, exam.id)
     if merit is not None:
         report.merit_list = merit.hash
-        lists = merit_lists(merit.content)
+        lists = merit_lists(stored_content(merit.content))
         if lists is None:
             report.differences.append(Difference("", "merit_list", "the published list's content is not in a "
                                                                    "known format"))

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from exam import merit
 from exam.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
-from exam.models import Attempt, Candidate, CandidateScore, Exam, KeyCorrection, MeritList, PaperItem, Response
+from exam.models import Attempt, Candidate, Exam, KeyCorrection, MeritList, PaperItem, Response
 
 LETTERS = "ABCDEFGH"
 OUTCOME_LABELS = {
@@ -157,8 +157,10 @@ def build_report(session: Session, exam: Exam, candidate: Candidate, *, record: 
     report = ScoreReport(exam_code=exam.code, exam_title=exam.title, registration_no=candidate.registration_no,
                          full_name=candidate.full_name, date_of_birth=candidate.date_of_birth, post=candidate.post,
                          submitted_at=attempt.submitted_at if attempt is not None else None)
-    score = session.get(CandidateScore, candidate.id)
-    record_score = {"sections": score.sections, "total": score.total, "passed": score.passed} if score else \
+    from exam.results import stored_scores
+
+    scores = stored_scores(session, exam, [candidate.id])
+    record_score = scores.record(candidate.id) if len(scores) else \
         (attempt.score if attempt is not None and attempt.status == "submitted" else None)
     if record_score:
         report.sections = list(record_score.get("sections") or ())

@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 from exam import attempts, audit, merit
 from exam.models import (Attempt, Candidate, CandidateScore, ExternalScore, GradingRun, MeritList, PaperItem)
+from exam.results import section_results_of
 from exam.sittings import current_access_code
 from tests.factories import make_ready_candidates
 
@@ -99,8 +100,7 @@ def publish_results(db, sat: SatExam, round2: dict[int, float], *, quota: int = 
         db.refresh(attempt)
         db.add(CandidateScore(candidate_id=candidate.id, exam_id=sat.exam.id, grading_run_id=run.id,
                               total=attempt.score["total"], passed=attempt.score["passed"],
-                              sections=[{k: s[k] for k in ("code", "title", "correct", "questions", "score",
-                                                          "max_score", "passed")} for s in attempt.score["sections"]]))
+                              section_results=section_results_of(attempt.score)))
         components = {}
         if i in round2:
             db.add(ExternalScore(candidate_id=candidate.id, component="round2", exam_id=sat.exam.id, score=round2[i],
@@ -113,7 +113,7 @@ def publish_results(db, sat: SatExam, round2: dict[int, float], *, quota: int = 
     rule, errors = merit.rule_from_dict({"preset": "civil_service", "quota": {POST: quota}})
     assert not errors, errors
     lists = merit.build_merit_lists(results, rule)
-    content = json.loads(merit.dump_merit_lists(lists))
+    content = merit.dump_merit_lists(lists).decode("utf-8")
     digest = merit.merit_hash(lists)
     merit_list = MeritList(exam_id=sat.exam.id, status="published", rule=rule.as_dict(), content=content,
                            hash=digest, grading_run_id=run.id, created_at=now, created_by="hoidong",

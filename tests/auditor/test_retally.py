@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from exam import grading, retally
+from exam import grading, results, retally
 from exam.models import Attempt, CandidateScore, KeyCorrection, Response, ResponseLog
 from tests.auditor.conftest import T0, attempt_of, drop_response_log_guard
 
@@ -176,11 +176,11 @@ def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results
     from exam.models import MeritList
 
     merit_list = db.scalar(select(MeritList))
-    content = json.loads(json.dumps(merit_list.content))
+    content = json.loads(merit_list.content)
     fields = content["lists"][0]["row_fields"]
     row = content["lists"][0]["rows"][0]
     row[fields.index("total")] += 10
-    db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=content))
+    db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=json.dumps(content)))
     db.commit()
     result = run_retally(runner, results_exam.exam)
     assert result.exit_code == 1
@@ -208,12 +208,13 @@ def test_an_approved_key_correction_is_applied_to_the_grading_run_not_to_the_sub
     assert "1 approved key corrections applied" in result.output
     # The board regrades: the stored round-1 score follows the corrected key and all is well again.
     score = db.scalar(select(CandidateScore).where(CandidateScore.candidate_id == attempt.candidate_id))
-    fixed = [dict(s) for s in score.sections]
-    fixed[0]["correct"] -= 1
-    fixed[0]["score"] -= 1.0
+    fixed = results.stored_scores(db, results_exam.exam, [attempt.candidate_id]).record(attempt.candidate_id)
+    fixed["sections"][0]["correct"] -= 1
+    fixed["sections"][0]["score"] -= 1.0
     others = [c for c in results_exam.candidates if c.id != attempt.candidate_id]
     db.execute(update(CandidateScore).where(CandidateScore.candidate_id == attempt.candidate_id)
-               .values(total=score.total - 1.0, sections=fixed, passed=score.passed))
+               .values(total=score.total - 1.0, section_results=results.section_results_of(fixed),
+                       passed=score.passed))
     db.commit()
     result = run_retally(runner, results_exam.exam)
     assert f"{number} [candidate_score]" not in result.output

@@ -31,13 +31,15 @@ def test_hand_cases_through_the_database(db):
     outcome = results.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
     db.commit()
     scores = {s.candidate_id: s for s in db.scalars(select(CandidateScore).where(CandidateScore.exam_id == exam.id))}
+    stored_records = results.stored_scores(db, exam).records()
     expected = [  # (total, section 1 right, section 2 right, passed section 1 (≥ 2.5 of 5), section 2 (≥ 1.5 of 3))
         (2, 2, 0, False, False), (3, 3, 0, True, False), (4, 4, 0, True, False), (5, 5, 0, True, False)]
     for candidate, (total, right1, right2, pass1, pass2) in zip(candidates, expected):
         stored = scores[candidate.id]
         assert stored.total == total and stored.grading_run_id == outcome.run.id
-        assert [s["correct"] for s in stored.sections] == [right1, right2]
-        assert [s["passed"] for s in stored.sections] == [pass1, pass2]
+        sections = stored_records[candidate.id]["sections"]
+        assert [s["correct"] for s in sections] == [right1, right2]
+        assert [s["passed"] for s in sections] == [pass1, pass2]
         assert stored.passed is False
         assert outcome.totals[candidate.id] == total and outcome.passed[candidate.id] is False
     assert outcome.run.summary["candidates"] == 4
@@ -73,8 +75,9 @@ def test_batch_equals_submission_time_grading(db, scoring):
     for attempt in attempts:
         assert outcome.record(attempt.candidate_id) == attempt.score  # the submission's own score record
     stored = {s.candidate_id: s for s in db.scalars(select(CandidateScore).where(CandidateScore.exam_id == exam.id))}
+    records = results.stored_scores(db, exam).records()
     for attempt in attempts:
-        assert stored[attempt.candidate_id].sections == attempt.score["sections"]
+        assert records[attempt.candidate_id] == attempt.score  # the packed row reads back to the same record
         assert stored[attempt.candidate_id].total == attempt.score["total"]
 
 
