@@ -27,6 +27,7 @@ from exam.attempts import RoomError
 from exam.db import force_immediate, get_session, reads_only, utcnow
 from exam.extensions import csrf
 from exam.models import Exam, Sitting
+from exam.room_writes import iso
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -120,13 +121,6 @@ def api_headers(response):
 
 
 # --- helpers -------------------------------------------------------------------------------------
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 UTC with milliseconds and a Z (what every browser's Date.parse reads)."""
-    if value is None:
-        return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
-
 
 def grace() -> timedelta:
     return timedelta(seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
@@ -342,21 +336,15 @@ def start():
 @candidate_writes
 def save_answer(question_id: str):
     body = json_body()
-    now, grace_period, lab, token = utcnow(), grace(), machine(), bearer_token()
-
-    def work(db_session):
-        # The live session is read inside the write transaction: a token ended a moment ago cannot write.
-        receipt = attempts.save_answer_for_token(db_session, token, question_id=question_id,
-                                                 choices=body.get("choices"), seq=body.get("seq"),
-                                                 flagged=body.get("flagged"), machine=lab, now=now,
-                                                 grace=grace_period)
-        if receipt is None:
-            raise invalid_token_error(db_session, token)
-        return receipt
-
-    receipt = save_batch.write(work)
-    return jsonify({"question_id": receipt.question_id, "seq": receipt.seq, "saved_at": iso(receipt.saved_at),
-                    "server_time": iso(now)})
+    token = bearer_token()
+    # The live session is read inside the write transaction: a token ended a moment ago cannot write.
+    saved = save_batch.write_operation(
+        "save_answer", token=token, question_id=question_id, choices=body.get("choices"), seq=body.get("seq"),
+        flagged=body.get("flagged"), machine=machine(), now=utcnow(),
+        grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
+    if saved is None:
+        raise invalid_token_error(get_session(), token)
+    return jsonify(saved)
 
 
 @bp.post("/attempt/section/next")
@@ -374,18 +362,12 @@ def next_section():
 @candidate_writes
 def heartbeat():
     json_body()  # {"answered": n} is optional and informative only
-    now, grace_period, token = utcnow(), grace(), bearer_token()
-
-    def work(db_session):
-        found = attempts.heartbeat_for_token(db_session, token, now=now, grace=grace_period)
-        if found is None:
-            raise invalid_token_error(db_session, token)
-        attempt, moment, paused_at = found  # the clock as shown: frozen while the room is paused
-        return {"server_time": iso(now), "status": attempt.status, "paused": paused_at is not None,
-                "deadline": iso(moment.deadline), "section_position": moment.position,
-                "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None}
-
-    return jsonify(save_batch.write(work))
+    token = bearer_token()
+    beat = save_batch.write_operation("heartbeat", token=token, now=utcnow(),
+                                      grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
+    if beat is None:
+        raise invalid_token_error(get_session(), token)
+    return jsonify(beat)
 
 
 @bp.post("/attempt/submit")

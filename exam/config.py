@@ -24,6 +24,7 @@ ENV_SETTINGS = (
     "ATTEMPT_SWEEPER",
     "ATTEMPT_SWEEP_SECONDS",
     "SAVE_BATCHING",
+    "SAVE_WRITER",
 )
 
 
@@ -54,6 +55,9 @@ class Defaults:
     # Group commit of the exam room's writes (exam/save_batch.py): "auto" (on for SQLite, where one
     # fsync'd commit per save caps a lab at ~400 saves/s), or on / off.
     SAVE_BATCHING = "auto"
+    # Where the group commit of the answer saves and heartbeats runs (exam/writer_process.py): "auto"
+    # (a writer process of its own wherever the group commit is on), "process" or "thread".
+    SAVE_WRITER = "auto"
 
 
 def _coerce(value: str):

@@ -298,3 +298,15 @@ def write(work: Work) -> Any:
         raise
     session.commit()
     return result
+
+
+def write_operation(name: str, **arguments) -> Any:
+    """Run one of the exam room's frequent writes (``exam.room_writes.OPERATIONS``): in the writer
+    process when it is on (exam/writer_process.py), else as ``write`` does. Same rule, same answer."""
+    from exam import room_writes, writer_process
+
+    app = current_app._get_current_object()
+    if writer_process.process_enabled(app):
+        return writer_process.client(app).call(name, arguments, WAIT_SECONDS)
+    operation = room_writes.OPERATIONS[name]
+    return write(lambda session: operation(session, **arguments))

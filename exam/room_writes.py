@@ -1,0 +1,60 @@
+"""The exam room's frequent writes (answer saves, heartbeats) as named operations: plain arguments in,
+the API's JSON body out, so the same operation runs in the request's process (the group commit's
+writer thread) or in the writer process (exam/writer_process.py), with the same answer.
+
+An operation returns the body to send, or None when the bearer token has no live session (the
+view answers 401 ``invalid_token``); a refusal raises ``RoomError`` as the rules do.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy.orm import Session
+
+from exam import attempts
+from exam.timeutil import iso_utc
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 UTC with milliseconds and a Z (what every browser's Date.parse reads)."""
+    if value is None:
+        return None
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def save_answer(session: Session, *, token: str, question_id: str, choices: Any, seq: Any, flagged: Any,
+                machine: str, now: datetime, grace_seconds: float) -> dict | None:
+    receipt = attempts.save_answer_for_token(session, token, question_id=question_id, choices=choices, seq=seq,
+                                             flagged=flagged, machine=machine, now=now,
+                                             grace=timedelta(seconds=grace_seconds))
+    if receipt is None:
+        return None
+    return {"question_id": receipt.question_id, "seq": receipt.seq, "saved_at": iso(receipt.saved_at),
+            "server_time": iso(now)}
+
+
+def heartbeat(session: Session, *, token: str, now: datetime, grace_seconds: float) -> dict | None:
+    found = attempts.heartbeat_for_token(session, token, now=now, grace=timedelta(seconds=grace_seconds))
+    if found is None:
+        return None
+    attempt, moment, paused_at = found  # the clock as shown: frozen while the room is paused
+    return {"server_time": iso(now), "status": attempt.status, "paused": paused_at is not None,
+            "deadline": iso(moment.deadline), "section_position": moment.position,
+            "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None}
+
+
+OPERATIONS: dict[str, Callable[..., dict | None]] = {"save_answer": save_answer, "heartbeat": heartbeat}
+
+
+# --- plain values across the writer process's socket (JSON: no pickle between processes) -----------------
+
+def encode_arguments(arguments: dict) -> dict:
+    return {name: {"$time": iso_utc(value)} if isinstance(value, datetime) else value
+            for name, value in arguments.items()}
+
+
+def decode_arguments(arguments: dict) -> dict:
+    return {name: datetime.fromisoformat(value["$time"].replace("Z", "+00:00"))
+            if isinstance(value, dict) and set(value) == {"$time"} else value
+            for name, value in arguments.items()}

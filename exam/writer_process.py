@@ -1,0 +1,354 @@
+"""The writer process: on SQLite, one process applies the answer saves and heartbeats of every worker.
+
+Why a process: a save's own work is ~0.15 ms, but in a worker serving many request threads the
+group commit's writer thread waits for Python's GIL after every SQLite call (the driver lets go of
+it around each statement), and a batch held the database's write lock ~1 ms per save: that, not
+the disk, capped a lab. Here the writes run in a process of their own, with nobody to wait for.
+
+* The workers' request threads send ``exam.room_writes`` operations (name + plain arguments,
+  JSON frames over a Unix socket beside the database, ``<database>-writer.sock``, owner-only)
+  and wait for the answer; the process applies every request that arrived meanwhile as ONE batch
+  (``save_batch.GroupCommitter.apply``: one transaction, a savepoint per write, one fsync) and then
+  answers each with its own result, only after the commit.
+* The first worker that finds no writer starts one (``python -m exam.writer_process``), under a
+  lock file so two workers never start two; it ends when the worker that started it ends, or
+  after ``IDLE_SECONDS`` without a client. A writer gone mid-request answers 503 (``BatchFailed``):
+  nothing of that batch was acknowledged, the page sends the saves again (idempotent by seq), and
+  the next request starts a new writer.
+* Other writes (login, start, submit...) stay in the workers' own group commit; the two take
+  turns on the database through the same ``WriterTurn`` lock file.
+
+``SAVE_WRITER``: "auto" (the process, where the group commit is on, i.e. SQLite; never under
+tests, which run the thread unless they ask), "process" or "thread".
+"""
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import selectors
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from exam import room_writes
+from exam.attempts import RoomError
+
+IDLE_SECONDS = 60.0
+CONNECT_SECONDS = 10.0  # how long a worker waits for a writer it started to listen
+MAX_FRAME = 1 << 20
+_HEADER = struct.Struct("!I")
+# What the writer's own app needs of the worker's settings (the rest comes from the instance folder).
+PASSED_SETTINGS = ("DATABASE_URL", "SECRET_KEY", "AUDIT_SIGNING_KEY_FILE", "AUDIT_CHECKPOINT_FILE",
+                   "SAVE_BATCH_STATS_SECONDS")
+
+
+def socket_path(app) -> str | None:
+    """``<database>-writer.sock`` beside the SQLite file (None: no file, or a path too long for a socket)."""
+    engine = app.extensions["exam_db"].engine
+    database = engine.url.database if engine.dialect.name == "sqlite" else None
+    if not database or database == ":memory:":
+        return None
+    path = os.path.abspath(database) + "-writer.sock"
+    return path if len(path.encode()) < 100 else None
+
+
+def process_enabled(app) -> bool:
+    from exam import save_batch
+
+    setting = str(app.config.get("SAVE_WRITER", "auto")).strip().lower()
+    if setting == "thread" or not save_batch.batching_enabled(app) or socket_path(app) is None:
+        return False
+    return setting == "process" or (setting == "auto" and not app.testing)
+
+
+# --- frames ---------------------------------------------------------------------------------------------
+
+def send_frame(sock: socket.socket, message: dict) -> None:
+    data = json.dumps(message, separators=(",", ":"), ensure_ascii=False).encode()
+    sock.sendall(_HEADER.pack(len(data)) + data)
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytes:
+    chunks, left = [], n
+    while left:
+        chunk = sock.recv(left)
+        if not chunk:
+            raise ConnectionError("the writer closed the connection")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def recv_frame(sock: socket.socket) -> dict:
+    (size,) = _HEADER.unpack(_recv_exact(sock, _HEADER.size))
+    if size > MAX_FRAME:
+        raise ConnectionError("frame too large")
+    return json.loads(_recv_exact(sock, size))
+
+
+# --- the workers' side ----------------------------------------------------------------------------------
+
+class WriterClient:
+    """A worker's way to the writer: one connection per request thread, the writer started on demand."""
+
+    def __init__(self, app):
+        self.app = app
+        self.path = socket_path(app)
+        self._local = threading.local()
+        self._pid = os.getpid()
+        self._started: subprocess.Popen | None = None
+
+    def call(self, name: str, arguments: dict, timeout: float) -> dict | None:
+        """Run the operation in the writer's next batch: its body, or RoomError / BatchFailed."""
+        from exam.save_batch import BatchFailed
+
+        request = {"op": name, "args": room_writes.encode_arguments(arguments)}
+        try:
+            sock = self._connection()
+            sock.settimeout(timeout)
+            send_frame(sock, request)
+            reply = recv_frame(sock)
+        except (OSError, ConnectionError, ValueError) as exc:
+            self._drop()  # a late answer must never be read as the next request's
+            raise BatchFailed(f"the writer process did not answer: {exc.__class__.__name__}") from None
+        if "error" in reply:
+            raise RoomError(reply["error"]["code"], **reply["error"].get("details", {}))
+        if "failed" in reply:
+            raise BatchFailed(reply["failed"])
+        return reply["ok"]
+
+    def _connection(self) -> socket.socket:
+        if self._pid != os.getpid():  # forked: nothing of the parent's connections is ours
+            self._local, self._pid, self._started = threading.local(), os.getpid(), None
+        sock = getattr(self._local, "sock", None)
+        if sock is None:
+            sock = self._local.sock = self._connect()
+        return sock
+
+    def _drop(self) -> None:
+        sock = getattr(self._local, "sock", None)
+        self._local.sock = None
+        if sock is not None:
+            sock.close()
+
+    def _try_connect(self) -> socket.socket | None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(self.path)
+            return sock
+        except OSError:
+            sock.close()
+            return None
+
+    def _connect(self) -> socket.socket:
+        sock = self._try_connect()
+        if sock is not None:
+            return sock
+        # No writer: start one, under a lock so that two workers never start two.
+        with open(self.path + ".lock", "a+") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            sock = self._try_connect()
+            if sock is not None:
+                return sock
+            self._start()
+            deadline = time.monotonic() + CONNECT_SECONDS
+            while time.monotonic() < deadline:
+                sock = self._try_connect()
+                if sock is not None:
+                    return sock
+                if self._started is not None and self._started.poll() is not None:
+                    break
+                time.sleep(0.02)
+        raise ConnectionError("the writer process did not start")
+
+    def _start(self) -> None:
+        if self._started is not None:
+            self._started.poll()  # reap a writer that ended
+        settings = {name: self.app.config[name] for name in PASSED_SETTINGS if self.app.config.get(name) is not None}
+        root = str(Path(__file__).resolve().parent.parent)
+        env = {**os.environ, "EXAM_WRITER_SETTINGS": json.dumps(settings),
+               "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
+        self._started = subprocess.Popen(
+            [sys.executable, "-m", "exam.writer_process", "--socket", self.path, "--instance", self.app.instance_path,
+             "--parent", str(os.getpid())], env=env, cwd=root, stdin=subprocess.DEVNULL, close_fds=True)
+
+
+_clients: dict[int, WriterClient] = {}
+_clients_lock = threading.Lock()
+
+
+def client(app) -> WriterClient:
+    found = _clients.get(id(app))
+    if found is None:
+        with _clients_lock:
+            found = _clients.setdefault(id(app), WriterClient(app))
+    return found
+
+
+# --- the writer's side ----------------------------------------------------------------------------------
+
+class WriterServer:
+    """Accepts the workers' connections; every request that arrived while the last batch ran goes into
+    the next one."""
+
+    def __init__(self, app, path: str, parent: int | None = None):
+        from exam.save_batch import GroupCommitter
+
+        self.app = app
+        self.path = path
+        self.parent = parent
+        self.committer = GroupCommitter(app)
+        self.selector = selectors.DefaultSelector()
+        self.buffers: dict[socket.socket, bytearray] = {}
+
+    def listen(self) -> None:
+        try:
+            os.unlink(self.path)  # a socket left by a writer that died (we hold the start lock)
+        except FileNotFoundError:
+            pass
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        old = os.umask(0o177)  # owner only: the socket takes writes without a password
+        try:
+            listener.bind(self.path)
+        finally:
+            os.umask(old)
+        self.inode = os.stat(self.path).st_ino
+        listener.listen(1024)
+        listener.setblocking(False)
+        self.selector.register(listener, selectors.EVENT_READ, "listener")
+
+    def serve(self) -> None:
+        idle_since = time.monotonic()
+        while True:
+            pending = []
+            for key, _ in self.selector.select(timeout=1.0):
+                if key.data == "listener":
+                    self._accept(key.fileobj)
+                else:
+                    pending.extend(self._read(key.fileobj))
+            if pending:
+                for start in range(0, len(pending), self.committer.max_batch):
+                    self._apply(pending[start:start + self.committer.max_batch])
+            if self.buffers or pending:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > IDLE_SECONDS:
+                return
+            if self.parent is not None and os.getppid() != self.parent:
+                return  # the worker that started us ended: the next one starts a writer of its own code
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except BlockingIOError:
+                return
+            conn.setblocking(False)
+            self.buffers[conn] = bytearray()
+            self.selector.register(conn, selectors.EVENT_READ, "client")
+
+    def _close(self, conn: socket.socket) -> None:
+        self.selector.unregister(conn)
+        self.buffers.pop(conn, None)
+        conn.close()
+
+    def _read(self, conn: socket.socket) -> list:
+        try:
+            data = conn.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return []
+        except OSError:
+            data = b""
+        if not data:
+            self._close(conn)
+            return []
+        buffer = self.buffers[conn]
+        buffer.extend(data)
+        requests = []
+        while len(buffer) >= _HEADER.size:
+            (size,) = _HEADER.unpack_from(buffer)
+            if size > MAX_FRAME:
+                self._close(conn)
+                return requests
+            if len(buffer) < _HEADER.size + size:
+                break
+            frame = bytes(buffer[_HEADER.size:_HEADER.size + size])
+            del buffer[:_HEADER.size + size]
+            requests.append((conn, frame))
+        return requests
+
+    def _apply(self, requests: list) -> None:
+        from exam.save_batch import _Write
+
+        writes = []
+        for conn, frame in requests:
+            try:
+                message = json.loads(frame)
+                operation = room_writes.OPERATIONS[message["op"]]
+                arguments = room_writes.decode_arguments(message["args"])
+            except (ValueError, KeyError, TypeError):
+                writes.append(_Write(work=None, error=ValueError("malformed request")))
+                continue
+            writes.append(_Write(work=lambda session, operation=operation, arguments=arguments:
+                                 operation(session, **arguments)))
+        runnable = [w for w in writes if w.work is not None]
+        if runnable:
+            self.committer.apply(runnable)
+        for (conn, _), write in zip(requests, writes):
+            self._answer(conn, write)
+
+    def _answer(self, conn: socket.socket, write) -> None:
+        from exam.save_batch import BatchFailed
+
+        error = write.error
+        if error is None:
+            reply = {"ok": write.result}
+        elif isinstance(error, RoomError):
+            reply = {"error": {"code": error.code, "details": error.details}}
+        elif isinstance(error, BatchFailed):
+            reply = {"failed": str(error)}
+        else:
+            self.app.logger.error("writer process: %s failed: %r", "write", error)
+            reply = {"failed": f"the write failed: {error.__class__.__name__}"}
+        if conn not in self.buffers:
+            return  # the worker gave up on it
+        try:
+            conn.setblocking(True)
+            conn.settimeout(5.0)
+            send_frame(conn, reply)
+            conn.setblocking(False)
+        except OSError:
+            self._close(conn)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description="The exam room's writer process (started by the workers).")
+    parser.add_argument("--socket", required=True)
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--parent", type=int)
+    args = parser.parse_args(argv)
+    from exam import create_app
+
+    settings = json.loads(os.environ.get("EXAM_WRITER_SETTINGS") or "{}")
+    app = create_app({**settings, "ATTEMPT_SWEEPER": False, "SAVE_BATCHING": "on", "SAVE_WRITER": "thread"},
+                     instance_path=args.instance)
+    server = WriterServer(app, args.socket, args.parent)
+    server.listen()
+    try:
+        server.serve()
+    finally:
+        server.selector.close()
+        try:
+            if os.stat(args.socket).st_ino == server.inode:  # not a newer writer's socket
+                os.unlink(args.socket)
+        except FileNotFoundError:
+            pass
+
+
+if __name__ == "__main__":
+    main()
