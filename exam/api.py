@@ -24,9 +24,9 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from exam import attempts, paper_cache, save_batch
 from exam.attempts import RoomError
-from exam.db import force_immediate, get_session, reads_only, utcnow
+from exam.db import Driver, force_immediate, get_session, reads_only, utcnow
 from exam.extensions import csrf
-from exam.models import Exam, Sitting
+from exam.models import Exam
 from exam.room_writes import iso
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -171,18 +171,6 @@ def candidate_token_required(view):
     return candidate_facing(wrapped)
 
 
-def load_candidate():
-    """The read half of ``candidate_token_required``: the token's live session, candidate and attempt into
-    ``g``; None when the token is missing or dead."""
-    token = bearer_token()
-    db_session = get_session()
-    found = attempts.session_for_token(db_session, token)
-    if found is None:
-        return None
-    g.candidate_session, g.candidate, g.attempt = found
-    return found
-
-
 def invalid_token_error(db_session, token: str) -> RoomError:
     ended = attempts.ended_session(db_session, token)
     return RoomError("invalid_token", message=ENDED_MESSAGES.get(ended.end_reason) if ended else None)
@@ -218,31 +206,35 @@ def candidate_write(work):
     return save_batch.write(job)
 
 
-def sections():
-    if "exam_sections" not in g:
-        g.exam_sections = attempts.exam_sections(get_session(), g.candidate.exam_id)
-    return g.exam_sections
-
-
 def image_signer() -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt="exam-room-question-image")
 
 
-def attempt_body(now: datetime) -> dict:
-    """GET /attempt: the paper so far (no key), saved answers, the clock."""
+def compact_json(value) -> bytes:
+    """Compact UTF-8 JSON, keys in their natural order: a third of the bytes of ``jsonify``'s
+    ASCII-escaped Vietnamese, and no key sorting."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def attempt_body(token: str, now: datetime) -> bytes:
+    """GET /attempt (and the answer of start and section/next): the paper so far (no key), the saved
+    answers, the clock; compact UTF-8 JSON (the whole paper: ~50 KB).
+
+    The questions are the paper's JSON kept in memory (``paper_cache.paper_questions``: a paper and
+    the versions it draws never change), spliced in as bytes; only the clock, the section states and
+    the saved answers are encoded here, and each image's address is signed here. Two reads: the
+    token's attempt and its saved answers. Raises ``invalid_token`` when the token is not live."""
     db_session = get_session()
-    attempt, candidate = g.attempt, g.candidate
-    exam = paper_cache.exam_header(db_session, candidate.exam_id)  # frozen once published: from memory
-    paused_at = attempts.room_paused_at(db_session, attempt)
-    moment = attempts.room_clock(attempt, sections(), now, paused_at)  # frozen while the room is paused
-    questions = attempts.visible_questions(db_session, attempt, sections(), moment)
-    signer = image_signer() if any(q["image"] for q in questions) else None
-    for question in questions:
-        name = question.pop("image")
-        question["image_url"] = (bp.url_prefix + "/images/" + signer.dumps(name)) if name else None
-    return {
+    driver = Driver(db_session)
+    attempt = attempts.attempt_view(driver, token)
+    if attempt is None:
+        raise invalid_token_error(db_session, token)
+    plan = attempts.exam_sections(db_session, attempt.exam_id)
+    exam = paper_cache.exam_header(db_session, attempt.exam_id)  # frozen once published: from memory
+    moment = attempts.room_clock(attempt, plan, now, attempt.paused_at)  # frozen while the room is paused
+    head = compact_json({
         "server_time": iso(now),
-        "paused": paused_at is not None,
+        "paused": attempt.paused_at is not None,
         "attempt": {"id": attempt.public_id, "status": attempt.status, "started_at": iso(attempt.started_at),
                     "deadline": iso(moment.deadline), "section_position": moment.position,
                     "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None,
@@ -252,18 +244,21 @@ def attempt_body(now: datetime) -> dict:
         "sections": [{"position": s["section"].position, "code": s["section"].code, "title": s["section"].title,
                       "minutes": s["section"].minutes, "question_count": s["section"].question_count,
                       "state": s["state"], "deadline": iso(s["deadline"])}
-                     for s in attempts.section_states(attempt, sections(), moment)],
-        "questions": questions,
-        "answers": attempts.saved_answers(db_session, attempt) if attempt.status != "not_started" else {},
-    }
+                     for s in attempts.section_states(attempt, plan, moment)],
+    })
+    shown = attempts.shown_sections(attempt, moment)
+    parts = paper_cache.paper_questions(db_session, attempt.paper_id, attempt.content_hash, shown,
+                                        {s.id: s.position for s in plan}, driver) if shown else []
+    if any(isinstance(part, str) for part in parts):  # an image's file name: its address, signed now
+        signer = image_signer()
+        parts = [compact_json(bp.url_prefix + "/images/" + signer.dumps(part)) if isinstance(part, str) else part
+                 for part in parts]
+    answers = attempts.answers_of(driver, attempt.id) if attempt.status != "not_started" else {}
+    return b"".join((head[:-1], b',"questions":[', *parts, b'],"answers":', compact_json(answers), b"}"))
 
 
-def paper_json(body: dict):
-    """The attempt body (the whole paper: ~50 KB) as compact UTF-8 JSON, keys in their natural order:
-    a third of the bytes of ``jsonify``'s ASCII-escaped Vietnamese and no key sorting, for the moment a
-    whole lab loads its papers at once."""
-    return current_app.response_class(json.dumps(body, ensure_ascii=False, separators=(",", ":")),
-                                      mimetype="application/json")
+def paper_json(body: bytes):
+    return current_app.response_class(body, mimetype="application/json")
 
 
 # --- endpoints -------------------------------------------------------------------------------------
@@ -312,24 +307,23 @@ def logout():
 
 
 @bp.get("/attempt")
-@candidate_token_required
+@candidate_facing
 def attempt():
-    return paper_json(attempt_body(utcnow()))
+    return paper_json(attempt_body(bearer_token(), utcnow()))
 
 
 @bp.post("/attempt/start")
 @candidate_writes
 def start():
-    now, grace_period = utcnow(), grace()
+    now, grace_period, token = utcnow(), grace(), bearer_token()
 
-    def work(db_session, _candidate_session, candidate, attempt):
-        attempts.start(db_session, attempt, db_session.get(Sitting, candidate.sitting_id),
-                       attempts.exam_sections(db_session, candidate.exam_id), now=now, grace=grace_period)
+    def work(db_session):
+        # The live session is read inside the write transaction: a token ended a moment ago cannot start.
+        if not attempts.start_for_token(db_session, token, now=now, grace=grace_period):
+            raise invalid_token_error(db_session, token)
 
-    candidate_write(work)
-    if load_candidate() is None:  # ended between the write and this read
-        raise invalid_token_error(get_session(), bearer_token())
-    return paper_json(attempt_body(now))
+    save_batch.write(work)
+    return paper_json(attempt_body(token, now))  # read after the write's commit (401 if ended since)
 
 
 @bp.put("/attempt/answers/<question_id>")
@@ -353,9 +347,7 @@ def next_section():
     now, grace_period = utcnow(), grace()
     candidate_write(lambda db_session, _candidate_session, candidate, attempt: attempts.next_section(
         db_session, attempt, attempts.exam_sections(db_session, candidate.exam_id), now=now, grace=grace_period))
-    if load_candidate() is None:
-        raise invalid_token_error(get_session(), bearer_token())
-    return paper_json(attempt_body(now))
+    return paper_json(attempt_body(bearer_token(), now))
 
 
 @bp.post("/attempt/heartbeat")

@@ -400,35 +400,106 @@ def start(session: Session, attempt: Attempt, sitting: Sitting, sections: Sequen
     """Start the clock (idempotent once started): a late starter gets min(start + duration, sitting end),
     plus any time the proctor granted. Refused before ``starts_at``, before the proctor opens the
     sitting (``sitting_not_open``), after its end, while the room is paused, and for a candidate marked
-    absent."""
+    absent. The start is audit-logged (``attempt.start``)."""
     if attempt.status != "not_started":
         settle(session, attempt, sections, now, grace)
         return attempt
-    if now < sitting.starts_at:
-        raise RoomError("sitting_not_started")
-    if sitting.opened_at is None:
-        raise RoomError("sitting_not_open")
-    if now >= sitting.ends_at:
-        raise RoomError("sitting_ended")
-    if sitting.paused_at is not None:
-        raise RoomError("room_paused")
     candidate = session.get(Candidate, attempt.candidate_id)
-    if candidate.absent_at is not None:
+    first = _opening(sitting.starts_at, sitting.opened_at, sitting.ends_at, sitting.paused_at,
+                     absent=candidate.absent_at is not None, extra_seconds=attempt.extra_seconds,
+                     sections=sections, now=now)
+    session.flush()  # what this session changed before, ahead of the statements below
+    if not _begin(session, Driver(session), attempt.id, first, registration_no=candidate.registration_no,
+                  public_id=attempt.public_id, sitting_code=sitting.code, machine=attempt.machine, now=now):
+        session.refresh(attempt)  # started meanwhile, under another session
+        settle(session, attempt, sections, now, grace)
+    return attempt
+
+
+def _opening(starts_at: datetime, opened_at: datetime | None, ends_at: datetime, paused_at: datetime | None, *,
+             absent: bool, extra_seconds: int, sections: Sequence[SectionPlan], now: datetime) -> Clock:
+    """The clock of an attempt starting at ``now`` (its first section open), or the start's refusal."""
+    if now < starts_at:
+        raise RoomError("sitting_not_started")
+    if opened_at is None:
+        raise RoomError("sitting_not_open")
+    if now >= ends_at:
+        raise RoomError("sitting_ended")
+    if paused_at is not None:
+        raise RoomError("room_paused")
+    if absent:
         raise RoomError("marked_absent")
     total = timedelta(minutes=sum(s.minutes for s in sections))
-    deadline = min(now + total, sitting.ends_at) + timedelta(seconds=attempt.extra_seconds)
-    first = _open_next(Clock(0, None, None, deadline), sections, now, attempt.extra_seconds)
-    attempt.status = "in_progress"
-    attempt.started_at = now
-    attempt.last_heartbeat_at = now  # the page is there: an outage is counted from here
-    _apply(attempt, first)
-    audit.append(session, actor=candidate_actor(candidate), action="attempt.start", object_type="attempt",
-                 object_id=attempt.public_id,
-                 details={"registration_no": candidate.registration_no, "sitting": sitting.code,
-                          "started_at": iso_utc(now), "deadline": iso_utc(attempt.deadline),
-                          "machine": attempt.machine}, now=now)
-    session.flush()
-    return attempt
+    deadline = min(now + total, ends_at) + timedelta(seconds=extra_seconds)
+    return _open_next(Clock(0, None, None, deadline), sections, now, extra_seconds)
+
+
+# Starting, on the driver's cursor: a whole lab presses Start within a second, and every start is a
+# write that queues for the database's one write lock.
+_STARTING = DriverStatement("""
+    SELECT s.ended_at, a.id, a.public_id, a.status, a.extra_seconds, a.machine, c.registration_no, c.absent_at,
+           c.exam_id, r.code, r.starts_at, r.ends_at, r.opened_at, r.paused_at
+    FROM candidate_session s
+    JOIN candidate c ON c.id = s.candidate_id
+    JOIN attempt a ON a.candidate_id = c.id
+    LEFT JOIN sitting r ON r.id = c.sitting_id
+    WHERE s.token_hash = :token_hash""", lock="FOR UPDATE OF a")
+_START = DriverStatement("""
+    UPDATE attempt SET status = 'in_progress', started_at = :now, last_heartbeat_at = :now,
+                       section_position = :position, section_started_at = :section_started_at,
+                       section_deadline = :section_deadline, deadline = :deadline
+    WHERE id = :attempt_id AND status = 'not_started'""")
+
+
+def _begin(session: Session, driver: Driver, attempt_id: int, first: Clock, *, registration_no: str,
+           public_id: str, sitting_code: str, machine: str, now: datetime) -> bool:
+    """Write the start: the attempt in progress with its first section open (one UPDATE, conditional on
+    the attempt not having started), and its audit entry. False when it had started already."""
+    if not driver.run(_START, {"attempt_id": attempt_id, "now": driver.time(now), "position": first.position,
+                               "section_started_at": driver.time(first.section_started_at),
+                               "section_deadline": driver.time(first.section_deadline),
+                               "deadline": driver.time(first.deadline)}):
+        return False
+    loaded = session.identity_map.get(session.identity_key(Attempt, (attempt_id,)))
+    if loaded is not None:  # an Attempt of this session sees what was written
+        for name, value in (("status", "in_progress"), ("started_at", now), ("last_heartbeat_at", now),
+                            ("section_position", first.position), ("section_started_at", first.section_started_at),
+                            ("section_deadline", first.section_deadline), ("deadline", first.deadline)):
+            set_committed_value(loaded, name, value)
+    # The page is there from now on: an outage is counted from the start (last_heartbeat_at).
+    audit.append(session, actor=candidate_actor(registration_no), action="attempt.start", object_type="attempt",
+                 object_id=public_id,
+                 details={"registration_no": registration_no, "sitting": sitting_code, "started_at": iso_utc(now),
+                          "deadline": iso_utc(first.deadline), "machine": machine}, now=now)
+    return True
+
+
+def start_for_token(session: Session, token: str, *, now: datetime, grace: timedelta = DEFAULT_GRACE) -> bool:
+    """``start`` for the bearer token's live session (False when there is none). The usual case (not
+    started yet) is one read and one UPDATE on the driver's cursor, and the audit entry; an attempt
+    already started takes ``start``'s path (its clock settled)."""
+    if not token:
+        return False
+    driver = Driver(session)
+    row = driver.first(_STARTING, {"token_hash": hash_token(token)})
+    if row is None or row[0] is not None:
+        return False
+    (_, attempt_id, public_id, status, extra_seconds, machine, registration_no, absent_at, exam_id, sitting_code,
+     starts_at, ends_at, opened_at, paused_at) = row
+    sections = exam_sections(session, exam_id)
+    if status == "not_started" and sitting_code is not None:
+        first = _opening(driver.read_time(starts_at), driver.read_time(opened_at), driver.read_time(ends_at),
+                         driver.read_time(paused_at), absent=absent_at is not None, extra_seconds=extra_seconds or 0,
+                         sections=sections, now=now)
+        if _begin(session, driver, attempt_id, first, registration_no=registration_no, public_id=public_id,
+                  sitting_code=sitting_code, machine=machine, now=now):
+            return True
+    found = session_for_token(session, token, lock=True)
+    if found is None:
+        return False
+    _candidate_session, candidate, attempt = found
+    start(session, attempt, candidate.sitting, sections, now=now, grace=grace)
+    return True
 
 
 def _require_open(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], now: datetime,
@@ -858,61 +929,84 @@ def section_states(attempt: Attempt, sections: Sequence[SectionPlan], moment: Cl
     return states
 
 
-_PAPER_ITEMS = None
+def shown_sections(attempt: Attempt | AttemptView, moment: Clock) -> range:
+    """The positions of the sections whose questions the candidate is sent: none before the start, then
+    every section that has opened (an upcoming section never leaves the server)."""
+    return range(1, 1) if attempt.status == "not_started" else range(1, moment.position + 1)
 
 
-def _paper_items_query():
-    """A paper's items in order; the JSON columns come as text and are parsed only for the rows shown."""
-    global _PAPER_ITEMS
-    if _PAPER_ITEMS is None:
-        _PAPER_ITEMS = (select(PaperItem.public_id, PaperItem.position, PaperItem.section_id,
-                               PaperItem.question_version_id, cast(PaperItem.option_order, Text),
-                               cast(PaperItem.option_ids, Text))
-                        .where(PaperItem.paper_id == bindparam("paper_id")).order_by(PaperItem.position))
-    return _PAPER_ITEMS
+@dataclass(frozen=True)
+class AttemptView:
+    """An attempt as GET /attempt shows it, with what the page's body is built from: a plain row
+    (``clock()`` reads it like an ``Attempt``)."""
+
+    id: int
+    public_id: str
+    paper_id: int
+    content_hash: str  # of the paper: the paper's JSON is kept in memory under it
+    exam_id: int
+    status: str
+    started_at: datetime | None
+    section_position: int
+    section_started_at: datetime | None
+    section_deadline: datetime | None
+    deadline: datetime | None
+    extra_seconds: int
+    last_seq: int
+    submitted_at: datetime | None
+    paused_at: datetime | None  # the room's pause
 
 
-def visible_questions(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], moment: Clock
-                      ) -> list[dict]:
-    """The questions of sections that opened (none before the start), with option ids and texts in the
-    paper's order and nothing that tells which option is right. One query (the paper's items); the
-    question texts come from the per-process cache of frozen versions (``exam.paper_cache``)."""
-    if attempt.status == "not_started":
-        return []
-    shown = {s.id: s.position for s in sections if s.position <= moment.position}
-    rows = [row for row in session.connection().execute(_paper_items_query(), {"paper_id": attempt.paper_id})
-            if row[2] in shown]
-    views = paper_cache.versions(session, {row[3] for row in rows})
-    loads = json.loads
-    questions = []
-    for public_id, position, section_id, version_id, order_text, ids_text in rows:
-        view = views[version_id]
-        texts = view.option_texts
-        questions.append({
-            "id": public_id, "section": shown[section_id], "number": position, "type": view.qtype,
-            "text": view.text,
-            "image": view.image or None,  # the bank's file name: the view turns it into an address
-            "options": [{"id": option_id, "text": texts[original]}
-                        for option_id, original in zip(loads(ids_text), loads(order_text))],
-        })
-    return questions
+_ATTEMPT_VIEW = DriverStatement("""
+    SELECT s.ended_at, a.id, a.public_id, a.paper_id, p.content_hash, c.exam_id, a.status, a.started_at,
+           a.section_position, a.section_started_at, a.section_deadline, a.deadline, a.extra_seconds, a.last_seq,
+           a.submitted_at, r.paused_at
+    FROM candidate_session s
+    JOIN candidate c ON c.id = s.candidate_id
+    JOIN attempt a ON a.candidate_id = c.id
+    JOIN paper p ON p.id = a.paper_id
+    LEFT JOIN sitting r ON r.id = c.sitting_id
+    WHERE s.token_hash = :token_hash""")
 
 
-_SAVED_ANSWERS = None
+def attempt_view(driver: Driver, token: str) -> AttemptView | None:
+    """The attempt of a bearer token's live session as the page is shown it (one read; None: no such
+    token, or it ended)."""
+    if not token:
+        return None
+    row = driver.first(_ATTEMPT_VIEW, {"token_hash": hash_token(token)})
+    if row is None or row[0] is not None:
+        return None
+    time = driver.read_time
+    (_, attempt_id, public_id, paper_id, content_hash, exam_id, status, started_at, position, section_started_at,
+     section_deadline, deadline, extra_seconds, last_seq, submitted_at, paused_at) = row
+    return AttemptView(attempt_id, public_id, paper_id, content_hash, exam_id, status, time(started_at), position,
+                       time(section_started_at), time(section_deadline), time(deadline), extra_seconds or 0,
+                       last_seq, time(submitted_at), time(paused_at))
+
+
+_ANSWERS = DriverStatement("""
+    SELECT i.public_id, r.choices, r.flagged, r.seq
+    FROM response r JOIN paper_item i ON i.id = r.item_id
+    WHERE r.attempt_id = :attempt_id""")
+
+
+def answers_of(driver: Driver, attempt_id: int) -> dict[str, dict]:
+    """The latest saved choice of every answered question of an attempt (one read)."""
+    cursor = driver.connection.cursor()
+    try:
+        cursor.execute(_ANSWERS.text(driver.dialect), {"attempt_id": attempt_id})
+        rows = cursor.fetchall()
+    finally:
+        cursor.close()
+    read_json = driver.read_json
+    return {public_id: {"choices": list(read_json(choices)), "flagged": bool(flagged), "seq": seq}
+            for public_id, choices, flagged, seq in rows}
 
 
 def saved_answers(session: Session, attempt: Attempt) -> dict[str, dict]:
-    """The latest saved choice of every answered question (one Core query, choices parsed from text)."""
-    global _SAVED_ANSWERS
-    if _SAVED_ANSWERS is None:
-        response, item = Response.__table__, PaperItem.__table__
-        _SAVED_ANSWERS = (select(item.c.public_id, cast(response.c.choices, Text), response.c.flagged, response.c.seq)
-                          .join(item, item.c.id == response.c.item_id)
-                          .where(response.c.attempt_id == bindparam("attempt")))
-    loads = json.loads
-    return {public_id: {"choices": list(loads(choices)), "flagged": bool(flagged), "seq": seq}
-            for public_id, choices, flagged, seq in session.connection().execute(_SAVED_ANSWERS,
-                                                                                 {"attempt": attempt.id})}
+    """``answers_of`` an attempt of this session."""
+    return answers_of(Driver(session), attempt.id)
 
 
 def question_image(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], question_id: str,

@@ -1,10 +1,16 @@
 """What a candidate's paper is made of and never changes, kept in memory per process.
 
 A frozen question version (drawn by a published exam) never changes again, and neither does
-a published exam's header, so building a candidate's paper is dictionary look-ups plus one
-query for the paper's items (``visible_questions``) and one for the saved answers. At the
-synchronized start a whole lab fetches its papers within a second; reading the question
-texts and options from the database for every one of them is what made that slow.
+a published exam's header. At the synchronized start a whole lab fetches its papers within a
+second; reading the question texts and options from the database for every one of them is what
+made that slow.
+
+A paper never changes once drawn either, so its questions are kept as the UTF-8 JSON that
+GET /attempt sends (``paper_questions``), per section, built from the versions' own JSON pieces
+on first use (one query for the paper's items): a request splices those bytes between the parts
+that change (the clock, the section states, the saved answers) instead of building and encoding
+some hundred dictionaries. Kept per paper id and content hash (a paper drawn again under a reused
+id is another entry), within ``MAX_PAPER_BYTES`` per process, least recently used first out.
 
 Each database (engine) has its own cache, dropped with the engine; only frozen versions
 and published exams are kept. Nothing here holds the answer key: the cached version keeps
@@ -14,14 +20,19 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Iterable
+from json.encoder import encode_basestring  # a str as json.dumps(..., ensure_ascii=False) writes it
+from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from exam.db import Driver, DriverStatement
+
 MAX_VERSIONS = 100_000  # a cache that grows past this starts again (a bank of that size is ~100 MB of text)
 LOAD_CHUNK = 500
+MAX_PAPER_BYTES = 64 * 1024 * 1024  # papers' JSON kept per process and database (~1,000 whole papers of 120)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,10 +53,23 @@ class ExamHeader:
     show_score: bool
 
 
+@dataclass(frozen=True, slots=True)
+class _VersionJSON:
+    """A version's fixed parts in a question's JSON (see ``paper_questions``)."""
+
+    middle: bytes  # ,"type":"single","text":"…","options":[
+    options: tuple[bytes, ...]  # ,"text":"…"}  per option, in the author's order
+    image: str
+
+
 class _Store:
     def __init__(self):
         self.versions: dict[int, VersionView] = {}
+        self.version_json: dict[int, _VersionJSON] = {}
         self.exams: dict[int, ExamHeader] = {}
+        # (paper id, content hash) → {section position: parts}; least recently used first
+        self.papers: OrderedDict[tuple[int, str], dict[int, tuple[bytes | str, ...]]] = OrderedDict()
+        self.paper_bytes = 0
         self.lock = threading.Lock()
 
 
@@ -67,6 +91,11 @@ def _store(session: Session) -> _Store:
 def versions(session: Session, version_ids: Iterable[int]) -> dict[int, VersionView]:
     """The candidate's view of each version, from memory; those not held yet are read in one query
     (kept only when frozen)."""
+    return _versions(session, version_ids)[0]
+
+
+def _versions(session: Session, version_ids: Iterable[int]) -> tuple[dict[int, VersionView], bool]:
+    """``versions``, and whether every one of them is frozen."""
     from question_bank.models import QuestionVersion
 
     store = _store(session)
@@ -74,6 +103,7 @@ def versions(session: Session, version_ids: Iterable[int]) -> dict[int, VersionV
     wanted = set(version_ids)
     found = {v: known[v] for v in wanted if v in known}
     missing = sorted(wanted - found.keys())
+    all_frozen = True
     for start in range(0, len(missing), LOAD_CHUNK):
         chunk = missing[start:start + LOAD_CHUNK]
         loaded = {}
@@ -86,12 +116,114 @@ def versions(session: Session, version_ids: Iterable[int]) -> dict[int, VersionV
             if row.frozen:
                 frozen.add(row.id)
         found.update(loaded)
+        all_frozen = all_frozen and len(frozen) == len(loaded)
         if frozen:
             with store.lock:
                 if len(known) + len(frozen) > MAX_VERSIONS:
                     known.clear()
+                    store.version_json.clear()
                 known.update((v, loaded[v]) for v in frozen)
-    return found
+    return found, all_frozen
+
+
+def _json(text: str) -> bytes:
+    return encode_basestring(text).encode()
+
+
+def _version_json(store: _Store, views: Mapping[int, VersionView], keep: bool) -> dict[int, _VersionJSON]:
+    held = store.version_json
+    pieces = {}
+    for version_id, view in views.items():
+        piece = held.get(version_id)
+        if piece is None:
+            piece = _VersionJSON(b',"type":' + _json(view.qtype) + b',"text":' + _json(view.text) + b',"options":[',
+                                 tuple(b',"text":' + _json(text) + b"}" for text in view.option_texts), view.image)
+            if keep:
+                held[version_id] = piece
+        pieces[version_id] = piece
+    return pieces
+
+
+_PAPER_ITEMS = DriverStatement("""
+    SELECT position, section_id, question_version_id, public_id, option_order, option_ids
+    FROM paper_item WHERE paper_id = :paper_id ORDER BY position""")
+
+
+def paper_questions(session: Session, paper_id: int, content_hash: str, shown: Sequence[int],
+                    position_of: Mapping[int, int], driver: Driver | None = None) -> list[bytes | str]:
+    """The questions of a paper's sections at the positions ``shown`` (in order), as the members of
+    GET /attempt's ``questions`` array: UTF-8 JSON, no brackets. A ``str`` among the parts is the file name
+    of a question's image: its signed address (signed per request) goes there as a JSON string.
+
+    Each question is ``{"id", "section", "number", "type", "text", "options": [{"id", "text"}], "image_url"}``,
+    options in the paper's order, nothing that tells which option is right. ``position_of`` maps the
+    exam's section ids to positions. From memory once built (only a paper whose versions are all frozen
+    is kept); a section not built yet costs one query of the paper's items."""
+    store = _store(session)
+    key = (paper_id, content_hash)
+    with store.lock:
+        built = store.papers.get(key)
+        if built is not None:
+            store.papers.move_to_end(key)
+    missing = {p for p in shown if built is None or p not in built}
+    if missing:
+        made, frozen = _build_sections(session, driver or Driver(session), store, paper_id, missing, position_of)
+        if frozen:
+            with store.lock:
+                built = store.papers.setdefault(key, {})
+                store.papers.move_to_end(key)
+                for position, parts in made.items():
+                    if position not in built:
+                        built[position] = parts
+                        store.paper_bytes += sum(len(part) for part in parts)
+                while store.paper_bytes > MAX_PAPER_BYTES and len(store.papers) > 1:
+                    _, dropped = store.papers.popitem(last=False)
+                    store.paper_bytes -= sum(len(part) for parts in dropped.values() for part in parts)
+        built = {**(built or {}), **made}
+    joined: list[bytes | str] = []
+    for position in shown:
+        parts = built.get(position, ())
+        if parts:
+            if joined:
+                joined.append(b",")
+            joined.extend(parts)
+    return joined
+
+
+def _build_sections(session: Session, driver: Driver, store: _Store, paper_id: int, positions: set[int],
+                    position_of: Mapping[int, int]) -> tuple[dict[int, tuple[bytes | str, ...]], bool]:
+    """The paper's sections at ``positions`` encoded, and whether every version in them is frozen."""
+    cursor = driver.connection.cursor()
+    try:
+        cursor.execute(_PAPER_ITEMS.text(driver.dialect), {"paper_id": paper_id})
+        rows = [row for row in cursor.fetchall() if position_of[row[1]] in positions]
+    finally:
+        cursor.close()
+    views, frozen = _versions(session, {row[2] for row in rows})
+    pieces = _version_json(store, views, keep=frozen)
+    read_json = driver.read_json
+    runs: dict[int, list[bytes]] = {p: [] for p in positions}
+    made: dict[int, list[bytes | str]] = {p: [] for p in positions}
+    for number, section_id, version_id, public_id, order, option_ids in rows:
+        position = position_of[section_id]
+        run, piece = runs[position], pieces[version_id]
+        texts = piece.options
+        if run:
+            run.append(b",")
+        run.append(b'{"id":' + _json(public_id) + b',"section":' + str(position).encode() + b',"number":'
+                   + str(number).encode() + piece.middle
+                   + b",".join([b'{"id":' + _json(option_id) + texts[original]
+                                for option_id, original in zip(read_json(option_ids), read_json(order))])
+                   + b'],"image_url":')
+        if piece.image:
+            made[position] += [b"".join(run), piece.image]
+            run[:] = [b"}"]
+        else:
+            run.append(b"null}")
+    for position, run in runs.items():
+        if run:
+            made[position].append(b"".join(run))
+    return {position: tuple(parts) for position, parts in made.items()}, frozen
 
 
 def exam_header(session: Session, exam_id: int) -> ExamHeader:

@@ -51,6 +51,18 @@ def test_entry_written_in_callers_transaction_is_gone_on_rollback(db):
     assert db.get(audit.AuditHead, 1).count == 0
 
 
+def test_a_head_already_in_the_session_follows_the_appends_and_each_commit_signs_the_stored_head(db, runner):
+    add_entries(db, 1)
+    head = db.get(audit.AuditHead, 1)  # loaded: appends write the head underneath the session
+    audit.append(db, actor="tester", action="test.event", object_id="a")
+    entry = audit.append(db, actor="tester", action="test.event", object_id="b")
+    assert (head.count, head.hash) == (3, entry.hash) and entry.seq == 3
+    db.commit()
+    checkpoint = db.scalars(select(audit.AuditCheckpoint).order_by(audit.AuditCheckpoint.id.desc())).first()
+    assert (checkpoint.count, checkpoint.head_hash) == (3, entry.hash)
+    assert run_verify(runner).exit_code == 0
+
+
 @pytest.mark.parametrize("statement", ["UPDATE audit_entry SET actor = 'mallory' WHERE seq = 2",
                                        "DELETE FROM audit_entry WHERE seq = 2",
                                        "DELETE FROM audit_checkpoint"])
