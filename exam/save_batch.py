@@ -56,6 +56,7 @@ class BatchFailed(Exception):
 @dataclass(eq=False)
 class _Write:
     work: Work
+    light: bool = False  # an exam-room operation (exam.room_writes): the driver's own savepoint
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -137,11 +138,11 @@ class GroupCommitter:
         self.turn = WriterTurn.for_engine(app.extensions["exam_db"].engine)
         self._reported = time.monotonic()
 
-    def submit(self, work: Work, timeout: float = WAIT_SECONDS) -> Any:
+    def submit(self, work: Work, timeout: float = WAIT_SECONDS, *, light: bool = False) -> Any:
         """Run ``work(session)`` in the next batch; return its result or raise its RoomError (or BatchFailed)."""
         if self._pid != os.getpid():
             self._after_fork()
-        write = _Write(work)
+        write = _Write(work, light)
         self.queue.put(write)
         self._ensure_thread()  # after the put: a writer ending for idleness either sees it or is replaced
         if not write.done.wait(timeout):
@@ -228,6 +229,9 @@ class GroupCommitter:
 
     @staticmethod
     def _apply_one(session: Session, write: _Write) -> None:
+        if write.light:
+            GroupCommitter._apply_light(session, write)
+            return
         savepoint = session.begin_nested()
         try:
             write.result = write.work(session)
@@ -246,6 +250,30 @@ class GroupCommitter:
             if savepoint.is_active:
                 savepoint.rollback()
             write.result, write.error = None, exc
+
+    @staticmethod
+    def _apply_light(session: Session, write: _Write) -> None:
+        """An exam-room operation: its usual case writes through the driver only (exam.db.Driver), so its
+        savepoint is the driver's own, a tenth of the ORM's. What its ORM fallback (settling the clock,
+        a submission by the deadline) changed is flushed before the release; after an unexpected error
+        the savepoint is rolled back and the session forgets what it had loaded, which may be undone."""
+        cursor = session.connection().connection.cursor()
+        try:
+            cursor.execute("SAVEPOINT room_write")
+            try:
+                write.result = write.work(session)
+                session.flush()
+            except RoomError as exc:  # refused: keep what the rule recorded first, as the ORM path does
+                write.error = exc
+                session.flush()
+            cursor.execute("RELEASE room_write")
+        except Exception as exc:  # noqa: BLE001 - only this write is undone; the request answers 500
+            write.result, write.error = None, exc
+            cursor.execute("ROLLBACK TO room_write")
+            cursor.execute("RELEASE room_write")
+            session.expunge_all()
+        finally:
+            cursor.close()
 
     def commit(self, session: Session) -> None:
         session.commit()
@@ -285,11 +313,12 @@ def committer(app=None) -> GroupCommitter:
     return found
 
 
-def write(work: Work) -> Any:
+def write(work: Work, *, light: bool = False) -> Any:
     """Run a write of the current request: in the group commit when batching is on, else in the
-    request's own session, committed here (also on a RoomError, as the API does)."""
+    request's own session, committed here (also on a RoomError, as the API does). ``light``: an
+    exam-room operation (see ``GroupCommitter._apply_light``)."""
     if batching_enabled():
-        return committer().submit(work)
+        return committer().submit(work, light=light)
     session = get_session()
     try:
         result = work(session)
@@ -309,4 +338,4 @@ def write_operation(name: str, **arguments) -> Any:
     if writer_process.process_enabled(app):
         return writer_process.client(app).call(name, arguments, WAIT_SECONDS)
     operation = room_writes.OPERATIONS[name]
-    return write(lambda session: operation(session, **arguments))
+    return write(lambda session: operation(session, **arguments), light=True)

@@ -1,4 +1,4 @@
-"""The writer process: on SQLite, one process applies the answer saves and heartbeats of every worker.
+"""The writer process: on SQLite, one process applies the answer saves, heartbeats and starts of every worker.
 
 Why a process: a save's own work is ~0.15 ms, but in a worker serving many request threads the
 group commit's writer thread waits for Python's GIL after every SQLite call (the driver lets go of
@@ -15,7 +15,7 @@ the disk, capped a lab. Here the writes run in a process of their own, with nobo
   after ``IDLE_SECONDS`` without a client. A writer gone mid-request answers 503 (``BatchFailed``):
   nothing of that batch was acknowledged, the page sends the saves again (idempotent by seq), and
   the next request starts a new writer.
-* Other writes (login, start, submit...) stay in the workers' own group commit; the two take
+* Other writes (login, submit...) stay in the workers' own group commit; the two take
   turns on the database through the same ``WriterTurn`` lock file.
 
 ``SAVE_WRITER``: "auto" (the process, where the group commit is on, i.e. SQLite; never under
@@ -28,6 +28,7 @@ import fcntl
 import json
 import os
 import selectors
+import signal
 import socket
 import struct
 import subprocess
@@ -295,7 +296,7 @@ class WriterServer:
                 writes.append(_Write(work=None, error=ValueError("malformed request")))
                 continue
             writes.append(_Write(work=lambda session, operation=operation, arguments=arguments:
-                                 operation(session, **arguments)))
+                                 operation(session, **arguments), light=True))
         runnable = [w for w in writes if w.work is not None]
         if runnable:
             self.committer.apply(runnable)
@@ -337,6 +338,7 @@ def main(argv=None) -> None:
     settings = json.loads(os.environ.get("EXAM_WRITER_SETTINGS") or "{}")
     app = create_app({**settings, "ATTEMPT_SWEEPER": False, "SAVE_BATCHING": "on", "SAVE_WRITER": "thread"},
                      instance_path=args.instance)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped with the workers: clean up the socket
     server = WriterServer(app, args.socket, args.parent)
     server.listen()
     try:

@@ -218,9 +218,34 @@ def test_an_unexpected_error_undoes_only_its_own_write(app, db, labs):
     assert attempt.machine != "half-written" and len(answers) == 1
 
 
-def _outcome(committer, work):
+
+def test_an_exam_room_operation_that_fails_halfway_undoes_only_its_own_write(app, db, labs):
+    """Saves and heartbeats run on the driver's own savepoint (``light``): the same isolation."""
+    from exam.db import Driver, DriverStatement
+
+    lab = labs[0]
+    committer = save_batch.committer(app)
+    attempt_id = stored(db, lab.candidate)[0].id
+    half = DriverStatement("UPDATE attempt SET machine = :machine WHERE id = :attempt_id")
+
+    def broken(session):
+        Driver(session).run(half, {"machine": "half-written", "attempt_id": attempt_id})
+        raise ValueError("a bug")
+
+    with app.app_context():
+        with Gate(app) as gate:
+            threads, results = in_threads([lambda: _outcome(committer, broken, light=True),
+                                           lambda: lab.save(lab.questions[0], 0, 1)])
+            gate.wait_for(2)
+        for thread in threads:
+            thread.join(10)
+    assert isinstance(results[0], ValueError) and results[1].status_code == 200
+    attempt, answers = stored(db, lab.candidate)
+    assert attempt.machine != "half-written" and len(answers) == 1
+
+def _outcome(committer, work, light=False):
     try:
-        return committer.submit(work)
+        return committer.submit(work, light=light)
     except Exception as exc:  # noqa: BLE001
         return exc
 
