@@ -445,6 +445,104 @@ def _sum_over_items(present: np.ndarray, values: np.ndarray) -> np.ndarray:
     return out
 
 
+# --- the same sums from cells (candidates × the items each had), chunk by chunk ----------------------
+
+class CellChunk(NamedTuple):
+    """The cells of some candidates, one row per candidate, one cell per item they had: what
+    ``analyse_cells`` reads instead of [C, I] matrices (a paper holds 120 of a 300-question pool)."""
+
+    item: np.ndarray  # [r, q] int: the item (column) of each cell, -1 where the cell holds none
+    points: np.ndarray  # [r, q] float64 points earned (ignored where item is -1)
+    correct: np.ndarray  # [r, q] bool fully right
+    choices: np.ndarray  # [r, q] uint8 chosen options, author's order (0 = no answer)
+
+
+class RepeatedItem(ValueError):
+    """A candidate's cells name one item twice: the cells are not one per item."""
+
+
+def _cell_sums(cells, rows: np.ndarray, n_items: int, chunk_rows: int, code: np.ndarray | None = None,
+               high: list | None = None) -> tuple[_PointSums, np.ndarray]:
+    """The point sums of the candidates ``rows`` (and the item counts n) in one pass over their cells,
+    chunk by chunk, each chunk holding whole candidates (so the totals of its candidates are known
+    within it). With ``code``, also writes the event codes of each cell into code[rows] ([C, I],
+    ``_event_codes``' layout; ``rows`` then ascending and contiguous) and E-H options into a [C, I]
+    array made in ``high[0]`` when some answer has them."""
+    totals = np.zeros(len(rows))
+    items_sat = np.zeros(len(rows))
+    n = np.zeros(n_items, dtype=np.int64)
+    sx, sxx, st, stt, sxt = (np.zeros(n_items) for _ in range(5))
+    xmin, xmax = np.zeros(n_items), np.zeros(n_items)
+    centre = None
+    for first in range(0, len(rows), chunk_rows):
+        part = rows[first:first + chunk_rows]
+        chunk = cells(part)
+        item = np.asarray(chunk.item)
+        has = item >= 0
+        full = bool(has.all())
+        it = item.ravel().astype(np.intp) if full else item[has].astype(np.intp)
+        x = np.asarray(chunk.points, dtype=np.float64)
+        if not full:
+            x = np.where(has, x, 0.0)
+        t = x.sum(axis=1)
+        if not np.isfinite(t).all():
+            raise ValueError("scores must be finite where present")
+        if it.size and (it.max() >= n_items):
+            raise ValueError(f"a cell names item {int(it.max())}, outside the {n_items} items")
+        x = x.ravel() if full else x[has]
+        totals[first:first + len(part)] = t
+        items_sat[first:first + len(part)] = has.sum(axis=1)
+        if centre is None:
+            centre = float(t.mean()) if len(t) else 0.0
+        tc = np.repeat(t - centre, has.shape[1]) if full else np.broadcast_to((t - centre)[:, None], has.shape)[has]
+        n += np.bincount(it, minlength=n_items)
+        sx += np.bincount(it, x, n_items)
+        sxx += np.bincount(it, x * x, n_items)
+        st += np.bincount(it, tc, n_items)
+        stt += np.bincount(it, tc * tc, n_items)
+        sxt += np.bincount(it, x * tc, n_items)
+        negative = x < 0
+        if negative.any():
+            np.minimum.at(xmin, it[negative], x[negative])
+        np.maximum.at(xmax, it, x)
+        if code is not None:
+            _put_codes(chunk, has, full, it, code, high, int(part[0]) if len(part) else 0, n_items)
+    return _PointSums(totals, items_sat, sx, sxx, xmin, xmax, centre or 0.0, st, stt, sxt), n
+
+
+def _put_codes(chunk: CellChunk, has: np.ndarray, full: bool, it: np.ndarray, code: np.ndarray, high: list,
+               start: int, n_items: int) -> None:
+    choices = np.asarray(chunk.choices, dtype=np.uint8)
+    cell = (choices & 0x0F) | np.uint8(1 << 4)
+    cell |= np.asarray(chunk.correct, dtype=np.uint8) << 5
+    cell |= (choices != 0).view(np.uint8) << 6
+    rows = len(has)
+    where = (np.arange(rows, dtype=np.intp)[:, None] * n_items)
+    where = (where + it.reshape(rows, -1)).ravel() if full else np.broadcast_to(where, has.shape)[has] + it
+    block = code[start:start + rows]
+    before = int(np.count_nonzero(block & (1 << 4)))
+    np.put(block, where, cell.ravel() if full else cell[has])
+    if int(np.count_nonzero(block & (1 << 4))) - before != where.size:
+        raise RepeatedItem("a candidate's cells name one item more than once")
+    upper = choices >> 4
+    if upper.any():
+        if high[0] is None:
+            high[0] = np.zeros(code.shape, dtype=np.uint8)
+        np.put(high[0][start:start + rows], where, upper.ravel() if full else upper[has])
+
+
+def _sum_over_codes(code: np.ndarray, rows: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Σ values[i] over the items each of the candidates ``rows`` had (the present bit of their codes)."""
+    out = np.empty(len(rows))
+    step = max(1, _CHUNK_CELLS // max(code.shape[1], 1))
+    for first in range(0, len(rows), step):
+        part = rows[first:first + step]
+        block = code[part[0]:part[-1] + 1] if len(part) and part[-1] - part[0] + 1 == len(part) else code[part]
+        present = ((block >> 4) & 1).astype(np.float64)
+        out[first:first + len(part)] = np.einsum("ci,i->c", present, values)
+    return out
+
+
 # --- the analysis ----------------------------------------------------------------------------------
 
 def _shares(counts: np.ndarray, n: np.ndarray) -> np.ndarray:
@@ -508,13 +606,18 @@ class _Pooled(NamedTuple):
     complete: bool  # every such candidate had every item that anyone had
 
 
-def _pooled_terms(present: np.ndarray, sums: _PointSums, n: np.ndarray) -> _Pooled:
+def _item_means(sums: _PointSums, n: np.ndarray) -> np.ndarray:
+    return sums.sx / np.maximum(n, 1)
+
+
+def _pooled_terms(sums: _PointSums, n: np.ndarray, mean_over_items: np.ndarray) -> _Pooled:
+    """``mean_over_items[c]``: Σ of ``_item_means`` over the items candidate c had."""
     sat = sums.items_sat > 0
     candidates = int(np.count_nonzero(sat))
     if candidates == 0:
         return _Pooled(sat, 0, 0.0, 0.0, 0.0, False)
-    mean = sums.sx / np.maximum(n, 1)
-    deviation = (sums.totals - _sum_over_items(present, mean))[sat]
+    mean = _item_means(sums, n)
+    deviation = (sums.totals - mean_over_items)[sat]
     return _Pooled(
         sat=sat, candidates=candidates, items_per_candidate=float(sums.items_sat[sat].mean()),
         item_variance=float(np.sum(sums.sxx - n * mean * mean)) / candidates,
@@ -538,16 +641,13 @@ def _is_dichotomous(sums: _PointSums, n: np.ndarray, max_points: np.ndarray) -> 
     return bool(np.all(np.abs(sxx - marks * sx) <= 1e-9 * np.maximum(1.0, marks * sx)))
 
 
-def _form_reliability(form, scores: np.ndarray, present: np.ndarray, dichotomous: bool
-                      ) -> tuple[FormReliability, ...]:
+def _form_reliability(form, terms, dichotomous: bool) -> tuple[FormReliability, ...]:
+    """``terms(rows)``: (point sums, n per item, Σ item means per candidate) over those candidates."""
     labels, inverse = np.unique(np.asarray(form), return_inverse=True)
     found = []
     for f, label in enumerate(labels):  # one pass per form (a handful of fixed forms)
-        rows = np.flatnonzero(inverse == f)
-        form_present = present[rows]
-        sums = _point_sums(scores[rows], form_present)
-        n = form_present.sum(axis=0)
-        pooled = _pooled_terms(form_present, sums, n)
+        sums, n, mean_over_items = terms(np.flatnonzero(inverse == f))
+        pooled = _pooled_terms(sums, n, mean_over_items)
         value = _alpha(pooled.items_per_candidate, pooled.item_variance, pooled.total_variance)
         sd = float(sums.totals[pooled.sat].std()) if pooled.candidates else None
         found.append(FormReliability(
@@ -609,12 +709,69 @@ def analyse_items(scores, correct, choices, key, n_options, max_points, *, multi
 
     present = ~np.isnan(scores)
     sums = _point_sums(scores, present)
+    n = present.sum(axis=0)
 
+    def dense_terms(rows):
+        rows_present = present[rows]
+        rows_sums = _point_sums(scores[rows], rows_present)
+        rows_n = rows_present.sum(axis=0)
+        return rows_sums, rows_n, _sum_over_items(rows_present, _item_means(rows_sums, rows_n))
+
+    return _analyse(sums, _sum_over_items(present, _item_means(sums, n)), _event_codes(choices, correct, present),
+                    key, n_options, max_points, multiple, item_ids, form, dense_terms, bins)
+
+
+def analyse_cells(cells, n_candidates: int, key, n_options, max_points, *, multiple=None,
+                  item_ids: Sequence[Hashable] | None = None, form=None, bins: int | Sequence[float] | None = None,
+                  chunk_rows: int = 8192) -> ItemAnalysis:
+    """``analyse_items`` for data read as cells: the same statistics (equal up to floating-point
+    rounding) without [C, I] float matrices, so 1,000,000 candidates fit in memory.
+
+    ``cells(rows)`` gives the ``CellChunk`` of the candidates ``rows`` (an ascending index array,
+    whole candidates, at most ``chunk_rows`` of them): row r of each array is candidate rows[r],
+    each cell one item they had (at most once: ``RepeatedItem`` otherwise) or -1. Each chunk is
+    read once, plus once per fixed form when ``form`` is given. The other arguments are those of
+    ``analyse_items``, per item (``key``, ``n_options``, ``max_points``, ``multiple``) or per
+    candidate (``form``)."""
+    key = np.asarray(key, dtype=np.uint8)
+    n_items = len(key)
+    n_options = np.asarray(n_options, dtype=np.int64)
+    max_points = np.asarray(max_points, dtype=np.float64)
+    multiple = (_POPCOUNT[key] > 1) if multiple is None else np.asarray(multiple, dtype=bool)
+    for name, array in (("n_options", n_options), ("max_points", max_points), ("multiple", multiple)):
+        if array.shape != (n_items,):
+            raise ValueError(f"{name} must give one value per item ({n_items}), got shape {array.shape}")
+    if n_items and (n_options.min() < 1 or n_options.max() > MAX_OPTIONS):
+        raise ValueError(f"n_options must be between 1 and {MAX_OPTIONS}")
+    item_ids = list(range(n_items)) if item_ids is None else list(item_ids)
+    if len(item_ids) != n_items:
+        raise ValueError(f"item_ids must name each of the {n_items} items")
+    if form is not None and np.shape(form) != (n_candidates,):
+        raise ValueError(f"form must give one label per candidate ({n_candidates})")
+
+    everyone = np.arange(n_candidates)
+    code = np.zeros((n_candidates, n_items), dtype=np.uint8)
+    high: list = [None]
+    sums, n = _cell_sums(cells, everyone, n_items, chunk_rows, code, high)
+
+    def cell_terms(rows):
+        rows_sums, rows_n = _cell_sums(cells, rows, n_items, chunk_rows)
+        return rows_sums, rows_n, _sum_over_codes(code, rows, _item_means(rows_sums, rows_n))
+
+    return _analyse(sums, _sum_over_codes(code, everyone, _item_means(sums, n)), (code, high[0]), key, n_options,
+                    max_points, multiple, item_ids, form, cell_terms, bins)
+
+
+def _analyse(sums: _PointSums, mean_over_items: np.ndarray, codes: tuple[np.ndarray, np.ndarray | None],
+             key: np.ndarray, n_options: np.ndarray, max_points: np.ndarray, multiple: np.ndarray,
+             item_ids: list, form, form_terms, bins) -> ItemAnalysis:
+    """The statistics from the candidates' point sums and the [C, I] event codes (both layouts)."""
+    n_items = len(key)
     # Rank candidates by total and count events per item (present, correct, answered, options).
     ranking = np.round(sums.totals, TOTAL_DECIMALS)
     order = np.argsort(ranking, kind="stable")
     ranked = ranking[order]
-    counts = _RankedCounts(*_event_codes(choices, correct, present), order)
+    counts = _RankedCounts(*codes, order)
     n = counts.flag_totals[:, _PRESENT]
     nf = n.astype(np.float64)
 
@@ -643,7 +800,7 @@ def analyse_items(scores, correct, choices, key, n_options, max_points, *, multi
     discrimination = upper_flags[:, _CORRECT] - lower_flags[:, _CORRECT]
 
     # Test statistics.
-    pooled = _pooled_terms(present, sums, n)
+    pooled = _pooled_terms(sums, n, mean_over_items)
     dichotomous = _is_dichotomous(sums, n, max_points)
     value = _alpha(pooled.items_per_candidate, pooled.item_variance, pooled.total_variance)
     distribution = score_distribution(sums.totals[pooled.sat], bins)
@@ -652,7 +809,7 @@ def analyse_items(scores, correct, choices, key, n_options, max_points, *, multi
         basis="complete" if pooled.complete else "pooled", value=value, sem=_sem(distribution.sd, value),
         candidates=pooled.candidates, items=int(np.count_nonzero(n)),
         items_per_candidate=pooled.items_per_candidate, dichotomous=dichotomous,
-        forms=() if form is None else _form_reliability(form, scores, present, dichotomous))
+        forms=() if form is None else _form_reliability(form, form_terms, dichotomous))
 
     items = []
     for i in range(n_items):  # assembling results: per item, no candidate data touched

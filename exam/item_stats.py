@@ -1,10 +1,12 @@
-"""Item analysis of a graded exam: the graded arrays laid out per question, analysed, stored.
+"""Item analysis of a graded exam: the graded arrays read per question, analysed, stored.
 
-``exam.item_analysis`` (pure) wants one column per *question version*; grading holds one
-column per *paper position*, and papers differ in which versions they drew, where, and in
-which order they showed the options. This module maps one to the other, vectorized:
+``exam.item_analysis`` (pure) wants each candidate's cells labelled by *question version*;
+grading holds one column per *paper position*, and papers differ in which versions they
+drew, where, and in which order they showed the options. This module maps one to the
+other, vectorized, chunk by chunk of candidates (``item_cells`` for ``analyse_cells``: no
+[C, I] float matrices, so 1,000,000 candidates fit):
 
-* column: the version id of each cell (``paper.version_ids``) → its item index;
+* item: the version id of each cell (``paper.version_ids``) → its item index;
 * points and "fully right" of each cell: the one scoring rule (``exam.grading.grade``)
   tabulated once per section over every (key mask, chosen mask, multiple) combination,
   then looked up per cell, so a cell scores exactly as grading scores it (negative marking
@@ -16,9 +18,10 @@ which order they showed the options. This module maps one to the other, vectoriz
 
 The item statistics are those of the grading run: corrected keys, awarded questions right
 for everyone who had them, removed questions (void_remove) left out of the analysis (their
-cells are missing). ``record_item_analysis`` writes one ``ItemStatistic`` per version
+cells hold no item). ``record_item_analysis`` writes one ``ItemStatistic`` per version
 (question's history in the bank) and returns the analysis; the test statistics go into the
-grading run's summary (``test_summary``).
+grading run's summary (``test_summary``). ``item_matrices`` lays the same out as [C, I]
+matrices for ``analyse_items`` (a paper holding one version twice is analysed that way).
 """
 from __future__ import annotations
 
@@ -35,7 +38,7 @@ from sqlalchemy import Text, cast, delete, insert, select
 from sqlalchemy.orm import Session
 
 from exam.grading import SectionRules, grade
-from exam.item_analysis import FLAGS, ItemAnalysis, analyse_items
+from exam.item_analysis import FLAGS, CellChunk, ItemAnalysis, RepeatedItem, analyse_cells, analyse_items
 from exam.models import Exam, GradingRun, ItemStatistic, PaperItem
 
 # Plain Vietnamese for files and the CLI; the pages translate the same words.
@@ -223,13 +226,68 @@ def replace_counts(rules: SectionRules) -> SectionRules:
                         np.ones(len(rules.marks), dtype=np.int64))
 
 
-def analyse_outcome(outcome, orders: OptionOrders, *, exam: Exam | None = None) -> tuple[ItemAnalysis, ItemMatrices]:
-    matrices = item_matrices(outcome, orders)
+@dataclass(frozen=True)
+class ItemColumns:
+    """The items of an analysis: the pool versions some paper drew, in pool order."""
+
+    version_ids: np.ndarray  # [I]
+    pool_rows: np.ndarray  # [I] rows in the PoolVersions
+    section: np.ndarray  # [I] section index
+
+
+def item_cells(outcome, orders: OptionOrders) -> tuple[ItemColumns, dict, object]:
+    """What ``analyse_cells`` reads for a ``GradeOutcome``: (the items, their per-item arguments, and
+    ``cells(rows)``, which scores the candidates' cells of those rows as grading does, by table lookup,
+    chunk by chunk: no [C, I] float matrices)."""
+    arrays, pool, corrected = outcome.arrays, outcome.pool, outcome.corrected
+    pool_rows = outcome.pool_rows  # [C, Q] pool row of each cell
+    used = np.flatnonzero(np.bincount(pool_rows.ravel(), minlength=len(pool.ids)) > 0)
+    column_of = np.full(len(pool.ids), -1, dtype=np.intp)
+    column_of[used] = np.arange(len(used))
+    rules = corrected.rules
+    points_table, right_table = _cell_tables(replace_counts(rules))
+    multiple = pool.multiple.astype(np.int32) << 16 if pool.multiple.any() else None
+    sections = (arrays.section.astype(np.int32) << 17)[None, :]
+    table = orders.table.ravel()
+
+    def cells(rows: np.ndarray) -> CellChunk:
+        at = slice(int(rows[0]), int(rows[-1]) + 1) if len(rows) and rows[-1] - rows[0] + 1 == len(rows) else rows
+        chosen = corrected.chosen[at]
+        index = corrected.key[at].astype(np.int32)
+        index <<= 8
+        index |= chosen
+        cell_rows = pool_rows[at]
+        if multiple is not None:
+            index |= multiple[cell_rows]
+        index |= sections
+        item = column_of[cell_rows]
+        if corrected.removed is not None:
+            item[corrected.removed[at]] = -1  # out of the test: not an item of the candidate
+        shown = orders.perm[at].astype(np.int32) << 8
+        shown |= arrays.chosen[at]
+        return CellChunk(item, points_table[index], right_table[index], table[shown])
+
+    section = pool.section[used]
+    columns = ItemColumns(version_ids=pool.ids[used], pool_rows=used, section=section)
+    per_item = dict(key=corrected.author_key[used], n_options=pool.n_options[used],
+                    max_points=np.asarray(rules.marks)[section], multiple=pool.multiple[used],
+                    item_ids=columns.version_ids.tolist())
+    return columns, per_item, cells
+
+
+def analyse_outcome(outcome, orders: OptionOrders, *, exam: Exam | None = None) -> tuple[ItemAnalysis, ItemColumns]:
+    """The item analysis of a grading (``exam.item_analysis.analyse_cells``); with ``exam``, per fixed form
+    too when the exam has forms."""
     forms = outcome.arrays.forms if exam is not None and exam.forms else None
-    analysis = analyse_items(matrices.scores, matrices.correct, matrices.choices, matrices.key, matrices.n_options,
-                             matrices.max_points, multiple=matrices.multiple,
-                             item_ids=matrices.version_ids.tolist(), form=forms)
-    return analysis, matrices
+    columns, per_item, cells = item_cells(outcome, orders)
+    try:
+        return analyse_cells(cells, outcome.arrays.shape[0], form=forms, **per_item), columns
+    except RepeatedItem:  # a paper holding one version twice (in two cells of the pool): the matrices keep one
+        matrices = item_matrices(outcome, orders)
+        analysis = analyse_items(matrices.scores, matrices.correct, matrices.choices, matrices.key,
+                                 matrices.n_options, matrices.max_points, multiple=matrices.multiple,
+                                 item_ids=matrices.version_ids.tolist(), form=forms)
+        return analysis, ItemColumns(matrices.version_ids, matrices.pool_rows, matrices.section)
 
 
 # --- stored results ----------------------------------------------------------------------------------
@@ -248,13 +306,13 @@ def record_item_analysis(session: Session, exam: Exam, outcome, *, run: GradingR
                          orders: OptionOrders | None = None) -> ItemAnalysis:
     """Analyse a graded exam and store one ItemStatistic per question version (the exam's rows replaced)."""
     orders = orders if orders is not None else option_orders(session, outcome)
-    analysis, matrices = analyse_outcome(outcome, orders, exam=exam)
+    analysis, columns = analyse_outcome(outcome, orders, exam=exam)
     codes = [s.code for s in outcome.exam_sections]
     actions = outcome.corrected.actions
-    question_ids = outcome.pool.question_ids[matrices.pool_rows].tolist()
+    question_ids = outcome.pool.question_ids[columns.pool_rows].tolist()
     session.execute(delete(ItemStatistic).where(ItemStatistic.exam_id == exam.id))
     rows = []
-    for item, question_id, section in zip(analysis.items, question_ids, matrices.section.tolist()):
+    for item, question_id, section in zip(analysis.items, question_ids, columns.section.tolist()):
         stats = item.to_dict()
         stats.update({"grading_run_id": run.id, "section": codes[section], "exam_code": exam.code,
                       "correction": actions.get(int(item.item_id))})

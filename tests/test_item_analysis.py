@@ -366,6 +366,71 @@ def test_per_form_reliability_is_classical_within_each_form():
     assert result.reliability.to_dict()["forms"][0]["form"] == "A"
 
 
+# --- the same analysis read as cells ---------------------------------------------------------------
+
+def as_cells(scores, correct, choices, rng, *, width=None, blanks=0.1):
+    """The dense matrices as cells: each candidate's items in a shuffled order, padded with cells that
+    hold no item (-1, with garbage values), as papers of different lengths or removed questions give."""
+    n_cand, n_items = scores.shape
+    present = ~np.isnan(scores)
+    width = width or int(present.sum(axis=1).max()) + 2
+    item = np.full((n_cand, width), -1, dtype=np.int64)
+    for c in range(n_cand):
+        mine = rng.permutation(np.flatnonzero(present[c]))
+        slots = rng.permutation(width)[:len(mine)]
+        item[c, slots] = mine
+    safe = np.maximum(item, 0)
+    rows = np.arange(n_cand)[:, None]
+    points = np.where(item >= 0, np.nan_to_num(scores)[rows, safe], rng.normal(size=item.shape))
+    return item_analysis.CellChunk(item, points, np.where(item >= 0, correct[rows, safe], rng.random(item.shape) < .5),
+                                   np.where(item >= 0, choices[rows, safe], rng.integers(0, 256, item.shape))
+                                   .astype(np.uint8))
+
+
+def reader(cells, seen=None):
+    def read(rows):
+        assert len(rows) and np.all(np.diff(rows) > 0)
+        if seen is not None:
+            seen.append(len(rows))
+        return item_analysis.CellChunk(*(a[rows] for a in cells))
+    return read
+
+
+@pytest.mark.parametrize("sparse", [False, True], ids=["complete", "sparse"])
+@pytest.mark.parametrize("seed", [1, 2])
+def test_cells_give_the_dense_analysis_and_match_the_slow_computation(sparse, seed):
+    rng = np.random.default_rng(seed)
+    scores, correct, choices, key, n_options, multiple = random_exam(rng, 700, 14, sparse=sparse)
+    dense = analyse_items(scores, correct, choices, key, n_options, np.ones(14), multiple=multiple)
+    chunks = []
+    cells = item_analysis.analyse_cells(reader(as_cells(scores, correct, choices, rng), chunks), 700, key,
+                                        n_options, np.ones(14), multiple=multiple, chunk_rows=97)
+    assert chunks == [97] * 7 + [21]  # read once, chunk by chunk
+    assert_close_records(cells.to_dict(), dense.to_dict())
+    slow_items, slow_test = slow_analysis(scores.tolist(), correct.tolist(), choices.tolist(), key.tolist(),
+                                          n_options.tolist())
+    compare(cells, slow_items, slow_test)
+
+
+def test_cells_with_forms_and_empty_candidates():
+    rng = np.random.default_rng(11)
+    scores, correct, choices, key, n_options, multiple = random_exam(rng, 260, 10, sparse=True)
+    scores[5] = np.nan  # a candidate with no item at all
+    form = rng.integers(1, 4, 260)
+    dense = analyse_items(scores, correct, choices, key, n_options, np.full(10, 2.0), multiple=multiple, form=form)
+    cells = item_analysis.analyse_cells(reader(as_cells(scores, correct, choices, rng)), 260, key, n_options,
+                                        np.full(10, 2.0), multiple=multiple, form=form, chunk_rows=50)
+    assert_close_records(cells.to_dict(), dense.to_dict())
+    assert [f.form for f in cells.reliability.forms] == [1, 2, 3]
+
+
+def test_cells_naming_an_item_twice_are_refused():
+    item = np.array([[0, 1, 1]])
+    chunk = item_analysis.CellChunk(item, np.ones((1, 3)), np.ones((1, 3), bool), np.ones((1, 3), np.uint8))
+    with pytest.raises(item_analysis.RepeatedItem):
+        item_analysis.analyse_cells(lambda rows: chunk, 1, [A, A], np.full(2, 4), np.ones(2))
+
+
 # --- flags -----------------------------------------------------------------------------------------
 
 def flag_exam():

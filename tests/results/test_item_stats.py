@@ -13,6 +13,7 @@ from tests.conftest import login
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, correct_options, random_answers, sit
 from tests.results.test_grading_runs import MIXED_SECTIONS
+from tests.test_item_analysis import assert_close_records
 
 
 def test_permutation_table_maps_displayed_masks_to_the_authors_order():
@@ -135,3 +136,55 @@ def test_xlsx_has_a_row_per_question_and_the_test_statistics(db):
     assert sheet.max_row == len(rows) + 1 and sheet["G1"].value == "Độ khó p"
     labels = [row[0].value for row in book["Thống kê bài thi"].iter_rows()]
     assert "Hệ số tin cậy" in labels and "Sai số chuẩn đo lường (SEM)" in labels
+
+
+def test_cells_and_matrices_give_the_same_analysis_with_every_kind_of_correction(db):
+    """The analysis reads each candidate's cells chunk by chunk (no [C, I] matrices); with a rekey, an awarded
+    and a removed question it equals the matrices' analysis, chunk size whatever."""
+    candidates = make_ready_candidates(db, 14, sections=MIXED_SECTIONS, negative_fraction=0.25,
+                                       multiple_scoring="partial")
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=31))
+    from question_bank.models import QuestionVersion
+    versions = [db.get(QuestionVersion, i.question_version_id)
+                for i in db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id)).items]
+    single = [v for v in versions if v.qtype == "single"]
+    new_key = [j for j in range(len(single[0].options)) if j not in correct_options(single[0])][0]
+    for version, action, correct in ((single[0], "rekey", [new_key]), (single[1], "void_award", None),
+                                     (single[2], "void_remove", None)):
+        correction = results.propose_correction(db, exam, version.id, action, correct, "Sửa đáp án", "a", T0)
+        results.approve_correction(db, correction, actor="b", now=T0)
+    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    orders = item_stats.option_orders(db, outcome)
+    matrices = item_stats.item_matrices(outcome, orders)
+    dense = item_stats.analyse_items(matrices.scores, matrices.correct, matrices.choices, matrices.key,
+                                     matrices.n_options, matrices.max_points, multiple=matrices.multiple,
+                                     item_ids=matrices.version_ids.tolist())
+    columns, per_item, cells = item_stats.item_cells(outcome, orders)
+    assert columns.version_ids.tolist() == matrices.version_ids.tolist()
+    for chunk_rows in (3, 8192):
+        analysis = item_stats.analyse_cells(cells, outcome.candidates, chunk_rows=chunk_rows, **per_item)
+        assert_close_records(analysis.to_dict(), dense.to_dict())
+    removed = analysis.item(single[2].id)
+    assert removed.n == 0
+
+
+def test_papers_without_option_orders_are_read_from_their_items(db):
+    """Papers stored before the option_orders column: the orders come from their paper_item rows, the same."""
+    candidates = make_ready_candidates(db, 6, sections=MIXED_SECTIONS)
+    exam = db.get(Exam, candidates[0].exam_id)
+    sit(db, candidates, random_answers(seed=5))
+    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    compact = item_stats.option_orders(db, outcome)
+    assert outcome.arrays.orders_missing.size == 0
+    for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
+        if paper.candidate_id in (candidates[1].id, candidates[4].id):
+            paper.option_orders = None
+    db.flush()
+    again = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    assert again.arrays.orders_missing.tolist() == [1, 4]
+    fallback = item_stats.option_orders(db, again)
+    assert (fallback.perm == compact.perm).all()
+    for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
+        for item, index in zip(paper.items, np.frombuffer(paper.option_orders or b"", dtype="<u2")):
+            assert list(item_stats._orders_of(len(item.option_order))[index]) == item.option_order
