@@ -43,6 +43,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
+import numpy as np
+
 from sqlalchemy import Text, bindparam, cast, exists, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.attributes import set_committed_value
@@ -50,7 +52,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from exam import audit, paper_cache
 from exam.audit import canonical_json
 from exam.db import Driver, DriverStatement
-from exam.grading import chosen_mask, grade_attempts
+from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record
 from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
                          ResponseLog, Sitting)
 from exam.sittings import check_access_code
@@ -832,8 +834,8 @@ def finish(session: Session, attempts: Sequence[Attempt], *, by: str, actor: str
             session.refresh(attempt)
     if not done:
         return done
-    scores = grade_attempts(session, done)
     masks = final_choice_masks(session, done)
+    scores = _grade_from_masks(session, done, masks)
     numbers = dict(session.execute(select(Candidate.id, Candidate.registration_no)
                                    .where(Candidate.id.in_({a.candidate_id for a in done}))).all())
     for attempt in done:
@@ -849,6 +851,41 @@ def finish(session: Session, attempts: Sequence[Attempt], *, by: str, actor: str
     session.flush()
     return done
 
+
+
+def _grade_from_masks(session: Session, done: Sequence[Attempt], masks: dict[int, bytes]) -> dict[int, dict]:
+    """Score records of submitted attempts from their final choice masks and their papers' compact key
+    masks (the one rule, ``grading.grade``, a batch per exam); papers drawn before the compact columns
+    existed are graded from their rows (``grade_attempts``)."""
+    papers = {paper_id: (key, versions) for paper_id, key, versions in session.execute(
+        select(Paper.id, Paper.key_masks, Paper.version_ids).where(Paper.id.in_({a.paper_id for a in done})))}
+    exam_of = dict(session.execute(select(Candidate.id, Candidate.exam_id)
+                                   .where(Candidate.id.in_({a.candidate_id for a in done}))).all())
+    records, groups, old = {}, {}, []
+    for attempt in done:
+        key, versions = papers.get(attempt.paper_id, (None, None))
+        chosen = masks[attempt.id]
+        if key is None or versions is None or len(key) != len(chosen) or len(versions) != 4 * len(chosen):
+            old.append(attempt)
+        else:
+            groups.setdefault(exam_of[attempt.candidate_id], []).append(attempt)
+    for exam_id, group in groups.items():
+        sections = exam_sections(session, exam_id)
+        layout = np.repeat(np.arange(len(sections)), [s.question_count for s in sections])
+        key = np.stack([np.frombuffer(papers[a.paper_id][0], dtype=np.uint8) for a in group])
+        if key.shape[1] != len(layout):
+            old.extend(group)
+            continue
+        chosen = np.stack([np.frombuffer(masks[a.id], dtype=np.uint8) for a in group])
+        version_ids = np.stack([np.frombuffer(papers[a.paper_id][1], dtype="<i4") for a in group])
+        kinds = paper_cache.versions(session, np.unique(version_ids).tolist())
+        multiple = np.vectorize(lambda v: kinds[v].qtype == "multiple", otypes=[bool])(version_ids)
+        grades = grade(key, chosen, multiple, layout, SectionRules.of(sections))
+        for row, attempt in enumerate(group):
+            records[attempt.id] = score_record(sections, grades, row)
+    if old:
+        records.update(grade_attempts(session, old))
+    return records
 
 def _score_summary(score: dict) -> dict:
     return {"total": score["total"], "passed": score["passed"],

@@ -81,6 +81,21 @@ def test_batch_equals_submission_time_grading(db, scoring):
         assert stored[attempt.candidate_id].total == attempt.score["total"]
 
 
+
+def test_submission_grades_from_the_compact_keys_or_else_from_the_rows(db):
+    """Submission grades from the paper's key masks; a paper drawn before they existed, from its rows."""
+    candidates = make_ready_candidates(db, 8, sections=MIXED_SECTIONS, negative_fraction=0.25,
+                                       multiple_scoring="partial")
+    exam = exam_of(db, candidates)
+    db.execute(Paper.__table__.update().where(Paper.candidate_id.in_([c.id for c in candidates[::2]]))
+               .values(key_masks=None))
+    db.expire_all()
+    attempts = sit(db, candidates, random_answers(seed=5))
+    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    assert outcome.arrays.rebuilt_rows == 4
+    for attempt in attempts:
+        assert outcome.record(attempt.candidate_id) == attempt.score
+
 def test_compact_columns_give_the_same_numbers_as_the_rows(db):
     candidates = make_ready_candidates(db, 10, sections=MIXED_SECTIONS, negative_fraction=0.25,
                                        multiple_scoring="partial")
