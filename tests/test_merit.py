@@ -3,6 +3,7 @@ and a property: a candidate's rank and status never depend on the order of the i
 from __future__ import annotations
 
 import json
+import math
 import random
 from datetime import date
 
@@ -10,10 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exam.merit import (CIVIL_SERVICE_CATEGORIES, CandidateResult, MeritRejected, RankingRule, SectionResult,
-                        apply_decisions, build_merit_lists, compare_merit_lists, dump_merit_lists, format_points,
-                        load_merit_lists, merit_hash, merit_lists_as_data, merit_lists_from_data,
-                        round1_from_score_record, rule_from_dict)
+from exam.merit import (CIVIL_SERVICE_CATEGORIES, CandidateResult, CandidateTable, MeritRejected, RankingRule,
+                        SectionResult, apply_decisions, build_merit_lists, compare_merit_lists, dump_merit_lists,
+                        format_points, load_merit_lists, merit_hash, merit_lists_as_data, merit_lists_from_data,
+                        rank_candidates, round1_from_score_record, rule_from_dict)
 
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên"
@@ -458,3 +459,122 @@ def test_status_and_rank_never_depend_on_input_order(case):
         assert counts["selected"] + ml.places_left == min(quota[post], eligible)
         assert counts["tie"] == sum(len(t.registration_nos) for t in ml.ties)
         assert all(len(t.registration_nos) > t.places for t in ml.ties)
+
+
+# --- the vectorized ranking against a straightforward one ------------------------------------------
+
+def straightforward(results, rule):
+    """Rank, status and total per registration number, the slow obvious way: eligibility by the rule's
+    words, the key (total, tie-breaks…), rank = 1 + how many have a strictly greater key, status from
+    the quota and the size of the group of equal keys."""
+    def eligible(r):
+        if r.absent:
+            return False
+        if rule.require_round1_sections_passed and (not r.round1_sections
+                                                    or not all(s[3] for s in r.round1_sections)):
+            return False
+        score = r.round1_total if rule.score == "round1_total" else r.components.get(rule.score)
+        return score is not None and (rule.min_score is None or round(score, 4) + 1e-9 >= rule.min_score)
+
+    def value(r, name, bonus):
+        if name == "bonus":
+            return bonus
+        found = r.round1_total if name == "round1_total" else r.components.get(name)
+        return -math.inf if found is None else round(found, 4)
+
+    outcome = {}
+    for post in rule.quota:
+        mine = [r for r in results if rule.post_of(r.post) == post]
+        keys = {}
+        for r in mine:
+            bonus = rule.bonus_for(r.priority_categories)[0]
+            if eligible(r):
+                score = value(r, rule.score, bonus)
+                total = round(score + bonus, 4)
+                keys[r.registration_no] = (total, *(value(r, name, bonus) for name in rule.tie_break))
+            else:
+                outcome[r.registration_no] = (None, "ineligible", None)
+        for reg, key in keys.items():
+            rank = 1 + sum(1 for other in keys.values() if other > key)
+            group = sum(1 for other in keys.values() if other == key)
+            quota = rule.quota[post]
+            status = "selected" if rank + group - 1 <= quota else "tie" if rank <= quota else "not_selected"
+            outcome[reg] = (rank, status, key[0])
+    return outcome
+
+
+RULES = (
+    {"preset": "civil_service"},
+    {"preset": "civil_service", "min_score": 60, "tie_break": ["round2", "interview"]},
+    {"score": "round1_total", "require_round1_sections_passed": True, "tie_break": ["bonus"],
+     "bonus": {"a": 2.5, "b": 1}},
+    {"score": "interview", "tie_break": ["round1_total", "round2"]},
+)
+
+
+@st.composite
+def ranked_groups(draw):
+    n = draw(st.integers(0, 60))
+    results = []
+    for k in range(n):
+        def score(values):
+            return draw(st.sampled_from(values))
+        components = {}
+        for name, values in (("round2", [None, 45.0, 50.0, 60.0, 62.5, 75.0, 75.00001]),
+                             ("interview", [None, 5.0, 7.25, 9.0])):
+            if draw(st.integers(0, 5)):
+                components[name] = score(values)
+        results.append(CandidateResult(
+            registration_no=f"R{draw(st.integers(0, 10 ** 6)):07d}-{k}", full_name="An", date_of_birth=None,
+            post=draw(st.sampled_from([LAW, ACCOUNTS, " kế toán  VIÊN "])),
+            priority_categories=draw(st.sampled_from(CATEGORIES + ("a", "b; a", "unknown"))),
+            round1_sections=sections(*(("Tin học",) if draw(st.integers(0, 6)) == 0 else ()))
+            if draw(st.integers(0, 12)) else (),
+            round1_total=score([None, 55.0, 61.25, 61.25, 80.0]), components=components,
+            absent=draw(st.integers(0, 19)) == 0))
+    data = {**draw(st.sampled_from(RULES)), "quota": {LAW: draw(st.integers(1, 8)), ACCOUNTS: draw(st.integers(1, 8))}}
+    return results, data
+
+
+@settings(max_examples=300, deadline=None)
+@given(ranked_groups())
+def test_vectorized_ranking_equals_the_straightforward_one(case):
+    results, data = case
+    rule, errors = rule_from_dict(data)
+    assert errors == []
+    lists = build_merit_lists(results, rule)
+    got = {row.registration_no: (row.rank, row.status, row.total) for ml in lists.values() for row in ml.rows}
+    assert got == straightforward(results, rule)
+    for ml in lists.values():  # ties: exactly the groups straddling the last place
+        assert sorted(r for t in ml.ties for r in t.registration_nos) == sorted(
+            row.registration_no for row in ml.rows if row.status == "tie")
+
+
+@settings(max_examples=100, deadline=None)
+@given(ranked_groups(), st.sampled_from(['', 'Tên "trong" ngoặc', "a\\b, c", "dòng\nmới", "\u0001\u2028"]))
+def test_the_canonical_json_is_written_column_by_column_exactly(case, odd):
+    results, data = case
+    results = [CandidateResult(**{**r.__dict__, "full_name": r.full_name + odd,
+                                  "date_of_birth": date(1990, 1, 1 + k % 28)}) for k, r in enumerate(results)]
+    rule, _ = rule_from_dict(data)
+    lists = build_merit_lists(results, rule)
+    for ml in list(lists.values()):
+        for tie in ml.ties:
+            decided = {reg: "selected" if k < tie.places else "not_selected"
+                       for k, reg in enumerate(tie.registration_nos)}
+            lists[ml.post] = apply_decisions(lists[ml.post], decided, reason=f"Biên bản {odd}")
+    straight = json.dumps(merit_lists_as_data(lists), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
+                          allow_nan=False).encode("utf-8")
+    assert dump_merit_lists(lists) == straight
+    again = load_merit_lists(straight)
+    assert again == lists and dump_merit_lists(again) == straight
+
+
+def test_the_column_table_ranks_like_the_rows():
+    rule = civil_service(QUOTA)
+    table, problems = CandidateTable.of(GROUP)
+    assert problems == [] and table.problems() == []
+    assert dump_merit_lists(rank_candidates(table, rule)) == dump_merit_lists(build_merit_lists(GROUP, rule))
+    twice, _ = CandidateTable.of(GROUP + [GROUP[0]])
+    with pytest.raises(MeritRejected, match="TS01: is given twice"):
+        rank_candidates(twice, rule)

@@ -146,7 +146,7 @@ def downgrade() -> None:
     with op.batch_alter_table('candidate_score', schema=None) as batch_op:
         batch_op.alter_column('sections', existing_type=sa.JSON(), nullable=False)
         batch_op.drop_column('section_results')
-    with op.batch_alter_table('paper', schema=None) as batch_op:
+    with op.batch_alter_table('paper', schema=None, recreate="never") as batch_op:  # other tables refer to it
         batch_op.drop_column('option_orders')
     if op.get_context().dialect.name == "postgresql":
         op.execute("ALTER TABLE merit_list ALTER COLUMN content TYPE JSON USING content::json")

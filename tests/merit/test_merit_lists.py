@@ -228,3 +228,48 @@ def test_the_merit_and_scores_commands(app, runner, tmp_path):
     assert result.exit_code != 0 and "cannot export" in result.output
     result = runner.invoke(args=["merit", "ranking", "R1-CLI"])
     assert result.exit_code == 0 and 'preset = "civil_service"' in result.output
+
+
+def test_migration_0004_converts_scores_papers_and_lists_and_back(app, db):
+    """Down to 0003 (scores as JSON, no option orders, the list as a JSON column written the old way) and up
+    again: the packed scores, the papers' option orders and the list's canonical text come back the same, and
+    the list still matches its hash."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from exam import schema
+    from exam.models import CandidateScore, Paper
+
+    found, record = tied_round(db)
+    merit_lists.publish_merit_list(db, found.exam, actor="hoidong", now=LATER, allow_unresolved_ties=True)
+    db.commit()
+    exam_id, list_id, digest, content = found.exam.id, record.id, record.hash, record.content
+    scores = results.stored_scores(db, found.exam).records()
+    packed = dict(db.execute(select(CandidateScore.candidate_id, CandidateScore.section_results)).all())
+    orders = dict(db.execute(select(Paper.id, Paper.option_orders)).all())
+    db.close()
+    engine = app.extensions["exam_db"].engine
+    command.downgrade(schema.alembic_config(engine), "0003")
+    with engine.begin() as conn:
+        old = dict(conn.execute(text("SELECT candidate_id, sections FROM candidate_score")).all())
+        old = {cid: json.loads(value) if isinstance(value, str) else value for cid, value in old.items()}
+        assert {cid: [{k: s[k] for k in ("code", "correct", "questions", "answered", "passed")} for s in v]
+                for cid, v in old.items()} == \
+            {cid: [{k: s[k] for k in ("code", "correct", "questions", "answered", "passed")} for s in r["sections"]]
+             for cid, r in scores.items()}
+        # As SQLAlchemy's JSON column wrote it before: not the canonical text.
+        conn.execute(text("UPDATE merit_list SET content = :c WHERE id = :i"),
+                     {"c": json.dumps(json.loads(content)), "i": list_id})
+    schema.upgrade(engine)
+    session = app.extensions["exam_db"].sessionmaker()
+    try:
+        assert dict(session.execute(select(CandidateScore.candidate_id, CandidateScore.section_results)).all()) \
+            == packed
+        assert dict(session.execute(select(Paper.id, Paper.option_orders)).all()) == orders
+        stored = session.get(MeritList, list_id)
+        assert (stored.content, stored.hash) == (content, digest)
+        exam = session.get(type(found.exam), exam_id)
+        assert results.stored_scores(session, exam).records() == scores
+        assert merit_lists.lists_of(stored)[LAW].ties
+    finally:
+        session.close()
