@@ -169,16 +169,24 @@ def write_checkpoint(session: Session, key: SigningKey, *, now: datetime | None 
 
 
 def install_checkpointing(session_factory, key: SigningKey, checkpoint_file: str) -> None:
-    """Sign the head at the end of every transaction that appended to the chain."""
+    """Sign the head at the end of every transaction that appended to the chain.
+
+    SQLAlchemy sends these events for a savepoint's release and rollback too; a savepoint is part of
+    its transaction (the group commit holds one per write, exam/save_batch.py), so only the
+    transaction's own commit signs, once, and copies the checkpoint out once it is committed."""
 
     @event.listens_for(session_factory, "before_commit")
     def sign_head(session):
+        if session.in_nested_transaction():
+            return
         if session.info.pop("audit_appended", False):
             session.flush()
             session.info.setdefault("audit_checkpoints", []).append(write_checkpoint(session, key).as_dict())
 
     @event.listens_for(session_factory, "after_commit")
     def copy_out(session):
+        if session.in_nested_transaction():
+            return
         # A copy outside the database: deleting checkpoint rows with the entries still shows.
         pending = session.info.pop("audit_checkpoints", [])
         if pending:
@@ -188,6 +196,8 @@ def install_checkpointing(session_factory, key: SigningKey, checkpoint_file: str
 
     @event.listens_for(session_factory, "after_rollback")
     def forget(session):
+        if session.in_nested_transaction():
+            return  # a savepoint undone: what the transaction appended before it still gets its checkpoint
         session.info.pop("audit_appended", None)
         session.info.pop("audit_checkpoints", None)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from exam import audit
@@ -60,6 +60,53 @@ def test_a_head_already_in_the_session_follows_the_appends_and_each_commit_signs
     db.commit()
     checkpoint = db.scalars(select(audit.AuditCheckpoint).order_by(audit.AuditCheckpoint.id.desc())).first()
     assert (checkpoint.count, checkpoint.head_hash) == (3, entry.hash)
+    assert run_verify(runner).exit_code == 0
+
+
+def test_a_group_commit_is_signed_once_and_only_once_committed(app, db, runner):
+    """The group commit runs each write in a savepoint (exam/save_batch.py): a savepoint's release is no
+    commit, so the batch gets one checkpoint, written and copied out at its commit, covering what stands."""
+    from exam import save_batch
+
+    path = app.config["AUDIT_CHECKPOINT_FILE"]
+    add_entries(db, 1)
+    copied = len(audit.read_checkpoint_file(path))
+    stored = db.scalar(select(func.count()).select_from(audit.AuditCheckpoint))
+
+    def appending(n):
+        def work(session):
+            audit.append(session, actor="tester", action="test.batch", object_id=str(n))
+            if n == 2:
+                raise ValueError("this write fails: only its own savepoint is undone")
+            return n
+        return save_batch._Write(work=work)
+
+    writes = [appending(n) for n in range(4)]
+    save_batch.GroupCommitter(app).apply(writes)
+    assert [w.result for w in writes] == [0, 1, None, 3] and isinstance(writes[2].error, ValueError)
+    db.rollback()
+    head = db.get(audit.AuditHead, 1)
+    assert head.count == 4  # the first entry and three of the batch
+    checkpoints = audit.read_checkpoint_file(path)
+    assert len(checkpoints) == copied + 1 and (checkpoints[-1]["count"], checkpoints[-1]["head_hash"]) == (
+        head.count, head.hash)
+    assert db.scalar(select(func.count()).select_from(audit.AuditCheckpoint)) == stored + 1
+
+    # A batch whose commit fails (after signing) leaves no checkpoint behind, in the database or the file.
+    def fail(session):
+        if not session.in_nested_transaction():
+            raise OSError("disk full")
+
+    factory = app.extensions["exam_db"].sessionmaker
+    event.listen(factory, "before_commit", fail)  # after the signing listener
+    try:
+        failed = [appending(10), appending(11)]
+        save_batch.GroupCommitter(app).apply(failed)
+    finally:
+        event.remove(factory, "before_commit", fail)
+    assert all(isinstance(w.error, save_batch.BatchFailed) for w in failed)
+    assert db.scalar(select(func.count()).select_from(audit.AuditCheckpoint)) == stored + 1
+    assert len(audit.read_checkpoint_file(path)) == copied + 1
     assert run_verify(runner).exit_code == 0
 
 
