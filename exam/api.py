@@ -315,14 +315,11 @@ def attempt():
 @bp.post("/attempt/start")
 @candidate_writes
 def start():
-    now, grace_period, token = utcnow(), grace(), bearer_token()
-
-    def work(db_session):
-        # The live session is read inside the write transaction: a token ended a moment ago cannot start.
-        if not attempts.start_for_token(db_session, token, now=now, grace=grace_period):
-            raise invalid_token_error(db_session, token)
-
-    save_batch.write(work)
+    now, token = utcnow(), bearer_token()
+    # The live session is read inside the write transaction: a token ended a moment ago cannot start.
+    if save_batch.write_operation("start", token=token, now=now,
+                                  grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"])) is None:
+        raise invalid_token_error(get_session(), token)
     return paper_json(attempt_body(token, now))  # read after the write's commit (401 if ended since)
 
 

@@ -1,6 +1,7 @@
-"""The exam room's frequent writes (answer saves, heartbeats) as named operations: plain arguments in,
-the API's JSON body out, so the same operation runs in the request's process (the group commit's
-writer thread) or in the writer process (exam/writer_process.py), with the same answer.
+"""The exam room's frequent writes (answer saves, heartbeats, and the starts of a lab pressing Start at
+once) as named operations: plain arguments in, the API's JSON body out, so the same operation runs in
+the request's process (the group commit's writer thread) or in the writer process
+(exam/writer_process.py), with the same answer.
 
 An operation returns the body to send, or None when the bearer token has no live session (the
 view answers 401 ``invalid_token``); a refusal raises ``RoomError`` as the rules do.
@@ -44,7 +45,15 @@ def heartbeat(session: Session, *, token: str, now: datetime, grace_seconds: flo
             "section_deadline": iso(moment.section_deadline) if attempt.status == "in_progress" else None}
 
 
-OPERATIONS: dict[str, Callable[..., dict | None]] = {"save_answer": save_answer, "heartbeat": heartbeat}
+def start(session: Session, *, token: str, now: datetime, grace_seconds: float) -> dict | None:
+    """The start (idempotent); the view answers with the attempt body, read after the commit."""
+    if not attempts.start_for_token(session, token, now=now, grace=timedelta(seconds=grace_seconds)):
+        return None
+    return {"started": True}
+
+
+OPERATIONS: dict[str, Callable[..., dict | None]] = {"save_answer": save_answer, "heartbeat": heartbeat,
+                                                     "start": start}
 
 
 # --- plain values across the writer process's socket (JSON: no pickle between processes) -----------------

@@ -282,3 +282,36 @@ def test_the_start_answers_with_the_body_of_get_attempt(app, db):
     view = attempts.attempt_view(Driver(db), lab.token)
     assert view.status == "in_progress" and utcnow() - timedelta(minutes=5) < view.started_at <= utcnow()
     assert started["attempt"]["started_at"] == api.iso(view.started_at)
+
+
+def test_a_lab_starts_through_the_writer_process(app, db):
+    from exam import writer_process
+
+    if not app.extensions["exam_db"].is_sqlite:
+        pytest.skip("the writer process serves SQLite")
+    app.config.update(SAVE_BATCHING="on", SAVE_WRITER="process")
+    try:
+        first, second, absent = make_ready_candidates(db, 3)
+        db.commit()
+        labs = [Machine(app, addr=f"10.1.1.{40 + n}") for n in range(3)]
+        for lab, candidate in zip(labs, (first, second, absent)):
+            lab.login(candidate)
+        db.rollback()  # no stale read snapshot: SQLite would refuse to upgrade it to a write
+        db.execute(update(Candidate).where(Candidate.id == absent.id).values(absent_at=utcnow()))
+        db.commit()
+        started = checked(labs[0].call("POST", "/attempt/start"))
+        assert writer_process.client(app)._started.poll() is None  # the writer process did it
+        assert started["attempt"]["status"] == "in_progress"
+        assert started["questions"] == paper_as_stored(db, first, {1})
+        assert checked(labs[0].call("POST", "/attempt/start"))["attempt"]["started_at"] == \
+            started["attempt"]["started_at"]  # idempotent
+        assert checked(labs[1].call("POST", "/attempt/start"))["questions"] == paper_as_stored(db, second, {1})
+        refused = labs[2].call("POST", "/attempt/start")  # the rule's refusal crosses the socket
+        assert refused.status_code == 403 and refused.get_json()["error"]["code"] == "marked_absent"
+        labs[1].call("POST", "/logout")
+        assert labs[1].call("POST", "/attempt/start").get_json()["error"]["code"] == "invalid_token"
+    finally:
+        running = writer_process.client(app)._started
+        if running is not None and running.poll() is None:
+            running.terminate()
+            running.wait(10)
