@@ -364,14 +364,12 @@ def heartbeat():
 def submit():
     if json_body().get("confirm") is not True:
         raise RoomError("invalid_request", message="Cần xác nhận nộp bài (confirm: true).")
-    now, grace_period = utcnow(), grace()
-
-    def work(db_session, _candidate_session, candidate, attempt):
-        attempt = attempts.submit(db_session, attempt, attempts.exam_sections(db_session, candidate.exam_id),
-                                  by="candidate", now=now, grace=grace_period)
-        return {"status": attempt.status, "submitted_at": iso(attempt.submitted_at), "server_time": iso(now)}
-
-    return jsonify(candidate_write(work))
+    token = bearer_token()
+    submitted = save_batch.write_operation("submit", token=token, now=utcnow(),
+                                           grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
+    if submitted is None:
+        raise invalid_token_error(get_session(), token)
+    return jsonify(submitted)
 
 
 @bp.get("/attempt/result")

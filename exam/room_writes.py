@@ -1,5 +1,5 @@
-"""The exam room's frequent writes (answer saves, heartbeats, and the starts of a lab pressing Start at
-once) as named operations: plain arguments in, the API's JSON body out, so the same operation runs in
+"""The exam room's frequent writes (answer saves, heartbeats, and the starts and submissions of a whole
+lab at once) as named operations: plain arguments in, the API's JSON body out, so the same operation runs in
 the request's process (the group commit's writer thread) or in the writer process
 (exam/writer_process.py), with the same answer.
 
@@ -52,8 +52,19 @@ def start(session: Session, *, token: str, now: datetime, grace_seconds: float) 
     return {"started": True}
 
 
+def submit(session: Session, *, token: str, now: datetime, grace_seconds: float) -> dict | None:
+    """The candidate's submission (idempotent): final, graded, audit-logged."""
+    found = attempts.session_for_token(session, token, lock=True)
+    if found is None:
+        return None
+    _live, candidate, attempt = found
+    attempt = attempts.submit(session, attempt, attempts.exam_sections(session, candidate.exam_id), by="candidate",
+                              now=now, grace=timedelta(seconds=grace_seconds))
+    return {"status": attempt.status, "submitted_at": iso(attempt.submitted_at), "server_time": iso(now)}
+
+
 OPERATIONS: dict[str, Callable[..., dict | None]] = {"save_answer": save_answer, "heartbeat": heartbeat,
-                                                     "start": start}
+                                                     "start": start, "submit": submit}
 
 
 # --- plain values across the writer process's socket (JSON: no pickle between processes) -----------------

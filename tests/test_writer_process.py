@@ -97,6 +97,14 @@ def test_saves_and_heartbeats_through_the_writer_process(app, db):
         attempt = db.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
         seqs = sorted(db.scalars(select(Response.seq).where(Response.attempt_id == attempt.id)))
         assert seqs == list(range(count + 1, 2 * count + 1)) and attempt.history_count == 2 * count
+    # The submission too: final, graded, with the save history's head in its audit entry.
+    done = machines[1].call("POST", "/attempt/submit", {"confirm": True})
+    assert done.status_code == 200 and done.get_json()["status"] == "submitted", done.get_json()
+    assert machines[1].call("POST", "/attempt/submit", {}).get_json()["error"]["code"] == "invalid_request"
+    db.rollback()
+    attempt = db.scalar(select(Attempt).where(Attempt.candidate_id == candidates[1].id))
+    assert attempt.status == "submitted" and attempt.score["sections"] and attempt.choice_masks
+    assert machines[1].call("GET", "/attempt/result").status_code == 200
 
 
 def test_a_writer_that_dies_is_started_again_and_the_resent_save_lands(app, db):
