@@ -29,7 +29,7 @@ from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam.db import Base, utcnow
+from exam.db import Base, Driver, DriverStatement, utcnow
 from exam.timeutil import iso_utc
 
 GENESIS_HASH = "0" * 64
@@ -95,27 +95,33 @@ def checkpoint_message(checkpoint: dict) -> bytes:
     return "exam-audit-checkpoint/1|{chain_id}|{count}|{head_hash}|{at}".format(**checkpoint).encode()
 
 
+# The append's statements, on the driver's cursor (exam.db.DriverStatement): a lab's starts and
+# submissions append an entry each, a thousand of them within a second or two.
+_TAKE_HEAD = DriverStatement("UPDATE audit_head SET count = count + 1 WHERE id = 1 RETURNING count, hash")
+_ENTRY = DriverStatement("""
+    INSERT INTO audit_entry (seq, at, actor, role, action, object_type, object_id, details, prev_hash, hash)
+    VALUES (:seq, :at, :actor, :role, :action, :object_type, :object_id, :details, :prev_hash, :hash)""")
+_MOVE_HEAD = DriverStatement("UPDATE audit_head SET hash = :hash WHERE id = 1")
+
+
 def append(session: Session, *, actor: str, action: str, object_type: str = "", object_id: str = "",
            details: dict | None = None, role: str = "", now: datetime | None = None) -> AuditEntry:
     """Add one entry to the chain inside the caller's transaction.
 
-    Three Core statements on the session's connection (take the head, insert the entry, move the
-    head), no unit of work: the exam room appends one entry per start, login and submission, a whole
-    lab of them within a second. A head already loaded in the session is kept in step."""
+    Three statements on the session's connection (take the head, insert the entry, move the head),
+    no unit of work. A head already loaded in the session is kept in step."""
     now = now or utcnow()
-    head, entries = AuditHead.__table__, AuditEntry.__table__
-    run = session.connection().execute
+    driver = Driver(session)
     # Taking the head row first: on PostgreSQL this row lock orders concurrent appenders.
-    seq, prev_hash = run(head.update().where(head.c.id == 1).values(count=head.c.count + 1)
-                         .returning(head.c.count, head.c.hash)).one()
+    seq, prev_hash = driver.first(_TAKE_HEAD, {})
     fields = {
         "seq": seq, "at": iso_utc(now), "actor": str(actor)[:128], "role": role[:64], "action": action,
         "object_type": object_type, "object_id": str(object_id)[:128],
         "details": canonical_json(details or {}), "prev_hash": prev_hash,
     }
     fields["hash"] = entry_hash(fields)
-    run(entries.insert(), fields)
-    run(head.update().where(head.c.id == 1).values(hash=fields["hash"]))
+    driver.run(_ENTRY, fields)
+    driver.run(_MOVE_HEAD, {"hash": fields["hash"]})
     loaded = session.identity_map.get(session.identity_key(AuditHead, 1))
     if loaded is not None:
         set_committed_value(loaded, "count", seq)
