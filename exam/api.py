@@ -22,7 +22,7 @@ from pathlib import Path
 from flask import Blueprint, current_app, g, jsonify, request, send_from_directory
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from exam import attempts, paper_cache, save_batch
+from exam import attempts, paper_cache, save_batch, writer_process
 from exam.attempts import RoomError
 from exam.db import Driver, force_immediate, get_session, reads_only, utcnow
 from exam.extensions import csrf
@@ -294,7 +294,9 @@ def login():
             "server_time": iso(now),
         }
 
-    return jsonify(save_batch.write(work))
+    body = save_batch.write(work)
+    writer_process.warm(current_app._get_current_object())  # the lab's Start comes next: have its writer up
+    return jsonify(body)
 
 
 @bp.post("/logout")

@@ -104,6 +104,33 @@ class WriterClient:
         self._local = threading.local()
         self._pid = os.getpid()
         self._started: subprocess.Popen | None = None
+        self._held: tuple[int, socket.socket] | None = None  # (pid, connection) kept open by ``warm``
+        self._warming = threading.Lock()
+
+    def warm(self) -> None:
+        """Have the writer running without waiting for it, and keep it: a connection is held open, so it
+        does not end for idleness (a candidate's login calls this: the lab reads its instructions, then
+        presses Start at once, and a writer started by the first Start holds every Start for the second
+        it takes to come up). Returns at once; a writer that cannot start is started by the next write."""
+        held = self._held
+        if held is not None and held[0] == os.getpid() and _alive(held[1]):
+            return
+        if self._warming.acquire(blocking=False):
+            threading.Thread(target=self._hold, name="writer-warm", daemon=True).start()
+
+    def _hold(self) -> None:
+        try:
+            if self._pid != os.getpid():  # forked: nothing of the parent's connections is ours
+                self._local, self._pid, self._started = threading.local(), os.getpid(), None
+            try:
+                sock = self._connect()
+            except (OSError, ConnectionError):
+                return
+            old, self._held = self._held, (os.getpid(), sock)
+            if old is not None and old[0] == os.getpid():
+                old[1].close()
+        finally:
+            self._warming.release()
 
     def call(self, name: str, arguments: dict, timeout: float) -> dict | None:
         """Run the operation in the writer's next batch: its body, or RoomError / BatchFailed."""
@@ -190,6 +217,22 @@ def client(app) -> WriterClient:
         with _clients_lock:
             found = _clients.setdefault(id(app), WriterClient(app))
     return found
+
+
+def warm(app) -> None:
+    """``WriterClient.warm`` where the writer process is on."""
+    if process_enabled(app):
+        client(app).warm()
+
+
+def _alive(sock: socket.socket) -> bool:
+    """The writer has not closed this connection (it never sends unasked: nothing to read while it lives)."""
+    try:
+        return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) != b""
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
 
 
 # --- the writer's side ----------------------------------------------------------------------------------

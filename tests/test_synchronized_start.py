@@ -315,3 +315,50 @@ def test_a_lab_starts_through_the_writer_process(app, db):
         if running is not None and running.poll() is None:
             running.terminate()
             running.wait(10)
+
+
+def test_a_login_has_the_writer_process_up_before_the_lab_presses_start(app, db):
+    import os
+    import signal
+    import time
+
+    from exam import writer_process
+
+    if not app.extensions["exam_db"].is_sqlite:
+        pytest.skip("the writer process serves SQLite")
+    app.config.update(SAVE_BATCHING="on", SAVE_WRITER="process")
+    writers = writer_process.client(app)
+
+    def held_writer():
+        for _ in range(500):  # the warm-up runs beside the login; wait for it (10 s at most)
+            held = writers._held
+            if held is not None and writer_process._alive(held[1]):
+                return writers._started
+            time.sleep(0.02)
+        raise AssertionError("no writer held after the login")
+
+    try:
+        first, second = make_ready_candidates(db, 2)
+        db.commit()
+        lab = Machine(app)
+        assert lab.login(first).status_code == 200  # no write of the writer's yet
+        started = held_writer()
+        assert started is not None and started.poll() is None
+        assert checked(lab.call("POST", "/attempt/start"))["attempt"]["status"] == "in_progress"
+        assert writers._started is started  # the Start went to the writer the login had started
+
+        os.kill(started.pid, signal.SIGKILL)  # a writer that dies is started again by the next login
+        started.wait(10)
+        other = Machine(app, addr="10.1.1.50")
+        assert other.login(second).status_code == 200
+        again = held_writer()
+        assert again is not started and again.poll() is None
+        answer = other.call("POST", "/attempt/start")
+        if answer.status_code == 503:  # this thread's connection went with the old writer: the page resends
+            answer = other.call("POST", "/attempt/start")
+        assert checked(answer)["attempt"]["status"] == "in_progress"
+    finally:
+        running = writers._started
+        if running is not None and running.poll() is None:
+            running.terminate()
+            running.wait(10)
