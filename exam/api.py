@@ -222,8 +222,8 @@ def attempt_body(token: str, now: datetime) -> bytes:
 
     The questions are the paper's JSON kept in memory (``paper_cache.paper_questions``: a paper and
     the versions it draws never change), spliced in as bytes; only the clock, the section states and
-    the saved answers are encoded here, and each image's address is signed here. Two reads: the
-    token's attempt and its saved answers. Raises ``invalid_token`` when the token is not live."""
+    the saved answers are encoded here, and each image's address is signed here. Two reads at most:
+    the token's attempt and its saved answers. Raises ``invalid_token`` when the token is not live."""
     db_session = get_session()
     driver = Driver(db_session)
     attempt = attempts.attempt_view(driver, token)
@@ -253,7 +253,8 @@ def attempt_body(token: str, now: datetime) -> bytes:
         signer = image_signer()
         parts = [compact_json(bp.url_prefix + "/images/" + signer.dumps(part)) if isinstance(part, str) else part
                  for part in parts]
-    answers = attempts.answers_of(driver, attempt.id) if attempt.status != "not_started" else {}
+    # No save acknowledged yet (last_seq 0, as at the synchronized start): no answers to read.
+    answers = attempts.answers_of(driver, attempt.id) if attempt.status != "not_started" and attempt.last_seq else {}
     return b"".join((head[:-1], b',"questions":[', *parts, b'],"answers":', compact_json(answers), b"}"))
 
 
