@@ -1,9 +1,17 @@
 """Merit lists: eligibility, priority bonus, quotas and tie-breaks → ranked rows per post, ties flagged.
 
-Pure rules: plain values in (``CandidateResult`` rows and a ``RankingRule``), plain values
-out (a ``MeritList`` per post). No database, no Flask, no clock. The caller loads the
-results, calls ``build_merit_lists``, records board decisions with ``apply_decisions``,
-and publishes ``dump_merit_lists`` (canonical JSON) with its ``merit_hash``.
+Pure rules: plain values in (``CandidateResult`` rows, or the same column by column in a
+``CandidateTable``, and a ``RankingRule``), plain values out (a ``MeritList`` per post). No
+database, no Flask, no clock. The caller loads the results, calls ``build_merit_lists``
+(``rank_candidates`` for a table), records board decisions with ``apply_decisions``, and
+publishes ``dump_merit_lists`` (canonical JSON) with its ``merit_hash``.
+
+Ranking is vectorized (numpy: one lexsort over post, eligibility and the key; ranks and
+groups from its runs) and a list keeps its rows column by column (``RowColumns``), so
+100,000 candidates are ranked, written as canonical JSON and hashed without a Python
+object per candidate; ``MeritList.rows`` makes the ``MeritRow`` tuples when first read.
+``dump_merit_lists`` writes exactly the bytes of ``json.dumps(merit_lists_as_data(...),
+ensure_ascii=False, sort_keys=True, separators=(",", ":"))``, column by column.
 
 The ranking rule
 ----------------
@@ -81,22 +89,23 @@ Posts are matched against the quota table the same way; the list takes the table
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 import math
 import re
 import unicodedata
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
-from itertools import repeat
+import operator
+from itertools import islice, repeat
 from json.encoder import encode_basestring
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
+
+from exam.batch import gc_paused
 
 SCORE_DECIMALS = 4
 _EPS = 1e-9
@@ -679,7 +688,7 @@ class MeritList:
     def rows(self) -> tuple[MeritRow, ...]:
         c, names = self.columns, self.components
         values = zip(*c.components) if names else repeat(())
-        with _gc_paused():
+        with gc_paused():
             return tuple(
                 MeritRow(reg, name, date.fromisoformat(born) if born else None, rank, score, dict(zip(names, v)),
                          categories, bonus, category, total, status, reasons, decided)
@@ -888,19 +897,6 @@ def _plain(array: np.ndarray) -> list:
     return [None if v != v else v for v in array.tolist()]
 
 
-@contextmanager
-def _gc_paused():
-    """No cyclic garbage collection while making 100,000s of rows and cells: they make no cycles, and the
-    collector walking them again and again costs about a third of the time. Restored on the way out."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def build_merit_lists(results: Iterable[CandidateResult], rule: RankingRule) -> dict[str, MeritList]:
     """Rank every candidate within their post: {post: MeritList}, posts in the quota table's order
     (a post with a quota and no candidate gets an empty list).
@@ -908,14 +904,14 @@ def build_merit_lists(results: Iterable[CandidateResult], rule: RankingRule) -> 
     Raises ``MeritRejected`` naming every problem: a post with candidates and no quota, a
     registration number given twice, a score that is not a finite number, an external score
     using a reserved name."""
-    with _gc_paused():
+    with gc_paused():
         table, problems = CandidateTable.of(results if isinstance(results, list) else list(results))
         return _rank(table, rule, problems)
 
 
 def rank_candidates(table: CandidateTable, rule: RankingRule) -> dict[str, MeritList]:
     """``build_merit_lists`` on a ``CandidateTable``: the same lists, the same problems refused."""
-    with _gc_paused():
+    with gc_paused():
         return _rank(table, rule, table.problems())
 
 
@@ -983,8 +979,10 @@ def _rank(table: CandidateTable, rule: RankingRule, problems: list[RuleError]) -
 
     # The ordering: post, eligible first, then the key descending; the registration number only
     # orders the display of rows equal on the whole key (rank and status come from the key alone).
-    registration = np.empty(n, dtype=np.int64)
-    registration[np.argsort(np.array(table.registration_no, dtype=str), kind="stable")] = np.arange(n)
+    registration = np.arange(n)
+    regs = table.registration_no
+    if not all(map(operator.le, regs, islice(regs, 1, None))):  # a roster read in order needs no sort
+        registration[np.argsort(np.array(regs, dtype=str), kind="stable")] = np.arange(n)
     order = np.lexsort([registration, *(-a for a in reversed(tie_arrays)), -total, ~eligible, post_of])
     s_post, s_eligible = post_of[order], eligible[order]
     same = (s_post[1:] == s_post[:-1]) & s_eligible[1:] & s_eligible[:-1]
@@ -1222,7 +1220,7 @@ def _ordered(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> list
 def merit_lists_as_data(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> dict:
     """The lists as plain JSON-ready data ``{"format": "merit-lists/1", "lists": [...]}``, posts sorted.
     ``merit_lists_from_data`` reads it back; ``dump_merit_lists`` is its canonical JSON."""
-    with _gc_paused():
+    with gc_paused():
         return {"format": FORMAT, "lists": [ml.as_dict() for ml in _ordered(merit_lists)]}
 
 
@@ -1231,7 +1229,7 @@ def merit_lists_from_data(payload: object) -> dict[str, MeritList]:
     stored order; ``MeritRejected`` if it is not such data."""
     if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("lists"), list):
         raise MeritRejected([RuleError("format", f"is not merit-list data of format {FORMAT}")])
-    with _gc_paused():
+    with gc_paused():
         return {item["post"]: MeritList.from_dict(item) for item in payload["lists"]}
 
 
@@ -1306,15 +1304,20 @@ def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList])
     """The canonical JSON of the lists (UTF-8, sorted keys, no spaces, posts sorted): exactly
     ``json.dumps(merit_lists_as_data(lists), ensure_ascii=False, sort_keys=True, separators=(",", ":"))``,
     written column by column. It is what is stored and what ``merit_hash`` hashes."""
-    with _gc_paused():
+    return merit_lists_text(merit_lists).encode("utf-8")
+
+
+def merit_lists_text(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> str:
+    """``dump_merit_lists`` as text (what a text column stores)."""
+    with gc_paused():
         lists = ",".join(_list_json(ml) for ml in _ordered(merit_lists))
-        return ('{"format":' + _canonical(FORMAT) + ',"lists":[' + lists + "]}").encode("utf-8")
+        return '{"format":' + _canonical(FORMAT) + ',"lists":[' + lists + "]}"
 
 
 def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:
     """Read ``dump_merit_lists``'s output back: {post: MeritList}; the hash of the result is unchanged."""
     try:
-        with _gc_paused():
+        with gc_paused():
             payload = json.loads(data)
     except ValueError as exc:
         raise MeritRejected([RuleError("", f"is not JSON ({exc})")]) from exc

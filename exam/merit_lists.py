@@ -10,13 +10,17 @@ The life of an exam's list
   the shape ``merit.rule_from_dict`` reads); none given means ``preset = "civil_service"``,
   which still needs a quota per post. It can be changed (``set_ranking``) until a list is
   published.
-* ``build_merit_list`` reads every candidate of the exam: round 1 from ``candidate_score``
-  (the latest grading run: section scores and the total), the outside scores
-  (``external_score``: round 2, an interview…), the post, the priority categories and
-  whether the candidate sat; applies the rule and stores the result as the exam's one
-  **draft** (``merit_list``: the canonical JSON of ``merit.dump_merit_lists`` and its
-  SHA-256). A candidate sat round 1 when graded; one with no round-1 result who did not
-  submit (or whom the proctor marked absent) is absent.
+* ``build_merit_list`` reads every candidate of the exam, column by column
+  (``load_candidates`` → ``merit.CandidateTable``): round 1 from ``candidate_score`` (the
+  latest grading run: section results and the total; or the ``ScoreTable`` of a grading
+  just done, handed over in memory), the outside scores (``external_score``: round 2, an
+  interview…), the post, the priority categories and whether the candidate sat; ranks
+  them (``merit.rank_candidates``) and stores the result as the exam's one **draft**
+  (``merit_list.content``: the canonical JSON text of ``merit.dump_merit_lists``, and
+  ``hash``, its SHA-256). A candidate sat round 1 when graded; one with no round-1 result
+  who did not submit (or whom the proctor marked absent) is absent. Reading a list back
+  (``lists_of``) checks the stored text against the hash every time and parses it once per
+  process.
 * **Ties** at a quota's last place stay unresolved until the board decides
   (``decide_tie``: one ``tie_decision`` row per member, the same reason, audit-logged);
   the decisions are applied to the draft and re-applied by every later build for as long
@@ -34,6 +38,7 @@ import json
 import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from typing import Mapping
 
 import numpy as np
@@ -42,6 +47,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, merit
+from exam.batch import gc_paused
 from exam.exports import ExportInfo, export_merit_lists
 from exam.models import (Attempt, Candidate, Exam, ExternalScore, GradingRun, KeyCorrection, MeritList,
                           TieDecision)
@@ -135,7 +141,8 @@ def load_candidates(session: Session, exam: Exam, rule: merit.RankingRule, *, ro
         Candidate.priority_category, Candidate.absent_at.is_not(None))
         .where(Candidate.exam_id == exam.id).order_by(Candidate.registration_no))
     n = len(roster)
-    ids, regs, names, born, posts, categories, absent_at = (list(c) for c in zip(*roster)) if n else ([],) * 7
+    ids, regs, names, born, posts, categories, absent_at = (list(map(itemgetter(k), roster)) for k in range(7))
+    del roster
     ids = np.array(ids, dtype=np.int64)
     if round1 is None:
         round1 = stored_scores(session, exam)
@@ -184,9 +191,15 @@ def load_candidates(session: Session, exam: Exam, rule: merit.RankingRule, *, ro
         components[component] = (values, given)
     return merit.CandidateTable(
         registration_no=regs, full_name=names,
-        date_of_birth=[d if d is None or isinstance(d, str) else d.isoformat() for d in born], post=posts,
-        priority_categories=[c or "" for c in categories], round1_total=round1_total, round1_failed=round1_failed,
+        date_of_birth=born if all(type(d) is str for d in born) else [_iso(d) for d in born], post=posts,
+        priority_categories=categories if None not in categories else [c or "" for c in categories],
+        round1_total=round1_total, round1_failed=round1_failed,
         failed_sections=failed_sections, components=components, absent=absent)
+
+
+def _iso(value) -> str | None:
+    """A date as the driver gives it (ISO text on SQLite, a date on PostgreSQL) as ISO text."""
+    return value if value is None or isinstance(value, str) else value.isoformat()
 
 
 def _grouped(rows) -> list[tuple[str, list[tuple[int, float | None]]]]:
@@ -288,8 +301,8 @@ def _matches(text: str, digest: str) -> bool:
 
 def _content(lists: Mapping[str, merit.MeritList]) -> tuple[str, str]:
     """(the canonical JSON text to store, its SHA-256)."""
-    data = merit.dump_merit_lists(lists)
-    return data.decode("utf-8"), hashlib.sha256(data).hexdigest()
+    text = merit.merit_lists_text(lists)
+    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _tally(lists: Mapping[str, merit.MeritList]) -> dict:
@@ -306,8 +319,9 @@ def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime, *,
     if published_list(session, exam) is not None:
         raise MeritListError(f"the merit list of {exam.code} is already published and frozen: a new build is "
                              "refused")
-    lists = compute_lists(session, exam, round1=scores)
-    content, digest = _content(lists)
+    with gc_paused():
+        lists = compute_lists(session, exam, round1=scores)
+        content, digest = _content(lists)
     run = latest_grading_run(session, exam)
     record = draft_list(session, exam)
     if record is None:

@@ -13,7 +13,21 @@ one byte per position), ``paper.version_ids`` (int32 little-endian per position)
 ``attempt.choice_masks`` (chosen options as displayed, one byte per position). An attempt
 whose compact columns are still empty (papers drawn or answers submitted before they were
 filled) is rebuilt from its ``paper_item`` and ``response`` rows, the way submission grades
-it; the outcome says how many rows took each path. Rows are ordered by candidate id.
+it; the outcome says how many rows took each path. Rows are ordered by candidate id. The
+same query reads ``paper.option_orders`` for the item analysis (``exam.item_stats``).
+
+Stored scores
+-------------
+One ``candidate_score`` row per graded candidate: ``total`` and ``passed`` as columns (for
+queries), and every section's result packed into ``section_results``: per section in
+position order the score rounded to 4 decimals (float64 LE), then the questions counted,
+right answers and answered questions (int32 LE each), then passed (uint8); 21 bytes a
+section (``pack_section_results`` / ``unpack_section_results``). The rows are written as
+plain tuples straight to the driver (COPY on PostgreSQL) and read back column by column
+(``stored_scores`` → ``ScoreTable``, whose ``record(id)`` is the score record in the shape
+of ``attempt.score``, with the sections' position, code, title and maximum). A grading's
+own ``GradeOutcome.table`` is the same table, so what follows a grading in the same
+transaction (the merit list) takes it from memory instead of reading it back.
 
 Key corrections
 ---------------
@@ -65,6 +79,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exam import audit
+from exam.batch import gc_paused
 from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
 from exam.models import (Attempt, BlueprintCell, Candidate, CandidateScore, Exam, ExamPool, ExamSection, GradingRun,
                          KeyCorrection, Paper, PaperItem, Response)
@@ -200,6 +215,7 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
     del rows
     candidate_ids = np.fromiter(columns[0], dtype=np.int64, count=n)
     order = np.argsort(candidate_ids, kind="stable")  # rows by candidate id
+    in_order = order.tolist()
     candidate_ids = candidate_ids[order]
     attempt_ids = np.fromiter(columns[1], dtype=np.int64, count=n)[order]
     paper_ids = np.fromiter(columns[2], dtype=np.int64, count=n)[order]
@@ -207,16 +223,19 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
 
     # A row is read from its compact columns when all three are there with the exam's length.
     sizes = [(columns[4], 1), (columns[5], 4), (columns[6], 1)]
-    complete = np.ones(n, dtype=bool)
-    for blobs, width in sizes:
-        complete &= np.fromiter((len(b) if b is not None else -1 for b in blobs), dtype=np.int64,
-                                count=n) == width * n_questions
+    if all(_lengths(blobs) == {width * n_questions} for blobs, width in sizes) or not n:
+        complete = np.ones(n, dtype=bool)
+    else:
+        complete = np.ones(n, dtype=bool)
+        for blobs, width in sizes:
+            complete &= np.fromiter((len(b) if b is not None else -1 for b in blobs), dtype=np.int64,
+                                    count=n) == width * n_questions
     fast = np.flatnonzero(complete)  # original row numbers
     where = np.argsort(order)  # original row → its row by candidate id
     arrays = []
     for blobs, dtype in ((columns[4], np.uint8), (columns[5], "<i4"), (columns[6], np.uint8)):
-        if len(fast) == n:  # the usual case: one allocation per array, rows put in candidate order
-            arrays.append(np.frombuffer(b"".join(blobs), dtype=dtype).reshape(n, n_questions)[order])
+        if len(fast) == n:  # the usual case: the rows joined in candidate order, read in place (no copy)
+            arrays.append(np.frombuffer(b"".join([blobs[i] for i in in_order]), dtype=dtype).reshape(n, n_questions))
         else:
             target = np.zeros((n, n_questions), dtype=dtype)
             if len(fast):
@@ -229,26 +248,36 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
     if len(slow):
         _rebuild_from_rows(session, sections, [(int(columns[1][i]), int(columns[2][i])) for i in slow],
                            where[slow].tolist(), key, chosen, version_ids)
-    option_orders, orders_missing = _option_orders(columns[7], order, n, n_questions)
+    option_orders, orders_missing = _option_orders(columns[7], in_order, n, n_questions)
     return ExamArrays(exam_id=exam.id, candidate_ids=candidate_ids, attempt_ids=attempt_ids, paper_ids=paper_ids,
                       forms=forms, key=key, chosen=chosen, version_ids=version_ids, section=layout,
                       compact_rows=len(fast), rebuilt_rows=len(slow), option_orders=option_orders,
                       orders_missing=orders_missing)
 
 
-def _option_orders(blobs: Sequence[bytes | None], order: np.ndarray, n: int, n_questions: int
+def _lengths(blobs: Sequence[bytes | None]) -> set[int]:
+    """The distinct lengths of a column's values ({-1} among them when one is missing)."""
+    try:
+        return set(map(len, blobs))
+    except TypeError:  # a NULL
+        return {-1}
+
+
+def _option_orders(blobs: Sequence[bytes | None], in_order: list[int], n: int, n_questions: int
                    ) -> tuple[np.ndarray, np.ndarray]:
-    """[C, Q] uint16 option-order indices (rows by candidate id) and the rows without them (0 there)."""
+    """[C, Q] uint16 option-order indices (rows by candidate id: ``in_order``) and the rows without them
+    (0 there)."""
     width = 2 * n_questions
-    present = np.fromiter((b is not None and len(b) == width for b in blobs), dtype=bool, count=n)
-    if present.all():
-        return np.frombuffer(b"".join(blobs), dtype="<u2").reshape(n, n_questions)[order], np.zeros(0, np.int64)
+    if _lengths(blobs) == {width} or not n:
+        rows = np.frombuffer(b"".join([blobs[i] for i in in_order]), dtype="<u2").reshape(n, n_questions)
+        return rows, np.zeros(0, np.int64)
+    present = np.fromiter((b is not None and len(b) == width for b in blobs), dtype=bool, count=n)[in_order]
     target = np.zeros((n, n_questions), dtype="<u2")
     have = np.flatnonzero(present)
     if len(have):
-        target[have] = np.frombuffer(b"".join([blobs[i] for i in have]), dtype="<u2").reshape(-1, n_questions)
-    target = target[order]
-    return target, np.flatnonzero(~present[order])
+        target[have] = np.frombuffer(b"".join([blobs[in_order[k]] for k in have.tolist()]),
+                                     dtype="<u2").reshape(-1, n_questions)
+    return target, np.flatnonzero(~present)
 
 
 def _rebuild_from_rows(session: Session, sections: Sequence[ExamSection], attempts: list[tuple[int, int]],
@@ -499,6 +528,7 @@ class GradeOutcome:
 
 # --- stored scores -----------------------------------------------------------------------------------
 
+ROWS_PER_INSERT = 500  # candidate_score rows per INSERT statement (3,000 parameters)
 SECTION_RESULT_BYTES = 8 + 3 * 4 + 1  # per section: score float64, questions/correct/answered int32, passed uint8
 
 
@@ -749,11 +779,12 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
     ``option_orders`` may give the papers' option orders already loaded) and the audit
     entry, and only flushes. Without, writes nothing.
     """
-    loaded = _load(session, exam)
-    outcome = _grade(session, exam, loaded, _correction_specs(session, exam, corrections))
-    if write:
-        _write(session, exam, outcome, actor=actor, now=now, item_analysis=item_analysis,
-               option_orders=option_orders)
+    specs = _correction_specs(session, exam, corrections)
+    with gc_paused():
+        outcome = _grade(session, exam, _load(session, exam), specs)
+        if write:
+            _write(session, exam, outcome, actor=actor, now=now, item_analysis=item_analysis,
+                   option_orders=option_orders)
     return outcome
 
 
@@ -774,9 +805,19 @@ def _store_scores(session: Session, outcome: GradeOutcome, run_id: int) -> None:
                 for row in rows:
                     copy.write_row(row)
         return
+    # Many rows per INSERT (a third faster than one row per statement on SQLite).
     mark = "?" if connection.dialect.paramstyle == "qmark" else "%s"
-    connection.exec_driver_sql(f"INSERT INTO candidate_score ({columns}) VALUES ({', '.join([mark] * 6)})",
-                               list(rows))
+    one = "(" + ", ".join([mark] * 6) + ")"
+    values = [value for row in rows for value in row]
+    per = 6 * ROWS_PER_INSERT
+    whole = len(values) // per * per
+    if whole:
+        connection.exec_driver_sql(f"INSERT INTO candidate_score ({columns}) VALUES "
+                                   + ", ".join([one] * ROWS_PER_INSERT),
+                                   [tuple(values[start:start + per]) for start in range(0, whole, per)])
+    if whole < len(values):
+        connection.exec_driver_sql(f"INSERT INTO candidate_score ({columns}) VALUES "
+                                   + ", ".join([one] * ((len(values) - whole) // 6)), tuple(values[whole:]))
 
 
 def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, now: datetime, item_analysis: bool,

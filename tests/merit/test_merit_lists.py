@@ -203,9 +203,15 @@ def test_the_merit_and_scores_commands(app, runner, tmp_path):
     result = runner.invoke(args=["scores", "import", "R1-CLI", str(bad)])
     assert result.exit_code != 0 and "TS99 is not a candidate" in result.output
 
+    # Grading with --merit builds the draft from the scores in memory: the same list as a build from the database.
+    result = runner.invoke(args=["exam", "grade", "R1-CLI", "--merit"])
+    assert result.exit_code == 0 and "draft merit list" in result.output, result.output
+    in_memory = result.output.split("draft merit list")[1].split("hash ")[1].split()[0]
     result = runner.invoke(args=["merit", "build", "R1-CLI"])
     assert result.exit_code == 0, result.output
     assert "tie at rank 2 for 1 place(s)" in result.output and "TS01, TS02" in result.output
+    with app.app_context():
+        assert get_session().scalar(select(MeritList.hash)) == in_memory
     result = runner.invoke(args=["merit", "publish", "R1-CLI"])
     assert result.exit_code != 0 and "await the board" in result.output
     result = runner.invoke(args=["merit", "decide", "R1-CLI", "--post", "chuyên viên pháp chế", "--selected", "TS01",
