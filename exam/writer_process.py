@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import event as sqlalchemy_event
+
 from exam import room_writes
 from exam.attempts import RoomError
 
@@ -237,6 +239,63 @@ def _alive(sock: socket.socket) -> bool:
 
 # --- the writer's side ----------------------------------------------------------------------------------
 
+class WalCheckpointer:
+    """Keeps SQLite's write-ahead log short without making a batch wait for it.
+
+    By default the connection that commits copies the log back into the database once it passes
+    1,000 pages: that batch then waits for the copy and its fsync (tens of milliseconds), and under
+    a continuous load the log is never found empty, so it is never restarted and grows without end
+    (hundreds of MB in a minute), every later commit checkpointing again. Here the writer's own
+    connections never checkpoint (``wal_autocheckpoint=0``); a thread copies the log every
+    ``every`` seconds on a connection of its own (PASSIVE: writers are not held, and the GIL is let
+    go during the copy); and once the log is long the writer's loop, right after a commit, finishes
+    the (already nearly done) copy itself, so that its next transaction starts the log afresh."""
+
+    RESTART_FRAMES = 1000
+
+    def __init__(self, engine, every: float = 0.25):
+        import sqlite3
+
+        self.every = every
+        self.frames = 0  # the log's length at the last copy
+        self._stop = threading.Event()
+        self._connection = sqlite3.connect(engine.url.database, timeout=30, isolation_level=None,
+                                           check_same_thread=False)
+        self._connection.execute("PRAGMA synchronous=FULL")
+
+        @sqlalchemy_event.listens_for(engine, "connect")
+        def no_autocheckpoint(dbapi_connection, _record):
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+        engine.dispose()  # connections opened before the listener: reopened with it
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _copy(self, connection) -> None:
+        busy, frames, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()[0]
+        self.frames = frames
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.every):
+            try:
+                self._copy(self._connection)
+            except Exception:  # noqa: BLE001 - the next round tries again; commits never depend on it
+                pass
+
+    def after_commit(self, engine) -> None:
+        """In the writer's loop, between batches: restart a long log (see the class docstring)."""
+        if self.frames < self.RESTART_FRAMES:
+            return
+        with engine.connect() as connection:
+            self._copy(connection.connection.driver_connection)
+            connection.rollback()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class WriterServer:
     """Accepts the workers' connections; every request that arrived while the last batch ran goes into
     the next one."""
@@ -248,6 +307,8 @@ class WriterServer:
         self.path = path
         self.parent = parent
         self.committer = GroupCommitter(app)
+        self.engine = app.extensions["exam_db"].engine
+        self.checkpointer = WalCheckpointer(self.engine)
         self.selector = selectors.DefaultSelector()
         self.buffers: dict[socket.socket, bytearray] = {}
 
@@ -279,6 +340,7 @@ class WriterServer:
             if pending:
                 for start in range(0, len(pending), self.committer.max_batch):
                     self._apply(pending[start:start + self.committer.max_batch])
+                self.checkpointer.after_commit(self.engine)
             if self.buffers or pending:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > IDLE_SECONDS:
@@ -384,9 +446,11 @@ def main(argv=None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped with the workers: clean up the socket
     server = WriterServer(app, args.socket, args.parent)
     server.listen()
+    server.checkpointer.start()
     try:
         server.serve()
     finally:
+        server.checkpointer.stop()
         server.selector.close()
         try:
             if os.stat(args.socket).st_ino == server.inode:  # not a newer writer's socket

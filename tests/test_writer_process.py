@@ -138,3 +138,33 @@ def test_the_thread_setting_keeps_the_writes_in_the_worker(app, db):
     assert machine.save(0, 1, 1).status_code == 200
     assert save_batch.committer(app).stats.writes == before + 1
     assert writer_process.client(app)._started is None
+
+
+@pytest.mark.parametrize("restart", [True, False])
+def test_the_writers_log_is_copied_aside_and_restarted_short(tmp_path, restart):
+    """The writer's connections never checkpoint at commit; the checkpointer's copies and the loop's
+    restart keep the write-ahead log short under a continuous load."""
+    from exam.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'wal.sqlite3'}")
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE answer (id INTEGER PRIMARY KEY, body TEXT)")
+    checkpointer = writer_process.WalCheckpointer(engine, every=3600)  # copies driven by hand below
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 0
+    longest = 0
+    for batch in range(300):
+        with engine.begin() as connection:
+            connection.exec_driver_sql("INSERT INTO answer (body) VALUES (?)", [("x" * 3000,) for _ in range(5)])
+            if batch % 10 == 9:  # the thread's round comes while a batch runs: the log is never found empty
+                checkpointer._copy(checkpointer._connection)
+                longest = max(longest, checkpointer.frames)
+        if restart:
+            checkpointer.after_commit(engine)
+    # 300 batches wrote ~1,500 pages: without the loop's restarts the log holds them all.
+    if restart:
+        assert 0 < longest < checkpointer.RESTART_FRAMES + 200
+    else:
+        assert longest > 1400
+    checkpointer.stop()
+    engine.dispose()
