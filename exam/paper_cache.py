@@ -7,7 +7,7 @@ made that slow.
 
 A paper never changes once drawn either, so its questions are kept as the UTF-8 JSON that
 GET /attempt sends (``paper_questions``), per section, built from the versions' own JSON pieces
-on first use (one query for the paper's items): a request splices those bytes between the parts
+on first use (a query for the section's items): a request splices those bytes between the parts
 that change (the clock, the section states, the saved answers) instead of building and encoding
 some hundred dictionaries. Kept per paper id and content hash (a paper drawn again under a reused
 id is another entry), within ``MAX_PAPER_BYTES`` per process, least recently used first out.
@@ -18,6 +18,7 @@ its type, text, image and option texts, never which option is right.
 """
 from __future__ import annotations
 
+import json
 import threading
 import weakref
 from collections import OrderedDict
@@ -144,9 +145,9 @@ def _version_json(store: _Store, views: Mapping[int, VersionView], keep: bool) -
     return pieces
 
 
-_PAPER_ITEMS = DriverStatement("""
-    SELECT position, section_id, question_version_id, public_id, option_order, option_ids
-    FROM paper_item WHERE paper_id = :paper_id ORDER BY position""")
+_SECTION_ITEMS = DriverStatement("""
+    SELECT position, question_version_id, public_id, option_order, option_ids
+    FROM paper_item WHERE paper_id = :paper_id AND section_id = :section_id ORDER BY position""")
 
 
 def paper_questions(session: Session, paper_id: int, content_hash: str, shown: Sequence[int],
@@ -158,7 +159,7 @@ def paper_questions(session: Session, paper_id: int, content_hash: str, shown: S
     Each question is ``{"id", "section", "number", "type", "text", "options": [{"id", "text"}], "image_url"}``,
     options in the paper's order, nothing that tells which option is right. ``position_of`` maps the
     exam's section ids to positions. From memory once built (only a paper whose versions are all frozen
-    is kept); a section not built yet costs one query of the paper's items."""
+    is kept); a section not built yet costs a query of its items."""
     store = _store(session)
     key = (paper_id, content_hash)
     with store.lock:
@@ -192,38 +193,46 @@ def paper_questions(session: Session, paper_id: int, content_hash: str, shown: S
 
 def _build_sections(session: Session, driver: Driver, store: _Store, paper_id: int, positions: set[int],
                     position_of: Mapping[int, int]) -> tuple[dict[int, tuple[bytes | str, ...]], bool]:
-    """The paper's sections at ``positions`` encoded, and whether every version in them is frozen."""
+    """The paper's sections at ``positions`` encoded (a query each), and whether every version in them
+    is frozen. At the synchronized start every Start builds its paper's first section: this is its cost."""
+    section_of = {position: section_id for section_id, position in position_of.items()}
     cursor = driver.connection.cursor()
     try:
-        cursor.execute(_PAPER_ITEMS.text(driver.dialect), {"paper_id": paper_id})
-        rows = [row for row in cursor.fetchall() if position_of[row[1]] in positions]
+        rows_of = {}
+        for position in positions:
+            cursor.execute(_SECTION_ITEMS.text(driver.dialect), {"paper_id": paper_id,
+                                                                 "section_id": section_of[position]})
+            rows_of[position] = cursor.fetchall()
     finally:
         cursor.close()
-    views, frozen = _versions(session, {row[2] for row in rows})
+    views, frozen = _versions(session, {row[1] for rows in rows_of.values() for row in rows})
     pieces = _version_json(store, views, keep=frozen)
-    read_json = driver.read_json
-    runs: dict[int, list[bytes]] = {p: [] for p in positions}
-    made: dict[int, list[bytes | str]] = {p: [] for p in positions}
-    for number, section_id, version_id, public_id, order, option_ids in rows:
-        position = position_of[section_id]
-        run, piece = runs[position], pieces[version_id]
-        texts = piece.options
+    made = {}
+    for position, rows in rows_of.items():
+        orders, option_ids = [row[3] for row in rows], [row[4] for row in rows]
+        if orders and isinstance(orders[0], str):  # JSON as text (SQLite): parsed in one go
+            orders, option_ids = (json.loads("[" + ",".join(column) + "]") for column in (orders, option_ids))
+        section = b',"section":' + str(position).encode() + b',"number":'
+        parts: list[bytes | str] = []
+        run: list[bytes] = []
+        for (number, version_id, public_id, _order, _ids), order, ids in zip(rows, orders, option_ids):
+            piece = pieces[version_id]
+            texts = piece.options
+            if run:
+                run.append(b",")
+            run.append(b'{"id":' + _json(public_id) + section + str(number).encode() + piece.middle
+                       + b",".join([b'{"id":' + _json(option_id) + texts[original]
+                                    for option_id, original in zip(ids, order)])
+                       + b'],"image_url":')
+            if piece.image:
+                parts += [b"".join(run), piece.image]
+                run = [b"}"]
+            else:
+                run.append(b"null}")
         if run:
-            run.append(b",")
-        run.append(b'{"id":' + _json(public_id) + b',"section":' + str(position).encode() + b',"number":'
-                   + str(number).encode() + piece.middle
-                   + b",".join([b'{"id":' + _json(option_id) + texts[original]
-                                for option_id, original in zip(read_json(option_ids), read_json(order))])
-                   + b'],"image_url":')
-        if piece.image:
-            made[position] += [b"".join(run), piece.image]
-            run[:] = [b"}"]
-        else:
-            run.append(b"null}")
-    for position, run in runs.items():
-        if run:
-            made[position].append(b"".join(run))
-    return {position: tuple(parts) for position, parts in made.items()}, frozen
+            parts.append(b"".join(run))
+        made[position] = tuple(parts)
+    return made, frozen
 
 
 def exam_header(session: Session, exam_id: int) -> ExamHeader:
