@@ -185,7 +185,7 @@ class GroupCommitter:
                     break
             try:
                 self.apply(writes)
-                self._report()
+                self.report()
             except BaseException as exc:  # noqa: BLE001 - the thread must outlive any batch
                 for write in writes:
                     if not write.done.is_set():
@@ -278,7 +278,7 @@ class GroupCommitter:
     def commit(self, session: Session) -> None:
         session.commit()
 
-    def _report(self) -> None:
+    def report(self) -> None:
         """Log the batch figures every SAVE_BATCH_STATS_SECONDS (0, the default: never); for benchmarks."""
         every = float(self.app.config.get("SAVE_BATCH_STATS_SECONDS") or 0)
         now = time.monotonic()

@@ -258,6 +258,7 @@ class WalCheckpointer:
 
         self.every = every
         self.frames = 0  # the log's length at the last copy
+        self.restarts = 0  # copies finished by the writer's loop
         self._stop = threading.Event()
         self._connection = sqlite3.connect(engine.url.database, timeout=30, isolation_level=None,
                                            check_same_thread=False)
@@ -288,6 +289,7 @@ class WalCheckpointer:
         """In the writer's loop, between batches: restart a long log (see the class docstring)."""
         if self.frames < self.RESTART_FRAMES:
             return
+        self.restarts += 1
         with engine.connect() as connection:
             self._copy(connection.connection.driver_connection)
             connection.rollback()
@@ -341,6 +343,7 @@ class WriterServer:
                 for start in range(0, len(pending), self.committer.max_batch):
                     self._apply(pending[start:start + self.committer.max_batch])
                 self.checkpointer.after_commit(self.engine)
+                self.committer.report()
             if self.buffers or pending:
                 idle_since = time.monotonic()
             elif time.monotonic() - idle_since > IDLE_SECONDS:
