@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import heapq
 import json
 import os
@@ -295,11 +296,13 @@ def start_gunicorn(instance: Path, port: int, args) -> subprocess.Popen:
     command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
                "--threads", str(args.threads), "-b", f"127.0.0.1:{port}", "--keep-alive", "75",
                "--backlog", "4096", "--log-level", "warning"]
+    settings = ROOT / "gunicorn.conf.py"  # the project's, as in production (the options above win)
     if args.switch_interval:
         hooks = instance / "gunicorn_hooks.py"
-        hooks.write_text("import sys\n\ndef post_fork(server, worker):\n"
+        hooks.write_text(settings.read_text() + "\n\nimport sys\n\n\ndef post_fork(server, worker):\n"
                          f"    sys.setswitchinterval({args.switch_interval / 1000!r})\n")
-        command += ["-c", str(hooks)]
+        settings = hooks
+    command += ["-c", str(settings)]
     command.append(app_spec)
     log = open(instance / "gunicorn.log", "w")
     server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -615,6 +618,10 @@ def main(argv=None) -> None:
               f"SAVE_BATCHING={args.batching or 'app default (auto)'}; {os.cpu_count()} CPUs shared with this "
               f"load generator", flush=True)
         machines = [Machine(i, room.sittings[(i - 1) // 40]) for i in range(1, args.candidates + 1)]
+        # The generator must not pause on its own: its collector would walk the whole room's state
+        # (tens of milliseconds) while answers wait unread. What exists now is kept out of its reach.
+        gc.collect()
+        gc.freeze()
         asyncio.run(drive(args, f"http://127.0.0.1:{port}", secrets_by_sitting, machines, server.pid, room.app))
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import fcntl
+import gc
 import json
 import os
 import selectors
@@ -448,6 +449,8 @@ def main(argv=None) -> None:
                      instance_path=args.instance)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # stopped with the workers: clean up the socket
     server = WriterServer(app, args.socket, args.parent)
+    gc.collect()
+    gc.freeze()  # the app, for good: out of the cyclic collector's sight (its passes paused batches)
     server.listen()
     server.checkpointer.start()
     try:
