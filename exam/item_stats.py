@@ -58,14 +58,23 @@ OPTION_LETTERS = "ABCDEFGH"
 
 @dataclass(frozen=True)
 class OptionOrders:
-    """Per cell, which option order the paper showed: [C, Q] ids into ``table``."""
+    """Per cell, which option order the paper showed: its index among the orders of the question's n
+    options (``ranks``); the orders of n options start at ``offsets[pool row]`` in ``table``."""
 
-    perm: np.ndarray  # [C, Q] int32
+    ranks: np.ndarray  # [C, Q] uint16
+    pool_rows: np.ndarray  # [C, Q] each cell's row in the PoolVersions
+    offsets: np.ndarray  # [V] int32: where the orders of each pool version's option count start in table
+    sizes: np.ndarray  # [V] int32: how many orders (n!)
     table: np.ndarray  # [P, 256] uint8: displayed mask → author's mask
 
-    def author(self, displayed: np.ndarray) -> np.ndarray:
-        """The author's masks of [C, Q] displayed masks (one lookup in the flattened table)."""
-        index = self.perm.astype(np.int32) << 8
+    def author(self, displayed: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """The author's masks of the displayed masks of ``rows`` (every row by default: [C, Q])."""
+        pool_rows, ranks = self.pool_rows[rows], self.ranks[rows]
+        if (ranks >= self.sizes[pool_rows]).any():
+            raise ValueError("a paper's option order index is out of range for its question's options")
+        index = self.offsets[pool_rows]
+        index += ranks
+        index <<= 8
         index |= displayed
         return self.table.ravel()[index]
 
@@ -108,12 +117,7 @@ def option_orders(session: Session, outcome) -> OptionOrders:
     if len(missing):
         ranks = ranks.copy()
         ranks[missing] = _ranks_from_items(session, arrays, missing)
-    rows = outcome.pool_rows
-    if (ranks >= size_of_row[rows]).any():
-        raise ValueError("a paper's option order index is out of range for its question's options")
-    perm = offset_of_row[rows]
-    perm += ranks
-    return OptionOrders(perm, table)
+    return OptionOrders(ranks, outcome.pool_rows, offset_of_row, size_of_row, table)
 
 
 def _ranks_from_items(session: Session, arrays, rows: np.ndarray) -> np.ndarray:
@@ -162,6 +166,15 @@ def _cell_tables(rules: SectionRules) -> tuple[np.ndarray, np.ndarray]:
     return np.concatenate(points), np.concatenate(right)
 
 
+def versions_used(pool_rows: np.ndarray, n_versions: int) -> np.ndarray:
+    """The pool rows some cell holds, ascending (counted in chunks of rows: no copy of the whole array)."""
+    counts = np.zeros(n_versions, dtype=np.int64)
+    step = max(1, (1 << 20) // max(pool_rows.shape[1] if pool_rows.ndim == 2 else 1, 1))
+    for start in range(0, len(pool_rows), step):
+        counts += np.bincount(pool_rows[start:start + step].ravel(), minlength=n_versions)
+    return np.flatnonzero(counts > 0)
+
+
 @dataclass(frozen=True)
 class ItemMatrices:
     """What ``analyse_items`` takes, with the version id of each item column."""
@@ -183,7 +196,7 @@ def item_matrices(outcome, orders: OptionOrders) -> ItemMatrices:
     arrays, pool, corrected = outcome.arrays, outcome.pool, outcome.corrected
     n, q = arrays.shape
     rows = outcome.pool_rows  # [C, Q] pool row of each cell
-    used = np.flatnonzero(np.bincount(rows.ravel(), minlength=len(pool.ids)) > 0)
+    used = versions_used(rows, len(pool.ids))
     column_of = np.full(len(pool.ids), -1, dtype=np.int64)
     column_of[used] = np.arange(len(used))
     n_items = len(used)
@@ -241,14 +254,13 @@ def item_cells(outcome, orders: OptionOrders) -> tuple[ItemColumns, dict, object
     chunk by chunk: no [C, I] float matrices)."""
     arrays, pool, corrected = outcome.arrays, outcome.pool, outcome.corrected
     pool_rows = outcome.pool_rows  # [C, Q] pool row of each cell
-    used = np.flatnonzero(np.bincount(pool_rows.ravel(), minlength=len(pool.ids)) > 0)
+    used = versions_used(pool_rows, len(pool.ids))
     column_of = np.full(len(pool.ids), -1, dtype=np.intp)
     column_of[used] = np.arange(len(used))
     rules = corrected.rules
     points_table, right_table = _cell_tables(replace_counts(rules))
     multiple = pool.multiple.astype(np.int32) << 16 if pool.multiple.any() else None
     sections = (arrays.section.astype(np.int32) << 17)[None, :]
-    table = orders.table.ravel()
 
     def cells(rows: np.ndarray) -> CellChunk:
         at = slice(int(rows[0]), int(rows[-1]) + 1) if len(rows) and rows[-1] - rows[0] + 1 == len(rows) else rows
@@ -263,9 +275,7 @@ def item_cells(outcome, orders: OptionOrders) -> tuple[ItemColumns, dict, object
         item = column_of[cell_rows]
         if corrected.removed is not None:
             item[corrected.removed[at]] = -1  # out of the test: not an item of the candidate
-        shown = orders.perm[at].astype(np.int32) << 8
-        shown |= arrays.chosen[at]
-        return CellChunk(item, points_table[index], right_table[index], table[shown])
+        return CellChunk(item, points_table[index], right_table[index], orders.author(arrays.chosen[at], at))
 
     section = pool.section[used]
     columns = ItemColumns(version_ids=pool.ids[used], pool_rows=used, section=section)

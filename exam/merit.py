@@ -101,7 +101,7 @@ from functools import cached_property
 import operator
 from itertools import islice, repeat
 from json.encoder import encode_basestring
-from typing import Iterable, Mapping, NamedTuple, Sequence
+from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -1272,32 +1272,63 @@ def _reason_tokens(values: list) -> list[str]:
 _ROW = "[" + ",".join(["%s"] * 5 + ["[%s]"] + ["%s"] * 7) + "]"
 
 
-def _list_json(ml: MeritList) -> str:
-    """The canonical JSON of ``ml.as_dict()``, the rows written column by column (same bytes)."""
-    c = ml.columns
-    components = [_value_tokens(values) for values in c.components]
+_ROWS_PER_PIECE = 32768  # rows written at a time: the tokens of a piece are freed before the next
+
+
+def _rows_json(c: RowColumns, start: int, stop: int) -> str:
+    """Rows [start, stop) of a list as canonical JSON, without the brackets."""
+    components = [_value_tokens(values[start:stop]) for values in c.components]
     if not components:
-        values = repeat("", c.size)
+        values = repeat("", stop - start)
     elif len(components) == 1:
         values = components[0]
     else:
         values = map(",".join, zip(*components))
-    rows = ",".join(map(_ROW.__mod__, zip(
-        _text_tokens(c.registration_no), _text_tokens(c.full_name), _value_tokens(c.date_of_birth),
-        _value_tokens(c.rank), _value_tokens(c.score), values, _text_tokens(c.priority_categories),
-        _value_tokens(c.bonus), _text_tokens(c.bonus_category), _value_tokens(c.total), _text_tokens(c.status),
-        _reason_tokens(c.reasons), _value_tokens(c.decided_by_board))))
+    return ",".join(map(_ROW.__mod__, zip(
+        _text_tokens(c.registration_no[start:stop]), _text_tokens(c.full_name[start:stop]),
+        _value_tokens(c.date_of_birth[start:stop]), _value_tokens(c.rank[start:stop]),
+        _value_tokens(c.score[start:stop]), values, _text_tokens(c.priority_categories[start:stop]),
+        _value_tokens(c.bonus[start:stop]), _text_tokens(c.bonus_category[start:stop]),
+        _value_tokens(c.total[start:stop]), _text_tokens(c.status[start:stop]),
+        _reason_tokens(c.reasons[start:stop]), _value_tokens(c.decided_by_board[start:stop]))))
+
+
+def _list_pieces(ml: MeritList) -> Iterator[str]:
+    """The canonical JSON of ``ml.as_dict()`` in pieces, the rows written column by column (the same bytes)
+    a piece of rows at a time (a million rows' tokens at once would be gigabytes of small strings)."""
+    c = ml.columns
     parts = {
         "post": _canonical(ml.post), "quota": _canonical(ml.quota), "rule": _canonical(ml.rule.as_dict()),
         "components": _canonical(list(ml.components)), "row_fields": _canonical(list(ROW_FIELDS)),
-        "rows": "[" + rows + "]",
+        "rows": None,
         "ties": _canonical([{"rank": t.rank, "places": t.places, "total": t.total,
                              "registration_nos": list(t.registration_nos)} for t in ml.ties]),
         "decisions": _canonical([{"rank": d.rank, "places": d.places, "selected": list(d.selected),
                                   "not_selected": list(d.not_selected), "reason": d.reason} for d in ml.decisions]),
         "notes": _canonical([list(note) for note in ml.notes]),
     }
-    return "{" + ",".join(f"{encode_basestring(key)}:{value}" for key, value in sorted(parts.items())) + "}"
+    separator = "{"
+    for key, value in sorted(parts.items()):
+        yield separator + encode_basestring(key) + ":"
+        separator = ","
+        if value is not None:
+            yield value
+            continue
+        yield "["
+        for start in range(0, c.size, _ROWS_PER_PIECE):
+            yield ("," if start else "") + _rows_json(c, start, min(start + _ROWS_PER_PIECE, c.size))
+        yield "]"
+    yield "}"
+
+
+def merit_lists_pieces(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> Iterator[str]:
+    """``merit_lists_text`` in pieces, in order (hash them, write them, or join them)."""
+    yield '{"format":' + _canonical(FORMAT) + ',"lists":['
+    for k, ml in enumerate(_ordered(merit_lists)):
+        if k:
+            yield ","
+        yield from _list_pieces(ml)
+    yield "]}"
 
 
 def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> bytes:
@@ -1309,9 +1340,19 @@ def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList])
 
 def merit_lists_text(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> str:
     """``dump_merit_lists`` as text (what a text column stores)."""
+    return merit_lists_text_and_hash(merit_lists)[0]
+
+
+def merit_lists_text_and_hash(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> tuple[str, str]:
+    """(``merit_lists_text``, ``merit_hash``) in one pass: the pieces are hashed as they are written and
+    joined once."""
+    digest = hashlib.sha256()
     with gc_paused():
-        lists = ",".join(_list_json(ml) for ml in _ordered(merit_lists))
-        return '{"format":' + _canonical(FORMAT) + ',"lists":[' + lists + "]}"
+        pieces = []
+        for piece in merit_lists_pieces(merit_lists):
+            digest.update(piece.encode("utf-8"))
+            pieces.append(piece)
+        return "".join(pieces), digest.hexdigest()
 
 
 def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:
@@ -1326,4 +1367,8 @@ def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:
 
 def merit_hash(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> str:
     """SHA-256 (hex) of ``dump_merit_lists``: any score, rank, status, decision or rule change changes it."""
-    return hashlib.sha256(dump_merit_lists(merit_lists)).hexdigest()
+    digest = hashlib.sha256()
+    with gc_paused():
+        for piece in merit_lists_pieces(merit_lists):
+            digest.update(piece.encode("utf-8"))
+    return digest.hexdigest()

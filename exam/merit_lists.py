@@ -301,8 +301,7 @@ def _matches(text: str, digest: str) -> bool:
 
 def _content(lists: Mapping[str, merit.MeritList]) -> tuple[str, str]:
     """(the canonical JSON text to store, its SHA-256)."""
-    text = merit.merit_lists_text(lists)
-    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return merit.merit_lists_text_and_hash(lists)
 
 
 def _tally(lists: Mapping[str, merit.MeritList]) -> dict:

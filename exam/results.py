@@ -72,6 +72,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from itertools import repeat
+from operator import itemgetter
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -115,13 +116,19 @@ class PoolVersions:
     index: np.ndarray  # dense: version id → row in ``ids``, -1 when not in the pool
 
     def rows(self, version_ids: np.ndarray) -> np.ndarray:
-        """Rows of these version ids (any shape); ResultsError when one is not in the pool."""
-        version_ids = np.asarray(version_ids)
-        if version_ids.size and (version_ids.min() < 0 or version_ids.max() >= len(self.index)):
-            raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
-        rows = self.index[version_ids]
-        if rows.size and rows.min() < 0:
-            raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
+        """Rows of these version ids (any shape), int32; ResultsError when one is not in the pool. In chunks:
+        no index copy of a 1,000,000 × 120 array."""
+        version_ids = np.ascontiguousarray(version_ids)
+        rows = np.empty(version_ids.shape, dtype=np.int32)
+        flat, out = version_ids.reshape(-1), rows.reshape(-1)
+        for start in range(0, flat.size, 1 << 20):
+            part = flat[start:start + (1 << 20)]
+            if part.min() < 0 or part.max() >= len(self.index):
+                raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
+            found = out[start:start + len(part)]
+            np.take(self.index, part, out=found)
+            if found.min() < 0:
+                raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
         return rows
 
     def row(self, version_id: int) -> int:
@@ -201,15 +208,97 @@ def fetch_rows(session: Session, statement) -> list[tuple]:
         cursor.close()
 
 
+def fetch_batches(session: Session, statement, size: int = 20_000) -> Iterable[list[tuple]]:
+    """``fetch_rows`` a batch at a time: the rows of one batch are freed before the next is read."""
+    connection = session.connection()
+    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
+    cursor = connection.connection.cursor()
+    try:
+        cursor.execute(sql)
+        while batch := cursor.fetchmany(size):
+            yield batch
+    finally:
+        cursor.close()
+
+
+def _submitted(exam: Exam, *columns):
+    return select(*columns).join(Paper, Paper.id == Attempt.paper_id) \
+        .where(Paper.exam_id == exam.id, Attempt.status == "submitted")
+
+
+_COMPACT_COLUMNS = (Attempt.candidate_id, Attempt.id, Attempt.paper_id, Paper.form, Paper.key_masks,
+                    Paper.version_ids, Attempt.choice_masks, Paper.option_orders)
+
+
 def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
-    """The arrays of every submitted attempt (see the module docstring)."""
+    """The arrays of every submitted attempt (see the module docstring).
+
+    Two reads: the candidates who submitted (sorted, they give each row its place), then their
+    compact columns a batch at a time, each batch copied straight to its rows, so a million
+    papers never exist as a million Python objects at once. Should the attempts change between
+    the two reads (an attempt submitted meanwhile), everything is read again at once."""
     sections = list(exam.sections)
     layout = section_layout(sections)
     n_questions = len(layout)
-    rows = fetch_rows(session, select(
-        Attempt.candidate_id, Attempt.id, Attempt.paper_id, Paper.form, Paper.key_masks, Paper.version_ids,
-        Attempt.choice_masks, Paper.option_orders).join(Paper, Paper.id == Attempt.paper_id)
-        .where(Paper.exam_id == exam.id, Attempt.status == "submitted"))
+    ids = np.sort(np.fromiter((cid for batch in fetch_batches(session, _submitted(exam, Attempt.candidate_id))
+                               for (cid,) in batch), dtype=np.int64))
+    n = len(ids)
+    attempt_ids, paper_ids, forms = (np.zeros(n, dtype=np.int64) for _ in range(3))
+    key, chosen = np.zeros((n, n_questions), dtype=np.uint8), np.zeros((n, n_questions), dtype=np.uint8)
+    version_ids = np.zeros((n, n_questions), dtype=np.int32)
+    option_orders = np.zeros((n, n_questions), dtype=np.uint16)
+    complete, ordered = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    seen = 0
+    slow: list[tuple[int, int, int]] = []  # (row, attempt id, paper id) without compact columns
+    for batch in fetch_batches(session, _submitted(exam, *_COMPACT_COLUMNS)):
+        cids, aids, pids, fids, keys, versions, choices, orders = (list(map(itemgetter(k), batch)) for k in range(8))
+        del batch
+        place = np.searchsorted(ids, np.fromiter(cids, dtype=np.int64, count=len(cids)))
+        if (place >= n).any() or (ids[np.minimum(place, n - 1)] != cids).any():
+            return _load_exam_arrays_at_once(session, exam, sections, layout)  # submitted meanwhile
+        seen += len(cids)
+        attempt_ids[place] = aids
+        paper_ids[place] = pids
+        forms[place] = [f or 0 for f in fids]
+        good = _placed(place, keys, 1, n_questions) & _placed(place, versions, 4, n_questions) \
+            & _placed(place, choices, 1, n_questions)
+        rows = place[good]
+        for blobs, target, dtype in ((keys, key, np.uint8), (versions, version_ids, "<i4"),
+                                     (choices, chosen, np.uint8)):
+            target[rows] = _blocks(blobs, good, dtype, n_questions)
+        complete[rows] = True
+        slow += [(int(place[k]), aids[k], pids[k]) for k in np.flatnonzero(~good).tolist()]
+        have = _placed(place, orders, 2, n_questions)
+        option_orders[place[have]] = _blocks(orders, have, "<u2", n_questions)
+        ordered[place[have]] = True
+    if seen != n:
+        return _load_exam_arrays_at_once(session, exam, sections, layout)
+    if slow:
+        _rebuild_from_rows(session, sections, [(a, p) for _, a, p in slow], [r for r, _, _ in slow], key, chosen,
+                           version_ids)
+    return ExamArrays(exam_id=exam.id, candidate_ids=ids, attempt_ids=attempt_ids, paper_ids=paper_ids,
+                      forms=forms, key=key, chosen=chosen, version_ids=version_ids, section=layout,
+                      compact_rows=n - len(slow), rebuilt_rows=len(slow), option_orders=option_orders,
+                      orders_missing=np.flatnonzero(~ordered))
+
+
+def _placed(place: np.ndarray, blobs: list, width: int, n_questions: int) -> np.ndarray:
+    """Which values of a batch's column have the exam's length (NULL or another length: no)."""
+    if _lengths(blobs) == {width * n_questions}:
+        return np.ones(len(blobs), dtype=bool)
+    return np.fromiter((b is not None and len(b) == width * n_questions for b in blobs), dtype=bool,
+                       count=len(blobs))
+
+
+def _blocks(blobs: list, good: np.ndarray, dtype, n_questions: int) -> np.ndarray:
+    chosen_blobs = blobs if good.all() else [b for b, ok in zip(blobs, good.tolist()) if ok]
+    return np.frombuffer(b"".join(chosen_blobs), dtype=dtype).reshape(-1, n_questions)
+
+
+def _load_exam_arrays_at_once(session: Session, exam: Exam, sections: list, layout: np.ndarray) -> ExamArrays:
+    """``load_exam_arrays`` in one read (the rows of every attempt as Python objects at once)."""
+    n_questions = len(layout)
+    rows = fetch_rows(session, _submitted(exam, *_COMPACT_COLUMNS))
     n = len(rows)
     columns = list(zip(*rows)) if n else [()] * 8
     del rows
@@ -669,10 +758,10 @@ def _rules_json(sections: Sequence[ExamSection]) -> list:
 
 def inputs_hash(arrays: ExamArrays, sections: Sequence[ExamSection]) -> str:
     digest = hashlib.sha256(b"grading-inputs/1")
-    digest.update(arrays.candidate_ids.astype("<i8").tobytes())
-    digest.update(np.ascontiguousarray(arrays.version_ids, dtype="<i4").tobytes())
-    digest.update(np.ascontiguousarray(arrays.key).tobytes())
-    digest.update(np.ascontiguousarray(arrays.chosen).tobytes())
+    digest.update(np.ascontiguousarray(arrays.candidate_ids, dtype="<i8"))  # the arrays' own bytes, no copy
+    digest.update(np.ascontiguousarray(arrays.version_ids, dtype="<i4"))
+    digest.update(np.ascontiguousarray(arrays.key))
+    digest.update(np.ascontiguousarray(arrays.chosen))
     digest.update(_canonical(_rules_json(sections)))
     return digest.hexdigest()
 

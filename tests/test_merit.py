@@ -578,3 +578,12 @@ def test_the_column_table_ranks_like_the_rows():
     twice, _ = CandidateTable.of(GROUP + [GROUP[0]])
     with pytest.raises(MeritRejected, match="TS01: is given twice"):
         rank_candidates(twice, rule)
+
+
+def test_rows_written_piece_by_piece_give_the_same_bytes(monkeypatch):
+    from exam import merit
+
+    lists = build_merit_lists(GROUP, civil_service(QUOTA))
+    whole = dump_merit_lists(lists)
+    monkeypatch.setattr(merit, "_ROWS_PER_PIECE", 3)
+    assert dump_merit_lists(lists) == whole

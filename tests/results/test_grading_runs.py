@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 from sqlalchemy import select
 
@@ -96,7 +97,7 @@ def test_submission_grades_from_the_compact_keys_or_else_from_the_rows(db):
     for attempt in attempts:
         assert outcome.record(attempt.candidate_id) == attempt.score
 
-def test_compact_columns_give_the_same_numbers_as_the_rows(db):
+def test_compact_columns_give_the_same_numbers_as_the_rows(db, monkeypatch):
     candidates = make_ready_candidates(db, 10, sections=MIXED_SECTIONS, negative_fraction=0.25,
                                        multiple_scoring="partial")
     exam = exam_of(db, candidates)
@@ -119,6 +120,18 @@ def test_compact_columns_give_the_same_numbers_as_the_rows(db):
     assert (mixed.arrays.compact_rows, mixed.arrays.rebuilt_rows) == (7, 3)
     assert mixed.outputs_hash == compact.outputs_hash and mixed.inputs_hash == compact.inputs_hash
     assert results.outputs_hash_of_scores(db, exam) == mixed.outputs_hash
+    # Read in batches (the usual way) or all at once (when attempts change between its two reads): the same.
+    db.execute(Paper.__table__.update().where(Paper.candidate_id == attempts[4].candidate_id)
+               .values(option_orders=None))
+    batched = results.fetch_batches
+    monkeypatch.setattr(results, "fetch_batches", lambda session, statement, size=3: batched(session, statement, size))
+    streamed = results.load_exam_arrays(db, exam)
+    at_once = results._load_exam_arrays_at_once(db, exam, list(exam.sections), streamed.section)
+    for name in ("candidate_ids", "attempt_ids", "paper_ids", "forms", "key", "chosen", "version_ids", "section",
+                 "option_orders", "orders_missing"):
+        assert np.array_equal(getattr(streamed, name), getattr(at_once, name)), name
+    assert (streamed.compact_rows, streamed.rebuilt_rows) == (at_once.compact_rows, at_once.rebuilt_rows) == (7, 3)
+    assert streamed.orders_missing.tolist() == [4]
 
 
 def test_run_hashes_and_audit_entry(db):

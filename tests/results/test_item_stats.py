@@ -184,7 +184,7 @@ def test_papers_without_option_orders_are_read_from_their_items(db):
     again = results.grade_exam(db, exam, actor="b", now=T0, write=False)
     assert again.arrays.orders_missing.tolist() == [1, 4]
     fallback = item_stats.option_orders(db, again)
-    assert (fallback.perm == compact.perm).all()
+    assert (fallback.ranks == compact.ranks).all()
     for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
         for item, index in zip(paper.items, np.frombuffer(paper.option_orders or b"", dtype="<u2")):
             assert list(item_stats._orders_of(len(item.option_order))[index]) == item.option_order
