@@ -315,14 +315,22 @@ def attempt():
     return paper_json(attempt_body(bearer_token(), utcnow()))
 
 
+def room_write(name: str, token: str, now: datetime, **arguments) -> dict:
+    """One of the exam room's operations (exam.room_writes) for the bearer token's candidate, in the
+    group commit (the writer process on SQLite). The live session is read inside the write transaction,
+    so a token ended a moment ago cannot write: 401 ``invalid_token``."""
+    answer = save_batch.write_operation(name, token=token, now=now,
+                                        grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]), **arguments)
+    if answer is None:
+        raise invalid_token_error(get_session(), token)
+    return answer
+
+
 @bp.post("/attempt/start")
 @candidate_writes
 def start():
     now, token = utcnow(), bearer_token()
-    # The live session is read inside the write transaction: a token ended a moment ago cannot start.
-    if save_batch.write_operation("start", token=token, now=now,
-                                  grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"])) is None:
-        raise invalid_token_error(get_session(), token)
+    room_write("start", token, now)
     return paper_json(attempt_body(token, now))  # read after the write's commit (401 if ended since)
 
 
@@ -330,15 +338,9 @@ def start():
 @candidate_writes
 def save_answer(question_id: str):
     body = json_body()
-    token = bearer_token()
-    # The live session is read inside the write transaction: a token ended a moment ago cannot write.
-    saved = save_batch.write_operation(
-        "save_answer", token=token, question_id=question_id, choices=body.get("choices"), seq=body.get("seq"),
-        flagged=body.get("flagged"), machine=machine(), now=utcnow(),
-        grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
-    if saved is None:
-        raise invalid_token_error(get_session(), token)
-    return jsonify(saved)
+    return jsonify(room_write("save_answer", bearer_token(), utcnow(), question_id=question_id,
+                              choices=body.get("choices"), seq=body.get("seq"), flagged=body.get("flagged"),
+                              machine=machine()))
 
 
 @bp.post("/attempt/section/next")
@@ -354,12 +356,7 @@ def next_section():
 @candidate_writes
 def heartbeat():
     json_body()  # {"answered": n} is optional and informative only
-    token = bearer_token()
-    beat = save_batch.write_operation("heartbeat", token=token, now=utcnow(),
-                                      grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
-    if beat is None:
-        raise invalid_token_error(get_session(), token)
-    return jsonify(beat)
+    return jsonify(room_write("heartbeat", bearer_token(), utcnow()))
 
 
 @bp.post("/attempt/submit")
@@ -367,12 +364,7 @@ def heartbeat():
 def submit():
     if json_body().get("confirm") is not True:
         raise RoomError("invalid_request", message="Cần xác nhận nộp bài (confirm: true).")
-    token = bearer_token()
-    submitted = save_batch.write_operation("submit", token=token, now=utcnow(),
-                                           grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]))
-    if submitted is None:
-        raise invalid_token_error(get_session(), token)
-    return jsonify(submitted)
+    return jsonify(room_write("submit", bearer_token(), utcnow()))
 
 
 @bp.get("/attempt/result")
