@@ -100,8 +100,7 @@ from datetime import date
 from functools import cached_property
 import operator
 from itertools import islice, repeat
-from json.encoder import encode_basestring
-from typing import Iterable, Iterator, Mapping, NamedTuple, Sequence
+from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
@@ -109,7 +108,9 @@ from exam.batch import gc_paused
 
 SCORE_DECIMALS = 4
 _EPS = 1e-9
-FORMAT = "merit-lists/1"  # the canonical JSON's format tag (enters the hash)
+FORMAT = "merit-lists/2"  # the canonical JSON's format tag (enters the hash): rows column by column
+ROWS_FORMAT = "merit-lists/1"  # the earlier form, one list per row: still read (lists published with it)
+FORMATS = (ROWS_FORMAT, FORMAT)
 
 ROUND1_TOTAL = "round1_total"
 ROUND2 = "round2"
@@ -715,20 +716,26 @@ class MeritList:
         return sum(t.places for t in self.ties)
 
     def as_dict(self) -> dict:
-        """Plain data (JSON-ready, the stored and hashed form): ``MeritList.from_dict(ml.as_dict()) == ml``.
-        Rows are lists in the order of ``ROW_FIELDS`` (named in the data), components in the order of
-        ``components``."""
+        """Plain data (JSON-ready, the stored and hashed form, format ``merit-lists/2``):
+        ``MeritList.from_dict(ml.as_dict()) == ml``. ``columns`` holds one list per field of ``ROW_FIELDS``
+        (named in ``row_fields``), every list in display order; ``columns.components`` one list per
+        component (``components``); ``columns.reasons`` each row's reasons as indexes into ``reasons``,
+        the distinct [code, subject, message] of the list in order of first use."""
         c = self.columns
-        values = zip(*c.components) if self.components else repeat(())
+        table: dict = {}
+        indexes: dict = {}
+        for reasons in dict.fromkeys(c.reasons):
+            indexes[reasons] = [table.setdefault(tuple(r), len(table)) for r in reasons]
+        columns = {"registration_no": c.registration_no, "full_name": c.full_name,
+                   "date_of_birth": c.date_of_birth, "rank": c.rank, "score": c.score,
+                   "components": [list(values) for values in c.components],
+                   "priority_categories": c.priority_categories, "bonus": c.bonus,
+                   "bonus_category": c.bonus_category, "total": c.total, "status": c.status,
+                   "reasons": list(map(indexes.__getitem__, c.reasons)), "decided_by_board": c.decided_by_board}
         return {
             "post": self.post, "quota": self.quota, "rule": self.rule.as_dict(),
-            "components": list(self.components), "row_fields": list(ROW_FIELDS),
-            "rows": [[reg, name, born, rank, score, list(v), categories, bonus, category, total, status,
-                      [list(r) for r in reasons], decided]
-                     for reg, name, born, rank, score, v, categories, bonus, category, total, status, reasons, decided
-                     in zip(c.registration_no, c.full_name, c.date_of_birth, c.rank, c.score, values,
-                            c.priority_categories, c.bonus, c.bonus_category, c.total, c.status, c.reasons,
-                            c.decided_by_board)],
+            "components": list(self.components), "row_fields": list(ROW_FIELDS), "columns": columns,
+            "reasons": [list(r) for r in table],
             "ties": [{"rank": t.rank, "places": t.places, "total": t.total,
                       "registration_nos": list(t.registration_nos)} for t in self.ties],
             "decisions": [{"rank": d.rank, "places": d.places, "selected": list(d.selected),
@@ -738,7 +745,8 @@ class MeritList:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> "MeritList":
-        """The list back from ``as_dict``'s data (e.g. the published JSON); ``MeritRejected`` if it is not one."""
+        """The list back from ``as_dict``'s data (e.g. the published JSON; format ``merit-lists/1``, one
+        list per row, is read too); ``MeritRejected`` if it is not one."""
         try:
             rule, errors = rule_from_dict(data["rule"], prefix="rule")
             if errors:
@@ -746,23 +754,10 @@ class MeritList:
             if list(data["row_fields"]) != list(ROW_FIELDS):
                 raise MeritRejected([RuleError("row_fields", f"must be {', '.join(ROW_FIELDS)}")])
             components = tuple(data["components"])
-            rows = data["rows"]
-            if not isinstance(rows, list) or any(type(row) is not list or len(row) != len(ROW_FIELDS)
-                                                 or type(row[5]) is not list or len(row[5]) != len(components)
-                                                 for row in rows):
-                raise ValueError(f"every row must be a list of {len(ROW_FIELDS)} fields with one value per "
-                                 "component")
-            if rows:
-                fields = [list(column) for column in zip(*rows)]
-                for born in fields[2]:
-                    if born is not None:
-                        date.fromisoformat(born)
-                reasons = [tuple(Reason(*x) for x in r) if r else () for r in fields[11]]
-                columns = RowColumns(fields[0], fields[1], fields[2], fields[3], fields[4],
-                                     tuple(map(list, zip(*fields[5]))) if components else (), fields[6],
-                                     fields[7], fields[8], fields[9], fields[10], reasons, fields[12])
-            else:
-                columns = RowColumns.empty(len(components))
+            columns = _columns_of(data, components)
+            for born in columns.date_of_birth:
+                if born is not None:
+                    date.fromisoformat(born)
             return cls(
                 post=data["post"], quota=data["quota"], rule=rule, components=components, columns=columns,
                 ties=tuple(TieGroup(t["rank"], t["places"], t["total"], tuple(t["registration_nos"]))
@@ -770,10 +765,46 @@ class MeritList:
                 decisions=tuple(BoardDecision(d["rank"], d["places"], tuple(d["selected"]),
                                               tuple(d["not_selected"]), d["reason"]) for d in data["decisions"]),
                 notes=tuple(MeritNote(*n) for n in data["notes"]))
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, IndexError) as exc:
             if isinstance(exc, MeritRejected):
                 raise
             raise MeritRejected([RuleError("", f"is not a stored merit list ({exc!r})")]) from exc
+
+
+def _columns_of(data: Mapping, components: tuple[str, ...]) -> "RowColumns":
+    """The RowColumns of a stored list: its ``columns`` (format 2) or its ``rows`` (format 1)."""
+    if "columns" not in data:
+        rows = data["rows"]
+        if not isinstance(rows, list) or any(type(row) is not list or len(row) != len(ROW_FIELDS)
+                                             or type(row[5]) is not list or len(row[5]) != len(components)
+                                             for row in rows):
+            raise ValueError(f"every row must be a list of {len(ROW_FIELDS)} fields with one value per component")
+        if not rows:
+            return RowColumns.empty(len(components))
+        fields = [list(column) for column in zip(*rows)]
+        reasons = [tuple(Reason(*x) for x in r) if r else () for r in fields[11]]
+        return RowColumns(fields[0], fields[1], fields[2], fields[3], fields[4],
+                          tuple(map(list, zip(*fields[5]))) if components else (), fields[6], fields[7],
+                          fields[8], fields[9], fields[10], reasons, fields[12])
+    given = data["columns"]
+    if not isinstance(given, dict) or set(given) != set(ROW_FIELDS):
+        raise ValueError(f"columns must be {', '.join(ROW_FIELDS)}")
+    values = [given[name] for name in ROW_FIELDS]
+    size = len(values[0])
+    if any(type(v) is not list or len(v) != size for k, v in enumerate(values) if k != 5) \
+            or type(values[5]) is not list or len(values[5]) != len(components) \
+            or any(type(v) is not list or len(v) != size for v in values[5]):
+        raise ValueError("every column must be a list with one value per row (components: one list each)")
+    table = [Reason(*r) for r in data["reasons"]]
+    made: dict = {}
+    reasons = []
+    for found in values[11]:
+        key = tuple(found)
+        if key not in made:
+            made[key] = tuple(table[k] for k in key)
+        reasons.append(made[key])
+    return RowColumns(values[0], values[1], values[2], values[3], values[4], tuple(values[5]), values[6],
+                      values[7], values[8], values[9], values[10], reasons, values[12])
 
 
 ROW_FIELDS = MeritRow._fields
@@ -1218,17 +1249,19 @@ def _ordered(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> list
 
 
 def merit_lists_as_data(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> dict:
-    """The lists as plain JSON-ready data ``{"format": "merit-lists/1", "lists": [...]}``, posts sorted.
-    ``merit_lists_from_data`` reads it back; ``dump_merit_lists`` is its canonical JSON."""
+    """The lists as plain JSON-ready data ``{"format": "merit-lists/2", "lists": [...]}``, posts sorted (each
+    list ``MeritList.as_dict``: its rows column by column). ``merit_lists_from_data`` reads it back;
+    ``dump_merit_lists`` is its canonical JSON."""
     with gc_paused():
         return {"format": FORMAT, "lists": [ml.as_dict() for ml in _ordered(merit_lists)]}
 
 
 def merit_lists_from_data(payload: object) -> dict[str, MeritList]:
-    """{post: MeritList} from ``merit_lists_as_data``'s data (e.g. parsed from the stored JSON), in the
-    stored order; ``MeritRejected`` if it is not such data."""
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT or not isinstance(payload.get("lists"), list):
-        raise MeritRejected([RuleError("format", f"is not merit-list data of format {FORMAT}")])
+    """{post: MeritList} from ``merit_lists_as_data``'s data (e.g. parsed from the stored JSON; format
+    ``merit-lists/1`` is read too), in the stored order; ``MeritRejected`` if it is not such data."""
+    if not isinstance(payload, dict) or payload.get("format") not in FORMATS \
+            or not isinstance(payload.get("lists"), list):
+        raise MeritRejected([RuleError("format", f"is not merit-list data of format {' or '.join(FORMATS)}")])
     with gc_paused():
         return {item["post"]: MeritList.from_dict(item) for item in payload["lists"]}
 
@@ -1237,122 +1270,25 @@ def _canonical(value) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
-def _value_tokens(values: list) -> list[str]:
-    """The canonical JSON of each value of a column: numbers, None and booleans in one C call (split at
-    the commas, which only separate values then), anything else one by one."""
-    if not values:
-        return []
-    tokens = _canonical(values)[1:-1].split(",")
-    return tokens if len(tokens) == len(values) else [_canonical(v) for v in values]
-
-
-def _text_tokens(values: list) -> list[str]:
-    """The canonical JSON of each text of a column (None → null)."""
-    try:
-        return list(map(encode_basestring, values))
-    except TypeError:
-        return [_canonical(v) for v in values]
-
-
-def _reason_tokens(values: list) -> list[str]:
-    made: dict = {}
-    tokens = []
-    for reasons in values:
-        try:
-            token = made.get(reasons)
-        except TypeError:  # not hashable: written as it is
-            tokens.append(_canonical(reasons))
-            continue
-        if token is None:
-            token = made[reasons] = _canonical([list(r) for r in reasons])
-        tokens.append(token)
-    return tokens
-
-
-_ROW = "[" + ",".join(["%s"] * 5 + ["[%s]"] + ["%s"] * 7) + "]"
-
-
-_ROWS_PER_PIECE = 32768  # rows written at a time: the tokens of a piece are freed before the next
-
-
-def _rows_json(c: RowColumns, start: int, stop: int) -> str:
-    """Rows [start, stop) of a list as canonical JSON, without the brackets."""
-    components = [_value_tokens(values[start:stop]) for values in c.components]
-    if not components:
-        values = repeat("", stop - start)
-    elif len(components) == 1:
-        values = components[0]
-    else:
-        values = map(",".join, zip(*components))
-    return ",".join(map(_ROW.__mod__, zip(
-        _text_tokens(c.registration_no[start:stop]), _text_tokens(c.full_name[start:stop]),
-        _value_tokens(c.date_of_birth[start:stop]), _value_tokens(c.rank[start:stop]),
-        _value_tokens(c.score[start:stop]), values, _text_tokens(c.priority_categories[start:stop]),
-        _value_tokens(c.bonus[start:stop]), _text_tokens(c.bonus_category[start:stop]),
-        _value_tokens(c.total[start:stop]), _text_tokens(c.status[start:stop]),
-        _reason_tokens(c.reasons[start:stop]), _value_tokens(c.decided_by_board[start:stop]))))
-
-
-def _list_pieces(ml: MeritList) -> Iterator[str]:
-    """The canonical JSON of ``ml.as_dict()`` in pieces, the rows written column by column (the same bytes)
-    a piece of rows at a time (a million rows' tokens at once would be gigabytes of small strings)."""
-    c = ml.columns
-    parts = {
-        "post": _canonical(ml.post), "quota": _canonical(ml.quota), "rule": _canonical(ml.rule.as_dict()),
-        "components": _canonical(list(ml.components)), "row_fields": _canonical(list(ROW_FIELDS)),
-        "rows": None,
-        "ties": _canonical([{"rank": t.rank, "places": t.places, "total": t.total,
-                             "registration_nos": list(t.registration_nos)} for t in ml.ties]),
-        "decisions": _canonical([{"rank": d.rank, "places": d.places, "selected": list(d.selected),
-                                  "not_selected": list(d.not_selected), "reason": d.reason} for d in ml.decisions]),
-        "notes": _canonical([list(note) for note in ml.notes]),
-    }
-    separator = "{"
-    for key, value in sorted(parts.items()):
-        yield separator + encode_basestring(key) + ":"
-        separator = ","
-        if value is not None:
-            yield value
-            continue
-        yield "["
-        for start in range(0, c.size, _ROWS_PER_PIECE):
-            yield ("," if start else "") + _rows_json(c, start, min(start + _ROWS_PER_PIECE, c.size))
-        yield "]"
-    yield "}"
-
-
-def merit_lists_pieces(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> Iterator[str]:
-    """``merit_lists_text`` in pieces, in order (hash them, write them, or join them)."""
-    yield '{"format":' + _canonical(FORMAT) + ',"lists":['
-    for k, ml in enumerate(_ordered(merit_lists)):
-        if k:
-            yield ","
-        yield from _list_pieces(ml)
-    yield "]}"
-
-
 def dump_merit_lists(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> bytes:
-    """The canonical JSON of the lists (UTF-8, sorted keys, no spaces, posts sorted): exactly
-    ``json.dumps(merit_lists_as_data(lists), ensure_ascii=False, sort_keys=True, separators=(",", ":"))``,
-    written column by column. It is what is stored and what ``merit_hash`` hashes."""
+    """The canonical JSON of the lists: ``merit_lists_as_data`` as UTF-8 JSON with sorted keys, no spaces,
+    no NaN (``json.dumps(..., ensure_ascii=False, sort_keys=True, separators=(",", ":"))``). It is what
+    is stored and what ``merit_hash`` hashes; with the rows column by column the C encoder writes it
+    without a Python object per value."""
     return merit_lists_text(merit_lists).encode("utf-8")
 
 
 def merit_lists_text(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> str:
     """``dump_merit_lists`` as text (what a text column stores)."""
-    return merit_lists_text_and_hash(merit_lists)[0]
+    data = merit_lists_as_data(merit_lists)
+    with gc_paused():
+        return _canonical(data)
 
 
 def merit_lists_text_and_hash(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> tuple[str, str]:
-    """(``merit_lists_text``, ``merit_hash``) in one pass: the pieces are hashed as they are written and
-    joined once."""
-    digest = hashlib.sha256()
-    with gc_paused():
-        pieces = []
-        for piece in merit_lists_pieces(merit_lists):
-            digest.update(piece.encode("utf-8"))
-            pieces.append(piece)
-        return "".join(pieces), digest.hexdigest()
+    """(``merit_lists_text``, ``merit_hash``)."""
+    text = merit_lists_text(merit_lists)
+    return text, hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:
@@ -1367,8 +1303,4 @@ def load_merit_lists(data: bytes | str) -> dict[str, MeritList]:
 
 def merit_hash(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> str:
     """SHA-256 (hex) of ``dump_merit_lists``: any score, rank, status, decision or rule change changes it."""
-    digest = hashlib.sha256()
-    with gc_paused():
-        for piece in merit_lists_pieces(merit_lists):
-            digest.update(piece.encode("utf-8"))
-    return digest.hexdigest()
+    return merit_lists_text_and_hash(merit_lists)[1]

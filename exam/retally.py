@@ -223,18 +223,31 @@ def stored_content(text: str) -> object:
 
 
 def merit_lists(content: object) -> list[dict] | None:
-    """The per-post lists of a stored merit list ({"format": "merit-lists/1", "lists": [...]}),
-    each row as a dict named by the list's ``row_fields``; None when the content is not one."""
+    """The per-post lists of a stored merit list, each row as a dict named by the list's ``row_fields``
+    (``components`` a dict by name, ``reasons`` a list of [code, subject, message]); None when the
+    content is not one. Two formats: ``merit-lists/2`` keeps each field as a column (``columns``: one
+    list per field in row order, ``columns.components`` one list per component, ``columns.reasons``
+    indexes into the list's ``reasons``); ``merit-lists/1`` (lists published before) one list per row."""
     if not isinstance(content, dict) or not isinstance(content.get("lists"), list):
         return None
     lists = []
     for data in content["lists"]:
         try:
             names = list(data["row_fields"])
-            rows = [dict(zip(names, row)) for row in data["rows"]]
+            if "columns" in data:
+                columns = data["columns"]
+                table = data["reasons"]
+                rows = []
+                for k in range(len(columns["registration_no"])):
+                    row = {name: columns[name][k] for name in names if name != "components"}
+                    row["components"] = [values[k] for values in columns["components"]]
+                    row["reasons"] = [table[r] for r in columns["reasons"][k]]
+                    rows.append(row)
+            else:
+                rows = [dict(zip(names, row)) for row in data["rows"]]
             for row in rows:
                 row["components"] = dict(zip(data["components"], row.get("components") or ()))
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, IndexError):
             return None
         lists.append({**data, "rows": rows})
     return lists

@@ -362,7 +362,7 @@ def test_hash_changes_when_any_score_changes_and_not_with_input_order():
 def test_the_stored_form_reads_back_to_the_same_lists_and_hash():
     lists = build_merit_lists(GROUP, civil_service(QUOTA))
     stored = dump_merit_lists(lists)
-    assert stored.decode("utf-8").startswith('{"format":"merit-lists/1"')
+    assert stored.decode("utf-8").startswith('{"format":"merit-lists/2"')
     again = load_merit_lists(stored)
     assert again == lists and merit_hash(again) == merit_hash(lists) and dump_merit_lists(again) == stored
     with pytest.raises(MeritRejected):
@@ -580,10 +580,23 @@ def test_the_column_table_ranks_like_the_rows():
         rank_candidates(twice, rule)
 
 
-def test_rows_written_piece_by_piece_give_the_same_bytes(monkeypatch):
-    from exam import merit
+def rows_format(data: dict) -> dict:
+    """Lists data in the earlier format (merit-lists/1: one list per row), as lists published with it hold."""
+    lists = []
+    for item in data["lists"]:
+        columns, table = item["columns"], item["reasons"]
+        names = item["row_fields"]
+        rows = [list(values) for values in zip(*(columns[name] for name in names if name != "components"))]
+        for row, values, reasons in zip(rows, zip(*columns["components"]) if item["components"]
+                                        else [()] * len(rows), columns["reasons"]):
+            row.insert(names.index("components"), list(values))
+            row[names.index("reasons")] = [table[k] for k in reasons]
+        lists.append({key: value for key, value in item.items() if key not in ("columns", "reasons")} | {"rows": rows})
+    return {"format": "merit-lists/1", "lists": lists}
 
+
+def test_lists_stored_in_the_earlier_row_format_read_back_the_same():
     lists = build_merit_lists(GROUP, civil_service(QUOTA))
-    whole = dump_merit_lists(lists)
-    monkeypatch.setattr(merit, "_ROWS_PER_PIECE", 3)
-    assert dump_merit_lists(lists) == whole
+    old = rows_format(merit_lists_as_data(lists))
+    text = json.dumps(old, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert load_merit_lists(text) == lists

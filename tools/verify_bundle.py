@@ -22,7 +22,9 @@ code with the exam system: it re-implements, as plainly as it can, every rule it
 6. Re-tally: every score recomputed from the last saves and the key (with the approved key
    corrections) and compared with the chain's submission entry, the attempt's stored score,
    the round-1 score of the latest grading and the published merit list.
-7. Merit list: its hash, its presence in the audit chain, and every row against its rule:
+7. Merit list: its hash (SHA-256 of the canonical JSON of its content; rows stored column by column,
+   format merit-lists/2, or one list per row, merit-lists/1), its presence in the audit chain, and
+   every row against its rule:
    eligibility, the highest priority bonus only, totals, standard competition ranks (1, 1, 3),
    the quota, and candidates tied at the quota boundary listed as a tie for the board (or decided
    by it, filling exactly the places left).
@@ -447,6 +449,26 @@ def bonus_of(rule: dict, categories: str) -> float:
     return max(found, default=0.0)  # only the highest bonus counts
 
 
+def merit_rows(data: dict) -> list:
+    """The rows of one post's list as dicts named by its row_fields. Format merit-lists/2 stores each field
+    as a column ("columns": one list per field in row order; "components" one list per component;
+    "reasons" indexes into the list's "reasons"); merit-lists/1 stored one list per row."""
+    names = data["row_fields"]
+    if "columns" in data:
+        columns, table = data["columns"], data["reasons"]
+        rows = []
+        for k in range(len(columns["registration_no"])):
+            row = {name: columns[name][k] for name in names if name != "components"}
+            row["components"] = [values[k] for values in columns["components"]]
+            row["reasons"] = [table[r] for r in columns["reasons"][k]]
+            rows.append(row)
+    else:
+        rows = [dict(zip(names, row)) for row in data["rows"]]
+    for row in rows:
+        row["components"] = dict(zip(data["components"], row["components"]))
+    return rows
+
+
 def check_merit_list(bundle: dict, entries: list, candidates: dict, tallies: dict, submitted: set,
                      report: Report) -> None:
     merit = load_json(bundle, "merit_list.json")
@@ -462,17 +484,16 @@ def check_merit_list(bundle: dict, entries: list, candidates: dict, tallies: dic
     else:
         report.fail(f"merit list: its hash {merit['hash'][:16]}… is in no merit.publish entry of the audit chain")
     lists = content.get("lists") if isinstance(content, dict) else None
-    if not isinstance(lists, list):
-        report.fail("merit list: the content is not a list of ranked lists per post (format merit-lists/1)")
+    if not isinstance(lists, list) or content.get("format") not in ("merit-lists/1", "merit-lists/2"):
+        report.fail("merit list: the content is not a list of ranked lists per post (format merit-lists/2, or "
+                    "merit-lists/1)")
         return
     external = {row["registration_no"]: row.get("external_scores") or {} for row in load_lines(bundle, "scores.jsonl")}
     listed = set()
     for data in lists:
         failures_before = report.failures
         post, quota, rule = data["post"], data["quota"], data["rule"]
-        rows = [dict(zip(data["row_fields"], row)) for row in data["rows"]]
-        for row in rows:
-            row["components"] = dict(zip(data["components"], row["components"]))
+        rows = merit_rows(data)
         where = f"merit list {post!r}"
         members = {reg for reg, c in candidates.items() if fold(c["post"]) == fold(post)}
         regs = {row["registration_no"] for row in rows}

@@ -173,10 +173,9 @@ def test_merit_list_against_its_rule(runner, db, results_exam, tmp_path):
     merit_list = db.scalar(select(MeritList))
     content = json.loads(merit_list.content)
     data = content["lists"][0]
-    fields = data["row_fields"]
-    for row in data["rows"]:
-        if row[fields.index("status")] == "tie":
-            row[fields.index("status")] = "selected"  # the tie silently broken
+    status = data["columns"]["status"]
+    data["columns"]["status"] = ["selected" if s == "tie" else s for s in status]  # the tie silently broken
+    assert status != data["columns"]["status"]
     data["ties"] = []
     digest = hashlib.sha256(audit.canonical_json(content).encode()).hexdigest()
     db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=audit.canonical_json(content),
@@ -199,3 +198,30 @@ def test_not_a_bundle_exits_2(tmp_path):
     junk = tmp_path / "junk.zip"
     junk.write_bytes(b"not a zip")
     assert verify(junk).returncode == 2
+
+
+def test_a_list_published_in_the_earlier_row_format_still_verifies(runner, db, results_exam, tmp_path):
+    """Lists published before the column format (merit-lists/1, one list per row) keep their hash: the
+    verifier reads and checks them the same."""
+    from exam.models import MeritList
+    from tests.test_merit import rows_format
+
+    merit_list = db.scalar(select(MeritList))
+    content = rows_format(json.loads(merit_list.content))
+    text = audit.canonical_json(content)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=text, hash=digest))
+    audit.append(db, actor="chutich", action="merit.publish", object_type="exam", object_id=results_exam.exam.code,
+                 details={"hash": digest}, now=merit_list.published_at)
+    db.commit()
+    result = verify(export(runner, results_exam.exam, tmp_path))
+    assert result.returncode == 0, result.stdout
+    assert "tie at the quota boundary, rank 2" in result.stdout
+    content["lists"][0]["rows"][0][content["lists"][0]["row_fields"].index("rank")] = 7
+    text = audit.canonical_json(content)
+    db.execute(update(MeritList).where(MeritList.id == merit_list.id)
+               .values(content=text, hash=hashlib.sha256(text.encode()).hexdigest()))
+    db.commit()
+    (tmp_path / "again").mkdir()
+    result = verify(export(runner, results_exam.exam, tmp_path / "again"))
+    assert result.returncode == 1 and "is ranked 7, the rule gives 1" in result.stdout

@@ -177,14 +177,21 @@ def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results
 
     merit_list = db.scalar(select(MeritList))
     content = json.loads(merit_list.content)
-    fields = content["lists"][0]["row_fields"]
-    row = content["lists"][0]["rows"][0]
-    row[fields.index("total")] += 10
+    columns = content["lists"][0]["columns"]
+    columns["total"][0] += 10
     db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=json.dumps(content)))
     db.commit()
     result = run_retally(runner, results_exam.exam)
     assert result.exit_code == 1
-    assert f"{row[0]} [merit_list] merit list (Chuyên viên): total" in result.output
+    assert f"{columns['registration_no'][0]} [merit_list] merit list (Chuyên viên): total" in result.output
+    # A list published in the earlier format (one list per row) is read the same.
+    from tests.test_merit import rows_format
+    old = rows_format(content)
+    db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=json.dumps(old)))
+    db.commit()
+    again = run_retally(runner, results_exam.exam)
+    assert again.exit_code == 1
+    assert f"{columns['registration_no'][0]} [merit_list] merit list (Chuyên viên): total" in again.output
 
 
 def test_an_approved_key_correction_is_applied_to_the_grading_run_not_to_the_submission(runner, db, results_exam):

@@ -165,7 +165,7 @@ def test_publishing_freezes_the_list(db):
 def test_an_altered_stored_list_is_caught_by_its_hash(db):
     found, record = tied_round(db)
     content = json.loads(record.content)
-    content["lists"][0]["rows"][0][3] = 99  # a rank changed behind the system's back
+    content["lists"][0]["columns"]["rank"][0] = 99  # a rank changed behind the system's back
     record.content = json.dumps(content)
     db.flush()
     with pytest.raises(merit_lists.MeritListError, match="does not match its hash"):
