@@ -21,9 +21,9 @@ attempts.jsonl         one line per attempt: times, recorded history head, store
                        responses and the full save history (response_log rows)
 scores.jsonl           one line per candidate with a round-1 score or outside scores
 grading_runs.json      the grading runs of the exam
-merit_list.json        the published merit list (rule, content, hash, board decisions) or null; the content
-                       is the list whose canonical JSON the hash is of: format merit-lists/2, each post's
-                       rows column by column (merit-lists/1, one list per row, for lists published before)
+merit_list.json        the published merit list (rule, content, hash, board decisions) or null;
+                       the hash is of the content's canonical JSON: format merit-lists/2, each
+                       post's rows column by column (merit-lists/1: one list per row, before)
 =====================  ==========================================================================
 
 ``tools/verify_bundle.py`` checks a bundle with the Python standard library alone.
