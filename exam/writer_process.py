@@ -215,10 +215,14 @@ _clients_lock = threading.Lock()
 
 
 def client(app) -> WriterClient:
+    """This app's client (one per app and process); an app made after another one ended may reuse its
+    id, so the client is checked to be this app's."""
     found = _clients.get(id(app))
-    if found is None:
+    if found is None or found.app is not app:
         with _clients_lock:
-            found = _clients.setdefault(id(app), WriterClient(app))
+            found = _clients.get(id(app))
+            if found is None or found.app is not app:
+                found = _clients[id(app)] = WriterClient(app)
     return found
 
 
