@@ -438,14 +438,6 @@ def _opening(starts_at: datetime, opened_at: datetime | None, ends_at: datetime,
 
 # Starting, on the driver's cursor: a whole lab presses Start within a second, and every start is a
 # write that queues for the database's one write lock.
-_STARTING = DriverStatement("""
-    SELECT s.ended_at, a.id, a.public_id, a.status, a.extra_seconds, a.machine, c.registration_no, c.absent_at,
-           c.exam_id, r.code, r.starts_at, r.ends_at, r.opened_at, r.paused_at
-    FROM candidate_session s
-    JOIN candidate c ON c.id = s.candidate_id
-    JOIN attempt a ON a.candidate_id = c.id
-    LEFT JOIN sitting r ON r.id = c.sitting_id
-    WHERE s.token_hash = :token_hash""", lock="FOR UPDATE OF a")
 _START = DriverStatement("""
     UPDATE attempt SET status = 'in_progress', started_at = :now, last_heartbeat_at = :now,
                        section_position = :position, section_started_at = :section_started_at,
@@ -480,21 +472,16 @@ def start_for_token(session: Session, token: str, *, now: datetime, grace: timed
     """``start`` for the bearer token's live session (False when there is none). The usual case (not
     started yet) is one read and one UPDATE on the driver's cursor, and the audit entry; an attempt
     already started takes ``start``'s path (its clock settled)."""
-    if not token:
-        return False
     driver = Driver(session)
-    row = driver.first(_STARTING, {"token_hash": hash_token(token)})
-    if row is None or row[0] is not None:
+    head = live_attempt(driver, token)
+    if head is None:
         return False
-    (_, attempt_id, public_id, status, extra_seconds, machine, registration_no, absent_at, exam_id, sitting_code,
-     starts_at, ends_at, opened_at, paused_at) = row
-    sections = exam_sections(session, exam_id)
-    if status == "not_started" and sitting_code is not None:
-        first = _opening(driver.read_time(starts_at), driver.read_time(opened_at), driver.read_time(ends_at),
-                         driver.read_time(paused_at), absent=absent_at is not None, extra_seconds=extra_seconds or 0,
-                         sections=sections, now=now)
-        if _begin(session, driver, attempt_id, first, registration_no=registration_no, public_id=public_id,
-                  sitting_code=sitting_code, machine=machine, now=now):
+    sections = exam_sections(session, head.exam_id)
+    if head.status == "not_started" and head.sitting_code is not None:
+        first = _opening(head.sitting_starts_at, head.sitting_opened_at, head.sitting_ends_at, head.paused_at,
+                         absent=head.absent, extra_seconds=head.extra_seconds, sections=sections, now=now)
+        if _begin(session, driver, head.id, first, registration_no=head.registration_no, public_id=head.public_id,
+                  sitting_code=head.sitting_code, machine=head.machine, now=now):
             return True
     found = session_for_token(session, token, lock=True)
     if found is None:
@@ -616,6 +603,14 @@ class AttemptHead:
     exam_id: int = 0
     paused_at: datetime | None = None
     last_heartbeat_at: datetime | None = None
+    # What the start needs (``live_attempt`` reads them; ``of`` leaves them out)
+    machine: str | None = None
+    registration_no: str = ""
+    absent: bool = False
+    sitting_code: str | None = None
+    sitting_starts_at: datetime | None = None
+    sitting_ends_at: datetime | None = None
+    sitting_opened_at: datetime | None = None
 
     @classmethod
     def of(cls, attempt: Attempt) -> "AttemptHead":
@@ -630,7 +625,8 @@ class AttemptHead:
 _LIVE_ATTEMPT = DriverStatement("""
     SELECT s.ended_at, a.id, a.public_id, a.paper_id, a.status, a.submitted_by, a.section_position,
            a.section_started_at, a.section_deadline, a.deadline, a.extra_seconds, a.history_hash,
-           a.history_count, a.last_seq, c.exam_id, r.paused_at, a.last_heartbeat_at
+           a.history_count, a.last_seq, c.exam_id, r.paused_at, a.last_heartbeat_at,
+           a.machine, c.registration_no, c.absent_at, r.code, r.starts_at, r.ends_at, r.opened_at
     FROM candidate_session s
     JOIN candidate c ON c.id = s.candidate_id
     JOIN attempt a ON a.candidate_id = c.id
@@ -668,11 +664,14 @@ def live_attempt(driver: Driver, token: str, *, lock: bool = True) -> AttemptHea
     if row is None or row[0] is not None:
         return None
     (_, attempt_id, public_id, paper_id, status, submitted_by, position, section_started_at, section_deadline,
-     deadline, extra_seconds, history_hash, history_count, last_seq, exam_id, paused_at, heartbeat_at) = row
+     deadline, extra_seconds, history_hash, history_count, last_seq, exam_id, paused_at, heartbeat_at, machine,
+     registration_no, absent_at, sitting_code, starts_at, ends_at, opened_at) = row
     return AttemptHead(attempt_id, public_id, paper_id, status, submitted_by, position,
                        driver.read_time(section_started_at), driver.read_time(section_deadline),
                        driver.read_time(deadline), extra_seconds or 0, history_hash, history_count, last_seq,
-                       exam_id, driver.read_time(paused_at), driver.read_time(heartbeat_at))
+                       exam_id, driver.read_time(paused_at), driver.read_time(heartbeat_at), machine,
+                       registration_no, absent_at is not None, sitting_code, driver.read_time(starts_at),
+                       driver.read_time(ends_at), driver.read_time(opened_at))
 
 
 _LIVE_ATTEMPT_UNLOCKED = DriverStatement(_LIVE_ATTEMPT.sql)
