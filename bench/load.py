@@ -320,14 +320,17 @@ def start_gunicorn(instance: Path, port: int, args) -> subprocess.Popen:
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its children still running (utime + stime), from /proc."""
+    """CPU time of a process and its descendants still running (utime + stime), from /proc: gunicorn's
+    workers and the writer process one of them started."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
-    pids = [pid]
-    try:
-        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        pass
+    pids, found = [pid], 0
+    while found < len(pids):
+        try:
+            pids += [int(p) for p in Path(f"/proc/{pids[found]}/task/{pids[found]}/children").read_text().split()]
+        except OSError:
+            pass
+        found += 1
     for each in pids:
         try:
             fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
