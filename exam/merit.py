@@ -1045,13 +1045,16 @@ def _rank(table: CandidateTable, rule: RankingRule, problems: list[RuleError]) -
         below = has_score & ~above_min
         state = np.where(~has_score, np.where(score_given_none, 1, 2), np.where(below, 3, 0))[concerned]
         failed = table.round1_failed[concerned] if check_round1 else np.full(len(concerned), -2)
-        value = np.where(state == 3, score[concerned], 0.0)
-        keys = np.stack([failed.astype(np.float64), state.astype(np.float64), value], axis=1)
-        distinct, inverse = np.unique(keys, axis=0, return_inverse=True)
+        # One integer key per (round-1 result, score state, score when below the minimum): a 1-D unique.
+        values, value_index = np.unique(np.where(state == 3, score[concerned], 0.0), return_inverse=True)
+        keys = ((failed + 2) * 4 + state) * len(values) + value_index.ravel()
+        distinct, inverse = np.unique(keys, return_inverse=True)
         made = np.empty(len(distinct), dtype=object)
         score_label = rule.label(score_name)
-        for k, (failed_k, state_k, value_k) in enumerate(distinct.tolist()):
-            made[k] = _reasons(rule, score_label, int(failed_k), int(state_k), value_k, table.failed_sections)
+        for k, key in enumerate(distinct.tolist()):
+            code, value_k = divmod(key, len(values))
+            made[k] = _reasons(rule, score_label, code // 4 - 2, code % 4, float(values[value_k]),
+                               table.failed_sections)
         reasons_of[concerned] = made[inverse.ravel()]
 
     notes_of: list[list[MeritNote]] = [[] for _ in posts]
@@ -1069,13 +1072,10 @@ def _rank(table: CandidateTable, rule: RankingRule, problems: list[RuleError]) -
 
     # Which component columns each post shows.
     seen_of: list[set[str]] = [set() for _ in posts]
-    for name, (_, given) in table.components.items():
-        for p in np.unique(post_of[given]).tolist():
-            if p < len(posts):
-                seen_of[p].add(name)
-    for p in np.unique(post_of[~np.isnan(table.round1_total)]).tolist():
-        if p < len(posts):
-            seen_of[p].add(ROUND1_TOTAL)
+    for name, present in [(name, given) for name, (_, given) in table.components.items()] \
+            + [(ROUND1_TOTAL, ~np.isnan(table.round1_total))]:
+        for p in np.flatnonzero(np.bincount(post_of[present], minlength=len(posts) + 1)[:len(posts)]).tolist():
+            seen_of[p].add(name)
     columns_of = [_component_columns(rule, seen_of[p]) for p in range(len(posts))]
     column_arrays = {ROUND1_TOTAL: round1, **external}
 
