@@ -2,7 +2,9 @@
 to a published-ready merit list and the item analysis.
 
     .venv/bin/python bench/grade.py [--candidates 100000] [--paper-items] [--skip-merit] [--keep DIR]
-    .venv/bin/python bench/grade.py --candidates 1000000 --skip-merit
+    .venv/bin/python bench/grade.py --candidates 1000000
+
+(Run it under the benchmarks' lock on a shared machine: ``flock /tmp/bench.lock .venv/bin/python ...``.)
 
 Builds a throw-away SQLite database (in a temporary folder) directly with bulk inserts: 300
 question versions (4 options, 8 % of them multiple-answer with two keys), one published exam
@@ -19,13 +21,14 @@ the papers are stored as before migration 0004 instead: ``option_orders`` left e
 ``paper_item`` rows written (12 million for 100,000 candidates, minutes to build), so the
 item analysis falls back to reading the orders from them.
 
-Then it times, each in its own transaction:
+Then it times, each in its own transaction (wall clock, and the process's CPU time: when the
+second figure is well below the first, something else held the cores):
 
 * load: the compact columns of every submitted attempt into [C × Q] arrays (and the pool);
 * grade: the one scoring rule (``grading.grade``) over the whole exam;
 * write: the grading run, 100,000 ``candidate_score`` rows and the audit entry;
-* item analysis: the option orders, the per-question matrices, ``item_analysis.analyse_items``
-  (+ storing them);
+* item analysis: the option orders, ``item_analysis.analyse_cells`` over each candidate's cells
+  (+ storing the statistics);
 * ranking: ``merit_lists.build_merit_list`` from the database (reads the stored scores and the
   roster, ranks, stores the draft list as canonical JSON with its hash);
 * the whole path: ``grade_exam`` (load, grade, write, item analysis) + the merit list built from
@@ -293,13 +296,10 @@ def main(argv=None) -> None:
     orders, _ = step("item analysis: option orders (" + ("paper_item rows" if args.paper_items else
                                                         "paper.option_orders") + ")",
                      lambda db, exam: item_stats.option_orders(db, outcome))
-    matrices, _ = step("item analysis: per-question matrices", lambda db, exam: item_stats.item_matrices(outcome, orders))
-    step("item analysis: analyse_items (numpy)", lambda db, exam: item_stats.analyse_items(
-        matrices.scores, matrices.correct, matrices.choices, matrices.key, matrices.n_options, matrices.max_points,
-        multiple=matrices.multiple, item_ids=matrices.version_ids.tolist()))
-    del matrices
-    step("item analysis: matrices + analysis + store item_statistic", lambda db, exam: item_stats.record_item_analysis(
-        db, exam, outcome, run=outcome.run, now=NOW, orders=orders), commit=True)
+    step("item analysis: cells chunk by chunk → analyse_cells (numpy)",
+         lambda db, exam: item_stats.analyse_outcome(outcome, orders, exam=exam))
+    step("item analysis: orders + analysis + store item_statistic", lambda db, exam: item_stats.record_item_analysis(
+        db, exam, outcome, run=outcome.run, now=NOW), commit=True)
     if merit_lists is not None:
         step("ranking: merit_lists.build_merit_list (DB → draft list + hash)",
              lambda db, exam: merit_lists.build_merit_list(db, exam, "bench", NOW), commit=True)

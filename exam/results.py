@@ -240,8 +240,10 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
     sections = list(exam.sections)
     layout = section_layout(sections)
     n_questions = len(layout)
-    ids = np.sort(np.fromiter((cid for batch in fetch_batches(session, _submitted(exam, Attempt.candidate_id))
-                               for (cid,) in batch), dtype=np.int64))
+    first = itemgetter(0)
+    ids = np.sort(np.concatenate([np.fromiter(map(first, batch), dtype=np.int64, count=len(batch)) for batch in
+                                  fetch_batches(session, _submitted(exam, Attempt.candidate_id), 200_000)]
+                                 or [np.zeros(0, dtype=np.int64)]))
     n = len(ids)
     attempt_ids, paper_ids, forms = (np.zeros(n, dtype=np.int64) for _ in range(3))
     key, chosen = np.zeros((n, n_questions), dtype=np.uint8), np.zeros((n, n_questions), dtype=np.uint8)
