@@ -84,7 +84,7 @@ machine, and about 130 MB of temporary memory.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any, Hashable, NamedTuple, Sequence
 
 import numpy as np
@@ -173,11 +173,11 @@ class ItemStatistics:
     flags: tuple[str, ...]
 
     def to_dict(self) -> dict:
-        """JSON-ready, for the question's history."""
-        out = asdict(self)
+        """JSON-ready, for the question's history (``asdict`` without its deep copies: the fields are plain)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
         out["item_id"] = _plain(self.item_id)
         out["key"] = list(self.key)
-        out["options"] = [asdict(o) for o in self.options]
+        out["options"] = [{f.name: getattr(o, f.name) for f in fields(o)} for o in self.options]
         out["flags"] = list(self.flags)
         return out
 
