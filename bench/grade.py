@@ -260,6 +260,7 @@ def main(argv=None) -> None:
     size = (folder / "exam.sqlite3").stat().st_size
     print(f"built {args.candidates:,} candidates × {synthetic.pool_rows.shape[1]} questions "
           f"({len(synthetic.version_ids)} pool versions) in {timings['build']:.1f} s; database {size / 2**20:.0f} MiB")
+    del synthetic  # gigabytes of generator arrays for a million: a server holds nothing of the kind
 
     def step(label, fn, *, commit=False):
         with app.app_context():
@@ -300,6 +301,7 @@ def main(argv=None) -> None:
          lambda db, exam: item_stats.analyse_outcome(outcome, orders, exam=exam))
     step("item analysis: orders + analysis + store item_statistic", lambda db, exam: item_stats.record_item_analysis(
         db, exam, outcome, run=outcome.run, now=NOW), commit=True)
+    del loaded, arrays, graded, outcome, orders  # the whole path below starts from nothing in memory
     if merit_lists is not None:
         step("ranking: merit_lists.build_merit_list (DB → draft list + hash)",
              lambda db, exam: merit_lists.build_merit_list(db, exam, "bench", NOW), commit=True)

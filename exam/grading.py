@@ -30,7 +30,7 @@ passes when every section passes; ``total`` = Σ section scores.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterable, Sequence
 
 import numpy as np
@@ -38,6 +38,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 MAX_OPTIONS = 8
+GRADE_ROWS = 65536  # candidates scored at a time by a whole-exam grading
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.int8)
 _EPS = 1e-9
 
@@ -105,8 +106,25 @@ def grade(key: np.ndarray, chosen: np.ndarray, multiple: np.ndarray, section: np
     n_sections = len(rules)
     if n_questions and (section.min() < 0 or section.max() >= n_sections):
         raise ValueError("a section index is outside the exam's sections")
-    multiple = np.broadcast_to(np.asarray(multiple, dtype=bool), key.shape)
+    multiple = np.asarray(multiple, dtype=bool)
+    if n_candidates <= GRADE_ROWS:
+        return _grade_rows(key, chosen, np.broadcast_to(multiple, key.shape), section, rules)
+    # A whole exam a block of candidates at a time: the same numbers, without [C × Q] temporaries.
+    parts = []
+    counts = np.asarray(rules.question_count)
+    for start in range(0, n_candidates, GRADE_ROWS):
+        rows = slice(start, start + GRADE_ROWS)
+        block_rules = replace(rules, question_count=counts[rows]) if counts.ndim == 2 else rules
+        block_multiple = multiple[rows] if multiple.ndim == 2 else multiple
+        parts.append(_grade_rows(key[rows], chosen[rows], np.broadcast_to(block_multiple, key[rows].shape), section,
+                                 block_rules))
+    return Grades(*(np.concatenate([getattr(part, name) for part in parts]) for name in Grades.__dataclass_fields__))
 
+
+def _grade_rows(key: np.ndarray, chosen: np.ndarray, multiple: np.ndarray, section: np.ndarray,
+                rules: SectionRules) -> Grades:
+    n_candidates, n_questions = key.shape
+    n_sections = len(rules)
     right = (chosen == key) & (key != 0)
     answered = chosen != 0
     wrong = answered & ~right
