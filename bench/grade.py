@@ -3,6 +3,11 @@ to a published-ready merit list and the item analysis.
 
     .venv/bin/python bench/grade.py [--candidates 100000] [--paper-items] [--skip-merit] [--keep DIR]
     .venv/bin/python bench/grade.py --candidates 1000000
+    .venv/bin/python bench/grade.py --reuse DIR [--whole-only]    # a database kept with --keep DIR
+
+``--whole-only`` with ``--reuse`` times the whole path alone in a fresh process, as
+``flask --app wsgi exam grade EXAM --merit`` runs it (after the build and the separate steps, a
+million candidates' worth of freed memory makes the whole path a few seconds slower).
 
 (Run it under the benchmarks' lock on a shared machine: ``flock /tmp/bench.lock .venv/bin/python ...``.)
 
@@ -238,7 +243,11 @@ def main(argv=None) -> None:
     parser.add_argument("--candidates", type=int, default=100_000)
     parser.add_argument("--paper-items", action="store_true", help="also write paper_item rows (slow to build)")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
-    parser.add_argument("--skip-merit", action="store_true", help="leave the merit list out (e.g. for 1,000,000)")
+    parser.add_argument("--skip-merit", action="store_true", help="leave the merit list out")
+    parser.add_argument("--reuse", type=Path, help="time the database kept in this folder (--keep) instead of "
+                                                   "building one")
+    parser.add_argument("--whole-only", action="store_true", help="time the whole path only (in a fresh process "
+                                                                  "with --reuse, as `exam grade --merit` runs)")
     args = parser.parse_args(argv)
 
     from exam import item_stats, results
@@ -251,16 +260,21 @@ def main(argv=None) -> None:
     if args.skip_merit:
         merit_lists = None
 
-    folder = args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
+    folder = args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
     folder.mkdir(parents=True, exist_ok=True)
     app = create_app({"SECRET_KEY": "bench", "ATTEMPT_SWEEPER": False,
                       "DATABASE_URL": f"sqlite:///{folder / 'exam.sqlite3'}"}, instance_path=str(folder))
     schema.upgrade(app.extensions["exam_db"].engine)
-    code, synthetic, timings = build(app, args.candidates, args.paper_items)
-    size = (folder / "exam.sqlite3").stat().st_size
-    print(f"built {args.candidates:,} candidates × {synthetic.pool_rows.shape[1]} questions "
-          f"({len(synthetic.version_ids)} pool versions) in {timings['build']:.1f} s; database {size / 2**20:.0f} MiB")
-    del synthetic  # gigabytes of generator arrays for a million: a server holds nothing of the kind
+    code = "BENCH"
+    if args.reuse is None:
+        code, synthetic, timings = build(app, args.candidates, args.paper_items)
+        size = (folder / "exam.sqlite3").stat().st_size
+        print(f"built {args.candidates:,} candidates × {synthetic.pool_rows.shape[1]} questions "
+              f"({len(synthetic.version_ids)} pool versions) in {timings['build']:.1f} s; database "
+              f"{size / 2**20:.0f} MiB")
+        del synthetic  # gigabytes of generator arrays for a million: a server holds nothing of the kind
+    else:
+        print(f"the database kept in {folder}")
 
     def step(label, fn, *, commit=False):
         with app.app_context():
@@ -279,10 +293,32 @@ def main(argv=None) -> None:
         print(f"  {label:<62} {elapsed:7.3f} s  (CPU {cpu:.3f} s)")
         return value, elapsed
 
+    def run_whole():
+        def whole(db, exam):
+            started = time.perf_counter()
+            run = results.grade_exam(db, exam, actor="bench", now=NOW)
+            run.timings["grade_exam (all)"] = time.perf_counter() - started
+            started = time.perf_counter()
+            record = merit_lists.build_merit_list(db, exam, "bench", NOW, scores=run.table) \
+                if merit_lists is not None else None
+            run.timings["merit list"] = time.perf_counter() - started
+            started = time.perf_counter()
+            db.commit()
+            run.timings["commit"] = time.perf_counter() - started
+            return run, record
+
+        (run, record), total = step("WHOLE PATH: grade_exam + item analysis + merit list + commit", whole)
+        print("      " + ", ".join(f"{k} {v:.3f} s" for k, v in run.timings.items()))
+        print(f"      run {run.run.id}: outputs {run.outputs_hash[:16]}…; merit list "
+              f"{record.hash[:16] + '…' if record is not None else 'n/a'}")
+
+    if args.whole_only:
+        run_whole()
+        return
     print("steps, each in its own transaction:")
     loaded, _ = step("load: compact columns → [C × Q] arrays (+ pool)", lambda db, exam: results._load(db, exam))
     arrays = loaded.arrays
-    assert arrays.compact_rows == args.candidates and arrays.rebuilt_rows == 0
+    assert arrays.rebuilt_rows == 0 and (args.reuse or arrays.compact_rows == args.candidates)
     print(f"      of which reading the rows {loaded.timings['load']:.3f} s, inputs hash "
           f"{loaded.timings['inputs_hash']:.3f} s")
     graded, _ = step("grade: grading.grade over the whole exam",
@@ -308,24 +344,8 @@ def main(argv=None) -> None:
     else:
         print("  ranking: skipped (--skip-merit, or exam.merit_lists not there)")
 
-    def whole(db, exam):
-        started = time.perf_counter()
-        run = results.grade_exam(db, exam, actor="bench", now=NOW)
-        run.timings["grade_exam (all)"] = time.perf_counter() - started
-        started = time.perf_counter()
-        record = merit_lists.build_merit_list(db, exam, "bench", NOW, scores=run.table) \
-            if merit_lists is not None else None
-        run.timings["merit list"] = time.perf_counter() - started
-        started = time.perf_counter()
-        db.commit()
-        run.timings["commit"] = time.perf_counter() - started
-        return run, record
-
-    (run, record), total = step("WHOLE PATH: grade_exam + item analysis + merit list + commit", whole)
-    print("      " + ", ".join(f"{k} {v:.3f} s" for k, v in run.timings.items()))
-    print(f"      run {run.run.id}: outputs {run.outputs_hash[:16]}…; merit list "
-          f"{record.hash[:16] + '…' if record is not None else 'n/a'}")
-    if args.keep is None:
+    run_whole()
+    if args.keep is None and args.reuse is None:
         import shutil
         app.extensions["exam_db"].engine.dispose()
         shutil.rmtree(folder, ignore_errors=True)
