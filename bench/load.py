@@ -536,6 +536,7 @@ async def drive(args, base_url: str, secrets_by_sitting: dict, machines: list[Ma
 
         def run_phase(label, make):
             async def wrapped():
+                gc.collect()  # between phases: the generator's own garbage, never while one runs
                 cpu_server, cpu_client = process_cpu_seconds(server_pid), time.process_time()
                 wall = time.perf_counter()
                 results = await make()
@@ -621,10 +622,12 @@ def main(argv=None) -> None:
               f"SAVE_BATCHING={args.batching or 'app default (auto)'}; {os.cpu_count()} CPUs shared with this "
               f"load generator", flush=True)
         machines = [Machine(i, room.sittings[(i - 1) // 40]) for i in range(1, args.candidates + 1)]
-        # The generator must not pause on its own: its collector would walk the whole room's state
-        # (tens of milliseconds) while answers wait unread. What exists now is kept out of its reach.
+        # The generator must not pause on its own: its collector would walk the whole room's state and a
+        # phase's schedule (840,000 events for 10 minutes: pauses of hundreds of milliseconds) while
+        # answers wait unread. What exists now is kept out of its reach, and it runs between phases only.
         gc.collect()
         gc.freeze()
+        gc.disable()
         asyncio.run(drive(args, f"http://127.0.0.1:{port}", secrets_by_sitting, machines, server.pid, room.app))
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
