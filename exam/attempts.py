@@ -654,13 +654,12 @@ _HEAD = DriverStatement("""
     UPDATE attempt SET history_hash = :hash, history_count = :count, last_seq = :last_seq WHERE id = :attempt_id""")
 
 
-def live_attempt(driver: Driver, token: str, *, lock: bool = True) -> AttemptHead | None:
+def live_attempt(driver: Driver, token: str) -> AttemptHead | None:
     """The attempt of a bearer token's live session, as a plain row (None: no such token, or it ended).
     On PostgreSQL the attempt row is locked, as ``session_for_token(lock=True)`` does."""
     if not token:
         return None
-    statement = _LIVE_ATTEMPT if lock else _LIVE_ATTEMPT_UNLOCKED
-    row = driver.first(statement, {"token_hash": hash_token(token)})
+    row = driver.first(_LIVE_ATTEMPT, {"token_hash": hash_token(token)})
     if row is None or row[0] is not None:
         return None
     (_, attempt_id, public_id, paper_id, status, submitted_by, position, section_started_at, section_deadline,
@@ -674,7 +673,6 @@ def live_attempt(driver: Driver, token: str, *, lock: bool = True) -> AttemptHea
                        driver.read_time(ends_at), driver.read_time(opened_at))
 
 
-_LIVE_ATTEMPT_UNLOCKED = DriverStatement(_LIVE_ATTEMPT.sql)
 
 
 def _check_save(seq, choices, flagged) -> None:
@@ -1029,12 +1027,7 @@ _ANSWERS = DriverStatement("""
 
 def answers_of(driver: Driver, attempt_id: int) -> dict[str, dict]:
     """The latest saved choice of every answered question of an attempt (one read)."""
-    cursor = driver.connection.cursor()
-    try:
-        cursor.execute(_ANSWERS.text(driver.dialect), {"attempt_id": attempt_id})
-        rows = cursor.fetchall()
-    finally:
-        cursor.close()
+    rows = driver.all(_ANSWERS, {"attempt_id": attempt_id})
     read_json = driver.read_json
     return {public_id: {"choices": list(read_json(choices)), "flagged": bool(flagged), "seq": seq}
             for public_id, choices, flagged, seq in rows}

@@ -176,6 +176,14 @@ class Driver:
         finally:
             cursor.close()
 
+    def all(self, statement: DriverStatement, params: dict) -> list[tuple]:
+        cursor = self.connection.cursor()
+        try:
+            cursor.execute(statement.text(self.dialect), params)
+            return cursor.fetchall()
+        finally:
+            cursor.close()
+
     def run(self, statement: DriverStatement, params: dict) -> int:
         """Execute without reading rows; the number of rows changed."""
         cursor = self.connection.cursor()

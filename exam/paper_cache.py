@@ -196,15 +196,8 @@ def _build_sections(session: Session, driver: Driver, store: _Store, paper_id: i
     """The paper's sections at ``positions`` encoded (a query each), and whether every version in them
     is frozen. At the synchronized start every Start builds its paper's first section: this is its cost."""
     section_of = {position: section_id for section_id, position in position_of.items()}
-    cursor = driver.connection.cursor()
-    try:
-        rows_of = {}
-        for position in positions:
-            cursor.execute(_SECTION_ITEMS.text(driver.dialect), {"paper_id": paper_id,
-                                                                 "section_id": section_of[position]})
-            rows_of[position] = cursor.fetchall()
-    finally:
-        cursor.close()
+    rows_of = {position: driver.all(_SECTION_ITEMS, {"paper_id": paper_id, "section_id": section_of[position]})
+               for position in positions}
     views, frozen = _versions(session, {row[1] for rows in rows_of.values() for row in rows})
     pieces = _version_json(store, views, keep=frozen)
     made = {}
