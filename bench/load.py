@@ -1,11 +1,11 @@
-"""Load benchmark: simulated lab machines against the app under gunicorn on loopback.
+"""Load benchmark: simulated lab machines against the app served by bin/serve (granian) on loopback.
 
     .venv/bin/python bench/load.py [--candidates 10000] [--duration 600] [--phases abcdefg] ...
     .venv/bin/python bench/load.py --candidates 2000 --duration 30 --submissions 1000   # a quick run
 
 Sets up a throw-away exam room through the app's own rules (bench/room.py: the demo bank,
 examples/round1.toml published, sittings of 40 seats opened, N candidates from a roster
-file, their papers), starts gunicorn on it (SQLite in a temporary instance folder unless
+file, their papers), starts bin/serve on it (SQLite in a temporary instance folder unless
 --database-url names a throw-away PostgreSQL database), then drives these phases with
 asyncio + aiohttp, one simulated lab machine per candidate:
 
@@ -287,25 +287,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_gunicorn(instance: Path, port: int, args) -> subprocess.Popen:
+def start_server(instance: Path, port: int, args) -> subprocess.Popen:
+    """bin/serve, as in production, on an app of the throw-away room (a module in its instance folder)."""
     config = {"SECRET_KEY": "bench-secret", "DATABASE_URL": args.database_url or f"sqlite:///{instance / 'exam.sqlite3'}",
               "SAVE_BATCH_STATS_SECONDS": 10}
     if args.batching:
         config["SAVE_BATCHING"] = args.batching
-    app_spec = f"exam:create_app(test_config={config!r}, instance_path={str(instance)!r})"
-    command = [str(ROOT / ".venv" / "bin" / "gunicorn"), "-w", str(args.workers), "-k", args.worker_class,
-               "--threads", str(args.threads), "-b", f"127.0.0.1:{port}", "--keep-alive", "75",
-               "--backlog", "4096", "--log-level", "warning"]
-    settings = ROOT / "gunicorn.conf.py"  # the project's, as in production (the options above win)
-    if args.switch_interval:
-        hooks = instance / "gunicorn_hooks.py"
-        hooks.write_text(settings.read_text() + "\n\nimport sys\n\n\ndef post_fork(server, worker):\n"
-                         f"    sys.setswitchinterval({args.switch_interval / 1000!r})\n")
-        settings = hooks
-    command += ["-c", str(settings)]
-    command.append(app_spec)
-    log = open(instance / "gunicorn.log", "w")
-    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    (instance / "bench_app.py").write_text(
+        "import gc\n\nfrom exam import create_app\n\n"
+        f"app = create_app(test_config={config!r}, instance_path={str(instance)!r})\n"
+        "gc.collect()\ngc.freeze()  # as wsgi.py does\n")
+    command = [str(ROOT / "bin" / "serve")]
+    env = dict(os.environ, HOST="127.0.0.1", PORT=str(port), WORKERS=str(args.workers), THREADS=str(args.threads),
+               APP="bench_app:app", PYTHONPATH=f"{instance}{os.pathsep}{ROOT}")
+    log = open(instance / "server.log", "w")
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -313,14 +310,14 @@ def start_gunicorn(instance: Path, port: int, args) -> subprocess.Popen:
                 break
         except OSError:
             if server.poll() is not None:
-                raise SystemExit(f"gunicorn exited: see {instance / 'gunicorn.log'}")
+                raise SystemExit(f"bin/serve exited: see {instance / 'server.log'}")
             time.sleep(0.2)
-    print(f"server: {' '.join(command[:-1])} '{app_spec.split('(')[0]}(...)'")
+    print(f"server: bin/serve (granian) with WORKERS={args.workers} THREADS={args.threads}")
     return server
 
 
 def process_cpu_seconds(pid: int) -> float:
-    """CPU time of a process and its descendants still running (utime + stime), from /proc: gunicorn's
+    """CPU time of a process and its descendants still running (utime + stime), from /proc: the server's
     workers and the writer process one of them started."""
     tick = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -599,9 +596,6 @@ def main(argv=None) -> None:
     parser.add_argument("--timeout", type=float, default=60.0, help="client timeout per request, seconds")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=32)
-    parser.add_argument("--worker-class", default="gthread")
-    parser.add_argument("--switch-interval", type=float, default=0.0,
-                        help="the workers' GIL switch interval in ms (Python's default: 5)")
     parser.add_argument("--batching", help="SAVE_BATCHING for the server (auto/on/off; default: the app's)")
     parser.add_argument("--database-url", help="a throw-away PostgreSQL database (its name must start with 'bench')")
     parser.add_argument("--keep", action="store_true", help="keep the temporary instance folder")
@@ -616,7 +610,7 @@ def main(argv=None) -> None:
         engine = room.app.extensions["exam_db"].engine
         engine.dispose()
         port = free_port()
-        server = start_gunicorn(instance, port, args)
+        server = start_server(instance, port, args)
         dialect = engine.dialect.name
         print(f"database: {dialect}{' (WAL, synchronous=FULL)' if dialect == 'sqlite' else ''}; "
               f"SAVE_BATCHING={args.batching or 'app default (auto)'}; {os.cpu_count()} CPUs shared with this "
@@ -632,7 +626,7 @@ def main(argv=None) -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(30)
         server = None
-        log = (instance / "gunicorn.log").read_text(errors="replace")
+        log = (instance / "server.log").read_text(errors="replace")
         batch_lines = {}
         for line in log.splitlines():  # the last figures of each worker's group commit
             if "group commit:" in line and " pid " in line:
