@@ -7,12 +7,23 @@ from exam import config, db
 from exam.extensions import babel, bootstrap, csrf, login_manager
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
+# On every answer (set unless a view set its own).
+SECURITY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+    ("Referrer-Policy", "same-origin"),
+    ("Content-Security-Policy",
+     "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'"),
+)
 
 
 def create_app(test_config: dict | None = None, instance_path: str | None = None) -> Flask:
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 template_folder="../templates", static_folder="../static")
     config.configure(app, test_config)
+    from exam.room_lane import RoomLane
+
+    app.wsgi_app = RoomLane(app, app.wsgi_app)  # inside ProxyFix: it sees the lab machine's address
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -111,12 +122,8 @@ def configure_errors(app: Flask) -> None:
 
     @app.after_request
     def security_headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        response.headers.setdefault(
-            "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; frame-ancestors 'none'")
+        for name, value in SECURITY_HEADERS:
+            response.headers.setdefault(name, value)
         if getattr(g, "staff_user_id", None) is not None:
             # Staff pages hold bank content and keys: nothing stays in a shared machine's cache.
             response.headers["Cache-Control"] = "no-store"

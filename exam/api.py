@@ -76,9 +76,15 @@ ENDED_MESSAGES = {
 }
 
 
-def error_response(code: str, message: str | None = None, **extra):
+def error_body(code: str, message: str | None = None, **extra) -> tuple[int, dict]:
+    """An error's HTTP status and JSON body (``{"error": {"code", "message", ...}}``)."""
     status, default = ERRORS[code]
-    response = jsonify({"error": {"code": code, "message": message or default, **extra}})
+    return status, {"error": {"code": code, "message": message or default, **extra}}
+
+
+def error_response(code: str, message: str | None = None, **extra):
+    status, body = error_body(code, message, **extra)
+    response = jsonify(body)
     response.status_code = status
     return response
 
@@ -128,8 +134,12 @@ def grace() -> timedelta:
 
 def machine() -> str:
     """The lab machine: its address and a short user agent."""
-    agent = (request.user_agent.string or "").strip()[:80]
-    return f"{request.remote_addr or '?'} {agent}".strip()[:200]
+    return machine_label(request.remote_addr, request.user_agent.string)
+
+
+def machine_label(address: str | None, user_agent: str | None) -> str:
+    agent = (user_agent or "").strip()[:80]
+    return f"{address or '?'} {agent}".strip()[:200]
 
 
 def json_body() -> dict:
@@ -508,16 +518,17 @@ def ensure_sweeper(app) -> Sweeper | None:
         return sweeper
 
 
-@bp.record_once
-def install_sweeper(state) -> None:
-    """The sweeper starts with the first request this process serves (under gunicorn, in each worker;
-    never in a ``flask`` batch command, which serves no request)."""
-    app = state.app
+def start_sweeper(app) -> None:
+    """Start this process's sweeper if it has none yet: with the first request each worker serves
+    (Flask's or the room lane's; never in a ``flask`` batch command, which serves no request)."""
     if not app.config["ATTEMPT_SWEEPER"] or app.testing:
         return
+    sweeper = _sweepers.get(id(app))
+    if sweeper is None or sweeper.pid != os.getpid():
+        ensure_sweeper(app)
 
-    @app.before_request
-    def start_sweeper():
-        sweeper = _sweepers.get(id(app))
-        if sweeper is None or sweeper.pid != os.getpid():
-            ensure_sweeper(app)
+
+@bp.record_once
+def install_sweeper(state) -> None:
+    app = state.app
+    app.before_request(lambda: start_sweeper(app))
