@@ -144,8 +144,10 @@ class Lab:
         self.rng = random.Random(2026)
 
     async def request(self, phase: Phase, endpoint: str, method: str, path: str, *, token: str = "",
-                      body=None, late: float | None = None, want_body: bool = False):
+                      body=None, late: float | None = None, want_body: bool = False, prefer: str = ""):
         headers = {"User-Agent": USER_AGENT}
+        if prefer:
+            headers["Prefer"] = prefer
         if token:
             headers["Authorization"] = f"Bearer {token}"
         data = None
@@ -188,8 +190,9 @@ class Lab:
         machine.seq = max(machine.seq, body["attempt"]["last_seq"] or 0)
 
     async def start(self, phase: Phase, machine: Machine, late: float | None = None) -> None:
+        # As the instructions page does: the exam page then loads the attempt (GET /attempt).
         status, body = await self.request(phase, "POST /attempt/start", "POST", "/attempt/start",
-                                          token=machine.token, late=late)
+                                          token=machine.token, late=late, prefer="return=minimal")
         if status != 200:
             return
         status, body = await self.request(phase, "GET /attempt", "GET", "/attempt", token=machine.token,

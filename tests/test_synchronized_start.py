@@ -362,3 +362,21 @@ def test_a_login_has_the_writer_process_up_before_the_lab_presses_start(app, db)
         if running is not None and running.poll() is None:
             running.terminate()
             running.wait(10)
+
+
+def test_a_start_that_prefers_minimal_answers_briefly_and_the_attempt_then_holds_the_paper(app, db):
+    """The instructions page sends ``Prefer: return=minimal`` and opens the exam page, which loads the attempt."""
+    candidate = make_ready_candidates(db, 1)[0]
+    db.commit()
+    lab = Machine(app)
+    lab.login(candidate)
+    started = lab.client.post("/api/v1/attempt/start", headers={"Authorization": f"Bearer {lab.token}",
+                                                                  "Prefer": "handling=lenient, return=minimal"})
+    assert started.status_code == 200 and started.headers["Preference-Applied"] == "return=minimal"
+    assert set(started.get_json()) == {"started", "server_time"} and started.get_json()["started"] is True
+    assert started.headers["Cache-Control"] == "no-store"
+    body = checked(lab.call("GET", "/attempt"))
+    assert body["attempt"]["status"] == "in_progress"
+    assert body["questions"] == paper_as_stored(db, candidate, {1})
+    again = lab.call("POST", "/attempt/start")  # idempotent, and without the preference the whole body
+    assert "Preference-Applied" not in again.headers and checked(again)["questions"] == body["questions"]

@@ -78,7 +78,7 @@
    */
   async function api(method, path, body, options) {
     const timeout = (options && options.timeout) || 20000;
-    const headers = { Accept: "application/json" };
+    const headers = Object.assign({ Accept: "application/json" }, options && options.headers);
     const token = session.token();
     if (token) headers.Authorization = "Bearer " + token;
     if (body !== undefined) headers["Content-Type"] = "application/json";

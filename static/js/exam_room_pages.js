@@ -157,7 +157,8 @@
     start.addEventListener("click", async () => {
       start.disabled = true;
       R.showError("er-error", "");
-      const started = await R.api("POST", "/attempt/start");
+      // The exam page loads the attempt itself: the paper is not sent twice.
+      const started = await R.api("POST", "/attempt/start", undefined, { headers: { Prefer: "return=minimal" } });
       if (started.ok) { R.go("exam"); return; }
       if (started.status === 401) { R.leave(attemptId); return; }
       start.disabled = false;
