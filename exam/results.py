@@ -76,7 +76,7 @@ from operator import itemgetter
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from exam import audit
@@ -233,58 +233,89 @@ _COMPACT_COLUMNS = (Attempt.candidate_id, Attempt.id, Attempt.paper_id, Paper.fo
 def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
     """The arrays of every submitted attempt (see the module docstring).
 
-    Two reads: the candidates who submitted (sorted, they give each row its place), then their
-    compact columns a batch at a time, each batch copied straight to its rows, so a million
-    papers never exist as a million Python objects at once. Should the attempts change between
-    the two reads (an attempt submitted meanwhile), everything is read again at once."""
+    One read, a batch at a time, each batch copied straight into the arrays, so a million papers
+    never exist as a million Python objects at once. The rows come in the database's order (on
+    SQLite, that of the attempts' status index) and are put in candidate order afterwards only
+    when they did not come in it (a second read of the candidates, to place each row as it comes,
+    cost as much again as the reading on SQLite: it visits every paper row too)."""
     sections = list(exam.sections)
     layout = section_layout(sections)
     n_questions = len(layout)
-    first = itemgetter(0)
-    ids = np.sort(np.concatenate([np.fromiter(map(first, batch), dtype=np.int64, count=len(batch)) for batch in
-                                  fetch_batches(session, _submitted(exam, Attempt.candidate_id), 200_000)]
-                                 or [np.zeros(0, dtype=np.int64)]))
-    n = len(ids)
-    attempt_ids, paper_ids, forms = (np.zeros(n, dtype=np.int64) for _ in range(3))
-    key, chosen = np.zeros((n, n_questions), dtype=np.uint8), np.zeros((n, n_questions), dtype=np.uint8)
-    version_ids = np.zeros((n, n_questions), dtype=np.int32)
-    option_orders = np.zeros((n, n_questions), dtype=np.uint16)
-    complete, ordered = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    seen = 0
-    slow: list[tuple[int, int, int]] = []  # (row, attempt id, paper id) without compact columns
+    # Room for every paper of the exam (a count on its index); an attempt sits one paper.
+    read = _ReadRows(session.scalar(select(func.count()).select_from(Paper).where(Paper.exam_id == exam.id)) or 0,
+                     n_questions)
+    slow: list[tuple[int, int, int]] = []  # (row as read, attempt id, paper id) without compact columns
+    n = 0
     for batch in fetch_batches(session, _submitted(exam, *_COMPACT_COLUMNS)):
         cids, aids, pids, fids, keys, versions, choices, orders = (list(map(itemgetter(k), batch)) for k in range(8))
         del batch
-        place = np.searchsorted(ids, np.fromiter(cids, dtype=np.int64, count=len(cids)))
-        if (place >= n).any() or (ids[np.minimum(place, n - 1)] != cids).any():
-            return _load_exam_arrays_at_once(session, exam, sections, layout)  # submitted meanwhile
-        seen += len(cids)
-        attempt_ids[place] = aids
-        paper_ids[place] = pids
-        forms[place] = [f or 0 for f in fids]
-        good = _placed(place, keys, 1, n_questions) & _placed(place, versions, 4, n_questions) \
-            & _placed(place, choices, 1, n_questions)
-        rows = place[good]
-        for blobs, target, dtype in ((keys, key, np.uint8), (versions, version_ids, "<i4"),
-                                     (choices, chosen, np.uint8)):
-            target[rows] = _blocks(blobs, good, dtype, n_questions)
-        complete[rows] = True
-        slow += [(int(place[k]), aids[k], pids[k]) for k in np.flatnonzero(~good).tolist()]
-        have = _placed(place, orders, 2, n_questions)
-        option_orders[place[have]] = _blocks(orders, have, "<u2", n_questions)
-        ordered[place[have]] = True
-    if seen != n:
-        return _load_exam_arrays_at_once(session, exam, sections, layout)
+        rows = slice(n, n + len(cids))
+        n = rows.stop
+        read.make_room(n)
+        read.candidate_ids[rows] = cids
+        read.attempt_ids[rows] = aids
+        read.paper_ids[rows] = pids
+        read.forms[rows] = [f or 0 for f in fids]
+        good = _complete(keys, 1, n_questions) & _complete(versions, 4, n_questions) \
+            & _complete(choices, 1, n_questions)
+        for blobs, target, dtype in ((keys, read.key, np.uint8), (versions, read.version_ids, "<i4"),
+                                     (choices, read.chosen, np.uint8)):
+            _put_rows(target[rows], good, _blocks(blobs, good, dtype, n_questions))
+        slow += [(rows.start + k, aids[k], pids[k]) for k in np.flatnonzero(~good).tolist()]
+        have = _complete(orders, 2, n_questions)
+        _put_rows(read.option_orders[rows], have, _blocks(orders, have, "<u2", n_questions))
+        read.ordered[rows] = have
+    columns, place = read.in_candidate_order(n)
     if slow:
-        _rebuild_from_rows(session, sections, [(a, p) for _, a, p in slow], [r for r, _, _ in slow], key, chosen,
-                           version_ids)
-    return ExamArrays(exam_id=exam.id, candidate_ids=ids, attempt_ids=attempt_ids, paper_ids=paper_ids,
-                      forms=forms, key=key, chosen=chosen, version_ids=version_ids, section=layout,
-                      compact_rows=n - len(slow), rebuilt_rows=len(slow), option_orders=option_orders,
-                      orders_missing=np.flatnonzero(~ordered))
+        _rebuild_from_rows(session, sections, [(a, p) for _, a, p in slow], place[[r for r, _, _ in slow]].tolist(),
+                           columns["key"], columns["chosen"], columns["version_ids"])
+    ordered = columns.pop("ordered")
+    return ExamArrays(exam_id=exam.id, section=layout, compact_rows=n - len(slow), rebuilt_rows=len(slow),
+                      orders_missing=np.flatnonzero(~ordered), **columns)
 
 
-def _placed(place: np.ndarray, blobs: list, width: int, n_questions: int) -> np.ndarray:
+class _ReadRows:
+    """What ``load_exam_arrays`` reads, column by column, one row per attempt in the order read."""
+
+    COLUMNS = {"candidate_ids": np.int64, "attempt_ids": np.int64, "paper_ids": np.int64, "forms": np.int64,
+               "ordered": bool}  # [C]
+    CELLS = {"key": np.uint8, "chosen": np.uint8, "version_ids": np.int32, "option_orders": np.uint16}  # [C, Q]
+
+    def __init__(self, capacity: int, n_questions: int):
+        self.capacity, self.n_questions = capacity, n_questions
+        for name in (*self.COLUMNS, *self.CELLS):
+            setattr(self, name, self._zeros(name, capacity))
+
+    def _zeros(self, name: str, rows: int) -> np.ndarray:
+        if name in self.CELLS:
+            return np.zeros((rows, self.n_questions), dtype=self.CELLS[name])
+        return np.zeros(rows, dtype=self.COLUMNS[name])
+
+    def make_room(self, rows: int) -> None:
+        """Room for ``rows`` rows: the columns copied into larger ones when more attempts than papers came."""
+        if rows <= self.capacity:
+            return
+        capacity = max(rows, 2 * self.capacity)
+        for name in (*self.COLUMNS, *self.CELLS):
+            larger = self._zeros(name, capacity)
+            larger[:self.capacity] = getattr(self, name)
+            setattr(self, name, larger)
+        self.capacity = capacity
+
+    def in_candidate_order(self, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """The first n rows of every column by candidate id (the columns themselves when read in that order),
+        and the place of each row as read in that order."""
+        columns = {name: getattr(self, name)[:n] for name in (*self.COLUMNS, *self.CELLS)}
+        ids = columns["candidate_ids"]
+        if (ids[1:] > ids[:-1]).all():
+            return columns, np.arange(n)
+        order = np.argsort(ids, kind="stable")
+        place = np.empty(n, dtype=np.int64)
+        place[order] = np.arange(n)
+        return {name: column[order] for name, column in columns.items()}, place
+
+
+def _complete(blobs: list, width: int, n_questions: int) -> np.ndarray:
     """Which values of a batch's column have the exam's length (NULL or another length: no)."""
     if _lengths(blobs) == {width * n_questions}:
         return np.ones(len(blobs), dtype=bool)
@@ -297,53 +328,12 @@ def _blocks(blobs: list, good: np.ndarray, dtype, n_questions: int) -> np.ndarra
     return np.frombuffer(b"".join(chosen_blobs), dtype=dtype).reshape(-1, n_questions)
 
 
-def _load_exam_arrays_at_once(session: Session, exam: Exam, sections: list, layout: np.ndarray) -> ExamArrays:
-    """``load_exam_arrays`` in one read (the rows of every attempt as Python objects at once)."""
-    n_questions = len(layout)
-    rows = fetch_rows(session, _submitted(exam, *_COMPACT_COLUMNS))
-    n = len(rows)
-    columns = list(zip(*rows)) if n else [()] * 8
-    del rows
-    candidate_ids = np.fromiter(columns[0], dtype=np.int64, count=n)
-    order = np.argsort(candidate_ids, kind="stable")  # rows by candidate id
-    in_order = order.tolist()
-    candidate_ids = candidate_ids[order]
-    attempt_ids = np.fromiter(columns[1], dtype=np.int64, count=n)[order]
-    paper_ids = np.fromiter(columns[2], dtype=np.int64, count=n)[order]
-    forms = np.fromiter((f or 0 for f in columns[3]), dtype=np.int64, count=n)[order]
-
-    # A row is read from its compact columns when all three are there with the exam's length.
-    sizes = [(columns[4], 1), (columns[5], 4), (columns[6], 1)]
-    if all(_lengths(blobs) == {width * n_questions} for blobs, width in sizes) or not n:
-        complete = np.ones(n, dtype=bool)
+def _put_rows(target: np.ndarray, good: np.ndarray, values: np.ndarray) -> None:
+    """``target[good] = values``, as one block copy when every row is good (the usual case)."""
+    if len(values) == len(target):
+        target[...] = values
     else:
-        complete = np.ones(n, dtype=bool)
-        for blobs, width in sizes:
-            complete &= np.fromiter((len(b) if b is not None else -1 for b in blobs), dtype=np.int64,
-                                    count=n) == width * n_questions
-    fast = np.flatnonzero(complete)  # original row numbers
-    where = np.argsort(order)  # original row → its row by candidate id
-    arrays = []
-    for blobs, dtype in ((columns[4], np.uint8), (columns[5], "<i4"), (columns[6], np.uint8)):
-        if len(fast) == n:  # the usual case: the rows joined in candidate order, read in place (no copy)
-            arrays.append(np.frombuffer(b"".join([blobs[i] for i in in_order]), dtype=dtype).reshape(n, n_questions))
-        else:
-            target = np.zeros((n, n_questions), dtype=dtype)
-            if len(fast):
-                target[where[fast]] = np.frombuffer(b"".join([blobs[i] for i in fast]),
-                                                    dtype=dtype).reshape(-1, n_questions)
-            arrays.append(target)
-    key, version_ids, chosen = arrays
-    version_ids = version_ids.astype(np.int32, copy=False)
-    slow = np.flatnonzero(~complete)
-    if len(slow):
-        _rebuild_from_rows(session, sections, [(int(columns[1][i]), int(columns[2][i])) for i in slow],
-                           where[slow].tolist(), key, chosen, version_ids)
-    option_orders, orders_missing = _option_orders(columns[7], in_order, n, n_questions)
-    return ExamArrays(exam_id=exam.id, candidate_ids=candidate_ids, attempt_ids=attempt_ids, paper_ids=paper_ids,
-                      forms=forms, key=key, chosen=chosen, version_ids=version_ids, section=layout,
-                      compact_rows=len(fast), rebuilt_rows=len(slow), option_orders=option_orders,
-                      orders_missing=orders_missing)
+        target[good] = values
 
 
 def _lengths(blobs: Sequence[bytes | None]) -> set[int]:
@@ -352,23 +342,6 @@ def _lengths(blobs: Sequence[bytes | None]) -> set[int]:
         return set(map(len, blobs))
     except TypeError:  # a NULL
         return {-1}
-
-
-def _option_orders(blobs: Sequence[bytes | None], in_order: list[int], n: int, n_questions: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
-    """[C, Q] uint16 option-order indices (rows by candidate id: ``in_order``) and the rows without them
-    (0 there)."""
-    width = 2 * n_questions
-    if _lengths(blobs) == {width} or not n:
-        rows = np.frombuffer(b"".join([blobs[i] for i in in_order]), dtype="<u2").reshape(n, n_questions)
-        return rows, np.zeros(0, np.int64)
-    present = np.fromiter((b is not None and len(b) == width for b in blobs), dtype=bool, count=n)[in_order]
-    target = np.zeros((n, n_questions), dtype="<u2")
-    have = np.flatnonzero(present)
-    if len(have):
-        target[have] = np.frombuffer(b"".join([blobs[in_order[k]] for k in have.tolist()]),
-                                     dtype="<u2").reshape(-1, n_questions)
-    return target, np.flatnonzero(~present)
 
 
 def _rebuild_from_rows(session: Session, sections: Sequence[ExamSection], attempts: list[tuple[int, int]],

@@ -120,18 +120,21 @@ def test_compact_columns_give_the_same_numbers_as_the_rows(db, monkeypatch):
     assert (mixed.arrays.compact_rows, mixed.arrays.rebuilt_rows) == (7, 3)
     assert mixed.outputs_hash == compact.outputs_hash and mixed.inputs_hash == compact.inputs_hash
     assert results.outputs_hash_of_scores(db, exam) == mixed.outputs_hash
-    # Read in batches (the usual way) or all at once (when attempts change between its two reads): the same.
+    # Read in one batch or in many, in candidate order or not (the order of the attempts' index): the same.
     db.execute(Paper.__table__.update().where(Paper.candidate_id == attempts[4].candidate_id)
                .values(option_orders=None))
+    whole = results.load_exam_arrays(db, exam)
     batched = results.fetch_batches
-    monkeypatch.setattr(results, "fetch_batches", lambda session, statement, size=3: batched(session, statement, size))
-    streamed = results.load_exam_arrays(db, exam)
-    at_once = results._load_exam_arrays_at_once(db, exam, list(exam.sections), streamed.section)
-    for name in ("candidate_ids", "attempt_ids", "paper_ids", "forms", "key", "chosen", "version_ids", "section",
-                 "option_orders", "orders_missing"):
-        assert np.array_equal(getattr(streamed, name), getattr(at_once, name)), name
-    assert (streamed.compact_rows, streamed.rebuilt_rows) == (at_once.compact_rows, at_once.rebuilt_rows) == (7, 3)
-    assert streamed.orders_missing.tolist() == [4]
+    for arrival in (lambda batches: batches, lambda batches: [batch[::-1] for batch in list(batches)[::-1]]):
+        monkeypatch.setattr(results, "fetch_batches",
+                            lambda session, statement, size=3: arrival(batched(session, statement, size)))
+        streamed = results.load_exam_arrays(db, exam)
+        for name in ("candidate_ids", "attempt_ids", "paper_ids", "forms", "key", "chosen", "version_ids", "section",
+                     "option_orders", "orders_missing"):
+            assert np.array_equal(getattr(streamed, name), getattr(whole, name)), name
+        assert (streamed.compact_rows, streamed.rebuilt_rows) == (whole.compact_rows, whole.rebuilt_rows) == (7, 3)
+        assert streamed.orders_missing.tolist() == [4]
+    assert np.all(np.diff(whole.candidate_ids) > 0)
 
 
 def test_run_hashes_and_audit_entry(db):
@@ -190,3 +193,14 @@ def test_empty_exam_grades_to_an_empty_run(db):
     outcome = results.grade_exam(db, exam, actor="b", now=T0)
     assert outcome.candidates == 0 and outcome.run.summary["candidates"] == 0
     assert db.scalar(select(Paper.id).limit(1)) is not None
+
+
+def test_rows_read_past_the_room_made_for_them():
+    """More attempts than the exam's papers (the room made at first): the columns grow, keeping what was read."""
+    read = results._ReadRows(1, 2)
+    read.candidate_ids[0], read.key[0] = 7, [1, 2]
+    read.make_room(3)
+    read.candidate_ids[1:3], read.key[1:3] = [9, 8], [[3, 4], [5, 6]]
+    columns, place = read.in_candidate_order(3)
+    assert columns["candidate_ids"].tolist() == [7, 8, 9] and columns["key"].tolist() == [[1, 2], [5, 6], [3, 4]]
+    assert place.tolist() == [0, 2, 1] and read.capacity == 3
