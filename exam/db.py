@@ -155,18 +155,34 @@ class Driver:
     _time_processors: dict[str, tuple] = {}
 
     def __init__(self, session: Session):
-        connection = session.connection()
-        self.connection = connection.connection  # the pool's DB-API connection, in the session's transaction
-        self.dialect = connection.dialect.name
+        # Kept in the session for its transaction: a batch of saves asks for it once per save, and the
+        # session's connection() costs as much as a statement. Not across an ORM savepoint: asking the
+        # session for its connection is what emits the SAVEPOINT of a begin_nested().
+        transaction, savepoint = session.get_transaction(), session.get_nested_transaction()
+        kept = session.info.get("driver_connection")
+        if transaction is None or kept is None or kept[0] is not transaction or kept[1] is not savepoint:
+            connection = session.connection()
+            kept = session.info["driver_connection"] = (session.get_transaction(), session.get_nested_transaction(),
+                                                        connection.connection, connection.dialect)
+        self.connection, dialect = kept[2], kept[3]  # the pool's DB-API connection, in the transaction
+        self.dialect = dialect.name
         processors = self._time_processors.get(self.dialect)
         if processors is None:
-            from exam.timeutil import UTCDateTime
-
-            column_type = UTCDateTime().dialect_impl(connection.dialect)  # the dialect's own DATETIME underneath
-            processors = self._time_processors[self.dialect] = (
-                column_type.bind_processor(connection.dialect) or (lambda value: value),
-                column_type.result_processor(connection.dialect, None) or (lambda value: value))
+            processors = self._time_processors[self.dialect] = self._time_conversions(dialect)
         self._bind_time, self._read_time = processors
+
+    @staticmethod
+    def _time_conversions(dialect) -> tuple:
+        """How ``UTCDateTime`` columns take and give times on this dialect. On SQLite (naive UTC text) the
+        standard library's ISO functions do what SQLAlchemy's processors do (tests/test_db.py compares
+        them), at a fraction of the cost: a save reads several times."""
+        from exam.timeutil import UTCDateTime, sqlite_time_text, sqlite_time_value
+
+        if dialect.name == "sqlite":
+            return sqlite_time_text, sqlite_time_value
+        column_type = UTCDateTime().dialect_impl(dialect)  # the dialect's own DATETIME underneath
+        return (column_type.bind_processor(dialect) or (lambda value: value),
+                column_type.result_processor(dialect, None) or (lambda value: value))
 
     def first(self, statement: DriverStatement, params: dict) -> tuple | None:
         cursor = self.connection.cursor()

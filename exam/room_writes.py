@@ -21,7 +21,7 @@ def iso(value: datetime | None) -> str | None:
     """ISO 8601 UTC with milliseconds and a Z (what every browser's Date.parse reads)."""
     if value is None:
         return None
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def save_answer(session: Session, *, token: str, question_id: str, choices: Any, seq: Any, flagged: Any,
