@@ -116,17 +116,15 @@ class PoolVersions:
     index: np.ndarray  # dense: version id → row in ``ids``, -1 when not in the pool
 
     def rows(self, version_ids: np.ndarray) -> np.ndarray:
-        """Rows of these version ids (any shape), int32; ResultsError when one is not in the pool. In chunks:
-        no index copy of a 1,000,000 × 120 array."""
+        """Rows of these version ids (any shape), int32; ResultsError when one is not in the pool. In chunks of
+        64 Ki ids (numpy's index copy of each stays in the cache), each looked up once with its ids clipped
+        to the index, whose first and last entries are -1 (``load_pool``): an id outside it finds a -1."""
         version_ids = np.ascontiguousarray(version_ids)
         rows = np.empty(version_ids.shape, dtype=np.int32)
         flat, out = version_ids.reshape(-1), rows.reshape(-1)
-        for start in range(0, flat.size, 1 << 20):
-            part = flat[start:start + (1 << 20)]
-            if part.min() < 0 or part.max() >= len(self.index):
-                raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
-            found = out[start:start + len(part)]
-            np.take(self.index, part, out=found)
+        for start in range(0, flat.size, 1 << 16):
+            found = out[start:start + (1 << 16)]
+            np.take(self.index, flat[start:start + (1 << 16)], out=found, mode="clip")
             if found.min() < 0:
                 raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
         return rows
@@ -153,7 +151,10 @@ def load_pool(session: Session, exam: Exam) -> PoolVersions:
         seen.setdefault(row.id, row)  # a version in two cells: the first cell's section
     rows = list(seen.values())
     ids = np.array([r.id for r in rows], dtype=np.int64)
-    index = np.full(int(ids.max()) + 1 if ids.size else 1, -1, dtype=np.int32)
+    # Version id → row, with -1 first and last so that ``rows`` can clip any id into it (ids start at 1).
+    if ids.size and ids[0] < 1:
+        raise ResultsError("unknown_version", f"question version id {int(ids[0])} is not a database id")
+    index = np.full(int(ids.max()) + 2 if ids.size else 1, -1, dtype=np.int32)
     index[ids] = np.arange(len(ids))
     return PoolVersions(
         ids=ids, question_ids=np.array([r.question_id for r in rows], dtype=np.int64),

@@ -204,3 +204,14 @@ def test_rows_read_past_the_room_made_for_them():
     columns, place = read.in_candidate_order(3)
     assert columns["candidate_ids"].tolist() == [7, 8, 9] and columns["key"].tolist() == [[1, 2], [5, 6], [3, 4]]
     assert place.tolist() == [0, 2, 1] and read.capacity == 3
+
+
+def test_pool_rows_refuse_a_version_outside_the_pool(db):
+    candidates = make_ready_candidates(db, 1)
+    pool = results.load_pool(db, exam_of(db, candidates))
+    ids = pool.ids
+    assert pool.rows(np.array([[ids[2], ids[0]], [ids[-1], ids[1]]], dtype=np.int32)).tolist() == [[2, 0], [len(ids) - 1, 1]]
+    outside = sorted(set(range(1, int(ids.max()) + 1)) - set(ids.tolist()))
+    for version in [-5, 0, int(ids.max()) + 1, 2 ** 31 - 1] + outside[:1]:
+        with pytest.raises(results.ResultsError):
+            pool.rows(np.array([[ids[0], version]], dtype=np.int32))
