@@ -51,7 +51,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, paper_cache
 from exam.audit import canonical_json
-from exam.db import Driver, DriverStatement
+from exam.db import Driver, DriverStatement, loaded_in
 from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record
 from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
                          ResponseLog, Sitting)
@@ -454,7 +454,7 @@ def _begin(session: Session, driver: Driver, attempt_id: int, first: Clock, *, r
                                "section_deadline": driver.time(first.section_deadline),
                                "deadline": driver.time(first.deadline)}):
         return False
-    loaded = session.identity_map.get(session.identity_key(Attempt, (attempt_id,)))
+    loaded = loaded_in(session, Attempt, (attempt_id,))
     if loaded is not None:  # an Attempt of this session sees what was written
         for name, value in (("status", "in_progress"), ("started_at", now), ("last_heartbeat_at", now),
                             ("section_position", first.position), ("section_started_at", first.section_started_at),
@@ -781,7 +781,7 @@ def _store_answer(session: Session, driver: Driver, head: AttemptHead, sections:
                "last_seq": max(head.last_seq, seq)}
     driver.run(_HEAD, {"attempt_id": head.id, "hash": digest, "count": written["history_count"],
                         "last_seq": written["last_seq"]})
-    loaded = session.identity_map.get(session.identity_key(Attempt, (head.id,)))
+    loaded = loaded_in(session, Attempt, (head.id,))
     if loaded is not None:  # an Attempt of this session (another write of the batch) sees what was written
         for name, value in written.items():
             set_committed_value(loaded, name, value)

@@ -29,7 +29,7 @@ from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam.db import Base, Driver, DriverStatement, utcnow
+from exam.db import Base, Driver, DriverStatement, loaded_in, utcnow
 from exam.timeutil import iso_utc
 
 GENESIS_HASH = "0" * 64
@@ -122,7 +122,7 @@ def append(session: Session, *, actor: str, action: str, object_type: str = "", 
     fields["hash"] = entry_hash(fields)
     driver.run(_ENTRY, fields)
     driver.run(_MOVE_HEAD, {"hash": fields["hash"]})
-    loaded = session.identity_map.get(session.identity_key(AuditHead, 1))
+    loaded = loaded_in(session, AuditHead, 1)
     if loaded is not None:
         set_committed_value(loaded, "count", seq)
         set_committed_value(loaded, "hash", fields["hash"])

@@ -102,6 +102,14 @@ def init_app(app) -> None:
             session.close()
 
 
+def loaded_in(session: Session, model, ident):
+    """The ``model`` object with primary key ``ident`` if this session has it loaded, else None (asked
+    after writes on the driver's cursor, to keep such an object in step; its session usually holds none)."""
+    if not len(session.identity_map):
+        return None
+    return session.identity_map.get(session.identity_key(model, ident))
+
+
 def get_session() -> Session:
     """The session of the current app context (request or CLI command)."""
     if "db_session" not in g:

@@ -63,12 +63,21 @@ def socket_path(app) -> str | None:
 
 
 def process_enabled(app) -> bool:
+    """Whether this app's room writes go to the writer process; asked at every save, so kept for as long
+    as the settings it follows stay the same."""
     from exam import save_batch
 
-    setting = str(app.config.get("SAVE_WRITER", "auto")).strip().lower()
+    settings = (app.config.get("SAVE_WRITER", "auto"), app.config.get("SAVE_BATCHING", "auto"), app.testing)
+    kept = app.extensions.get("writer_process_enabled")
+    if kept is not None and kept[0] == settings:
+        return kept[1]
+    setting = str(settings[0]).strip().lower()
     if setting == "thread" or not save_batch.batching_enabled(app) or socket_path(app) is None:
-        return False
-    return setting == "process" or (setting == "auto" and not app.testing)
+        enabled = False
+    else:
+        enabled = setting == "process" or (setting == "auto" and not app.testing)
+    app.extensions["writer_process_enabled"] = (settings, enabled)
+    return enabled
 
 
 # --- frames ---------------------------------------------------------------------------------------------
