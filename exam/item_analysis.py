@@ -480,7 +480,7 @@ def _cell_sums(cells, rows: np.ndarray, n_items: int, chunk_rows: int, code: np.
         item = np.asarray(chunk.item)
         has = item >= 0
         full = bool(has.all())
-        it = item.ravel().astype(np.intp) if full else item[has].astype(np.intp)
+        it = item.astype(np.intp, copy=False).ravel() if full else item[has].astype(np.intp)  # no copy of intp cells
         x = np.asarray(chunk.points, dtype=np.float64)
         if not full:
             x = np.where(has, x, 0.0)
