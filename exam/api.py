@@ -9,6 +9,10 @@ also 404/405/413/500, and carries ``Cache-Control: no-store``.
 
 The token names the attempt: no URL carries an attempt id, and a question id that is
 not on the candidate's own paper gets the same 404 as one that does not exist.
+
+Answer saves and heartbeats, most of a lab's requests, usually never reach these views:
+exam/room_lane.py answers them beneath Flask's dispatch with the same operation
+(``room_write``), errors (``error_body``) and headers, and hands anything unusual to them.
 """
 from __future__ import annotations
 
