@@ -200,7 +200,7 @@ class GroupCommitter:
             token = force_immediate.set(True)  # SQLite: take the write lock at BEGIN, not halfway through
             session = self.sessionmaker()
             try:
-                session.connection()  # BEGIN (IMMEDIATE on SQLite) now: failing here fails the whole batch
+                Driver(session)  # BEGIN (IMMEDIATE on SQLite) now, kept for the writes: failing fails the batch
                 for write in writes:
                     self._apply_one(session, write)
                 committing = time.perf_counter()
