@@ -46,7 +46,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from sqlalchemy import Text, bindparam, cast, exists, select, update
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, paper_cache
@@ -172,7 +172,8 @@ def login(session: Session, *, registration_no: str, date_of_birth: date, access
     """
     registration_no = registration_no.strip()
     found = session.scalars(select(Candidate).where(Candidate.registration_no == registration_no)
-                            .order_by(Candidate.id).with_for_update()).all()
+                            .options(joinedload(Candidate.sitting))  # the access code is checked against it
+                            .order_by(Candidate.id).with_for_update(of=Candidate)).all()
     matching = [c for c in found if c.date_of_birth == date_of_birth]
     if not matching:
         raise _refuse_login(session, registration_no, "bad_credentials", machine, now,
@@ -220,8 +221,8 @@ def login(session: Session, *, registration_no: str, date_of_birth: date, access
     session.add(candidate_session)
     audit.append(session, actor=candidate_actor(candidate), action="candidate.login", object_type="candidate",
                  object_id=candidate.registration_no,
-                 details={"exam": candidate.exam.code, "sitting": sitting.code, "machine": machine,
-                          "attempt": attempt.public_id, "status": attempt.status,
+                 details={"exam": paper_cache.exam_header(session, candidate.exam_id).code, "sitting": sitting.code,
+                          "machine": machine, "attempt": attempt.public_id, "status": attempt.status,
                           "ended_sessions": len(live) if ended_reason else 0, "end_reason": ended_reason},
                  now=now)
     session.flush()
