@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
@@ -122,6 +123,26 @@ def _download(content: bytes, filename: str, mimetype: str):
 
 # --- the list ------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class RowsPage:
+    """The rows of a post's list shown on one page: a post of 100,000 candidates is 100,000 rows, a page
+    the browser cannot render at once. Ties stand above the table whichever page is shown."""
+
+    rows: list
+    number: int  # from 1
+    count: int  # pages
+    first: int  # the first row's place in the list, from 1
+    total: int
+
+    SIZE = 200
+
+    @classmethod
+    def of(cls, rows: list, number: int | None) -> "RowsPage":
+        count = max(1, -(-len(rows) // cls.SIZE))
+        number = min(max(1, number or 1), count)
+        start = (number - 1) * cls.SIZE
+        return cls(rows[start:start + cls.SIZE], number, count, start + 1, len(rows))
+
 @bp.route("/<code>/", endpoint="overview")
 @role_required("board", "auditor")
 def overview(code: str):
@@ -135,6 +156,7 @@ def overview(code: str):
         except merit_lists.MeritListError as exc:
             problem = str(exc)
     chosen = merit_lists.find_post(lists, request.args.get("post", "")) or next(iter(lists.values()), None)
+    shown = RowsPage.of(chosen.rows if chosen else [], request.args.get("page", 1, type=int))
     run = merit_lists.latest_grading_run(db_session, exam)
     last_import = db_session.scalar(select(func.max(ExternalScore.imported_at)).where(ExternalScore.exam_id == exam.id))
     hints = []
@@ -149,7 +171,7 @@ def overview(code: str):
     candidates = db_session.scalar(select(func.count()).select_from(Candidate).where(Candidate.exam_id == exam.id))
     outside = db_session.execute(select(ExternalScore.component, func.count(), func.count(ExternalScore.score))
                                  .where(ExternalScore.exam_id == exam.id).group_by(ExternalScore.component)).all()
-    return render_template("merit/overview.html", exam=exam, record=record, lists=lists, chosen=chosen,
+    return render_template("merit/overview.html", exam=exam, record=record, lists=lists, chosen=chosen, shown=shown,
                            problem=problem, hints=hints, run=run, rule=rule, rule_errors=rule_errors,
                            candidates=candidates, outside=outside, action_form=ActionForm(formdata=None),
                            can_change=current_user_is_board())

@@ -238,3 +238,32 @@ def test_the_demo_holds_a_finished_exam_with_a_draft_list_and_a_tie(app, runner,
     assert 'id="merit-tie"' in html
     preview = client.get("/board/merit/R1-2025/corrections", query_string={"proposed": "1"})
     assert preview.status_code == 200 and "Hủy câu: mọi thí sinh được điểm" in preview.get_data(as_text=True)
+
+
+def test_a_long_list_is_shown_a_page_at_a_time_with_its_ties_above_every_page(app, runner, client, login_as,
+                                                                               monkeypatch):
+    from exam.merit_views import RowsPage
+
+    monkeypatch.setattr(RowsPage, "SIZE", 10)
+    assert runner.invoke(args=["demo"]).exit_code == 0
+    with app.app_context():
+        db = get_session()
+        record = merit_lists.draft_list(db, db.scalar(select(Exam).where(Exam.code == "R1-2025")))
+        listed = [row.registration_no for row in next(iter(merit_lists.lists_of(record).values())).rows]
+    assert len(listed) > 25
+    login_as("board")
+    base = "/board/merit/R1-2025/"
+
+    def shown(page=None):
+        html = client.get(base, query_string={"page": page} if page else {}).get_data(as_text=True)
+        return re.findall(r'<td class="mono text-nowrap"><a href="[^"]*/report/([^"]+)"', html), html
+
+    first, html = shown()
+    assert first == listed[:10] and 'id="merit-pages"' in html and 'id="merit-page-previous"' not in html
+    assert 'id="merit-tie"' in html and f"Hàng 1–10 trong {len(listed)}" in html
+    second, html = shown(2)
+    assert second == listed[10:20] and 'id="merit-tie"' in html and 'id="merit-page-previous"' in html
+    last_page = -(-len(listed) // 10)
+    last, html = shown(10 ** 6)  # past the end: the last page
+    assert last == listed[(last_page - 1) * 10:] and 'id="merit-page-next"' not in html
+    assert shown(-3)[0] == first
