@@ -285,10 +285,14 @@ def item_cells(outcome, orders: OptionOrders) -> tuple[ItemColumns, dict, object
     return columns, per_item, cells
 
 
-def analyse_outcome(outcome, orders: OptionOrders, *, exam: Exam | None = None) -> tuple[ItemAnalysis, ItemColumns]:
-    """The item analysis of a grading (``exam.item_analysis.analyse_cells``); with ``exam``, per fixed form
-    too when the exam has forms."""
-    forms = outcome.arrays.forms if exam is not None and exam.forms else None
+def analyse_outcome(outcome, orders: OptionOrders, *, exam: Exam | None = None,
+                    by_form: bool | None = None) -> tuple[ItemAnalysis, ItemColumns]:
+    """The item analysis of a grading (``exam.item_analysis.analyse_cells``); per fixed form too when
+    ``by_form``, or (``by_form`` None) when ``exam`` is given and has forms. Plain values only, no
+    session: it may run in a worker thread (``record_item_analysis``)."""
+    if by_form is None:
+        by_form = exam is not None and bool(exam.forms)
+    forms = outcome.arrays.forms if by_form else None
     columns, per_item, cells = item_cells(outcome, orders)
     try:
         return analyse_cells(cells, outcome.arrays.shape[0], form=forms, **per_item), columns
@@ -316,7 +320,15 @@ def record_item_analysis(session: Session, exam: Exam, outcome, *, run: GradingR
                          orders: OptionOrders | None = None) -> ItemAnalysis:
     """Analyse a graded exam and store one ItemStatistic per question version (the exam's rows replaced)."""
     orders = orders if orders is not None else option_orders(session, outcome)
-    analysis, columns = analyse_outcome(outcome, orders, exam=exam)
+    analysed = analyse_outcome(outcome, orders, exam=exam)
+    return store_item_analysis(session, exam, outcome, analysed, run=run, now=now)
+
+
+def store_item_analysis(session: Session, exam: Exam, outcome, analysed: tuple[ItemAnalysis, ItemColumns], *,
+                        run: GradingRun, now: datetime) -> ItemAnalysis:
+    """Store ``analyse_outcome``'s analysis: one ItemStatistic per question version (the exam's rows
+    replaced)."""
+    analysis, columns = analysed
     codes = [s.code for s in outcome.exam_sections]
     actions = outcome.corrected.actions
     question_ids = outcome.pool.question_ids[columns.pool_rows].tolist()

@@ -80,7 +80,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from exam import audit
-from exam.batch import gc_paused
+from exam.batch import alongside, gc_paused
 from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
 from exam.models import (Attempt, BlueprintCell, Candidate, CandidateScore, Exam, ExamPool, ExamSection, GradingRun,
                          KeyCorrection, Paper, PaperItem, Response)
@@ -893,20 +893,28 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
                      outputs_hash=outcome.outputs_hash, summary=summary)
     session.add(run)
     session.flush()
-    _store_scores(session, outcome, run.id)
-    outcome.timings["write_scores"] = time.perf_counter() - started
     details = {"run": run.id, "key_hash": run.key_hash, "inputs_hash": run.inputs_hash,
                "outputs_hash": run.outputs_hash, "candidates": summary["candidates"],
                "passed_all": summary["passed_all"], "corrections": summary["corrections"]}
-    if item_analysis and outcome.candidates:
+    if not (item_analysis and outcome.candidates):
+        _store_scores(session, outcome, run.id)
+        outcome.timings["write_scores"] = time.perf_counter() - started
+    else:
         from exam import item_stats
 
-        analysed = time.perf_counter()
-        analysis = item_stats.record_item_analysis(session, exam, outcome, run=run, now=now, orders=option_orders)
+        # The item analysis (numpy) runs on the other core while this thread writes the scores (the
+        # driver stepping): both spend most of their time outside the GIL. Its rows are stored here.
+        orders = option_orders if option_orders is not None else item_stats.option_orders(session, outcome)
+        with alongside(item_stats.analyse_outcome, outcome, orders, by_form=bool(exam.forms)) as analysing:
+            _store_scores(session, outcome, run.id)
+            outcome.timings["write_scores"] = time.perf_counter() - started
+            analysed = analysing.result()
+        analysis = item_stats.store_item_analysis(session, exam, outcome, analysed, run=run, now=now)
         run.summary = {**summary, "test": item_stats.test_summary(analysis)}
         details["reliability"] = run.summary["test"]["reliability"]["value"]
         details["flagged_items"] = run.summary["test"]["flagged"]
-        outcome.timings["item_analysis"] = time.perf_counter() - analysed
+        # What the analysis adds once the scores are written (it ran alongside them).
+        outcome.timings["item_analysis"] = time.perf_counter() - started - outcome.timings["write_scores"]
     audit.append(session, actor=actor, action="exam.grade", object_type="exam", object_id=exam.code,
                  details=details, now=now)
     session.flush()
