@@ -10,10 +10,8 @@ confirms it, so the confirmed file is the checked one.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 import time
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
@@ -27,7 +25,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from exam import exams, roster, sittings
-from exam.staging import UploadStaging
+from exam.staging import UploadStaging, upload_filename
 from exam.auth import actor, role_required
 from exam.db import get_session, utcnow
 from exam.exam_spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
@@ -507,7 +505,7 @@ def roster_import(code: str):
     if not form.validate_on_submit():
         return _roster_page(item, form, status=422 if form.is_submitted() else 200)
     upload = form.file.data
-    filename = Path((upload.filename or "").replace("\\", "/")).name or "upload"
+    filename = upload_filename(upload)
     content = upload.read()
     report = roster.import_roster(get_session(), item, filename, content, actor=actor(), now=utcnow(), dry_run=True)
     if not report.ok:
@@ -523,20 +521,10 @@ def roster_confirm(code: str):
     item = _exam_or_404(code)
     form = ConfirmRosterForm()
     back = url_for("board.roster_import", code=item.code)
-    if not form.validate_on_submit():
-        flash(_("Yêu cầu nhập không hợp lệ; vui lòng tải tệp lên lại."), "danger")
-        return redirect(back)
-    staged = STAGING.staged(form.token.data)
+    staged = STAGING.checked_upload(form, exam_code=item.code, actor=actor())
     if staged is None:
-        flash(_("Tệp đã kiểm tra không còn trên máy chủ (đã nhập hoặc đã quá hạn); vui lòng tải lên lại."), "danger")
         return redirect(back)
     content, meta = staged
-    digest = hashlib.sha256(content).hexdigest()
-    if (meta.get("actor") != actor() or meta.get("exam") != item.code or digest != meta.get("sha256")
-            or digest != form.sha256.data):
-        STAGING.unstage(form.token.data)
-        flash(_("Tệp đã kiểm tra không khớp; vui lòng tải lên lại."), "danger")
-        return redirect(back)
     db_session = get_session()
     report = roster.import_roster(db_session, item, meta["filename"], content, actor=actor(), now=utcnow())
     if not report.ok:

@@ -10,10 +10,8 @@ file is the checked one.
 """
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -25,7 +23,7 @@ from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAre
 from wtforms.validators import DataRequired, Length, Regexp
 
 from exam import exams, merit, merit_lists, outside_scores, score_reports
-from exam.staging import UploadStaging
+from exam.staging import UploadStaging, upload_filename
 from exam.auth import actor, role_required
 from exam.db import get_session, utcnow
 from exam.exports import MEDIA_TYPES
@@ -356,7 +354,7 @@ def scores_import(code: str):
     if not form.validate_on_submit():
         return _scores_page(exam, form, status=422 if form.is_submitted() else 200)
     upload = form.file.data
-    filename = Path((upload.filename or "").replace("\\", "/")).name or "upload"
+    filename = upload_filename(upload)
     content = upload.read()
     component = (form.component.data or "").strip() or outside_scores.DEFAULT_COMPONENT
     report = outside_scores.import_scores(get_session(), exam, filename, content, actor=actor(), now=utcnow(),
@@ -374,20 +372,10 @@ def scores_confirm(code: str):
     exam = _exam_or_404(code)
     form = ConfirmScoresForm()
     back = url_for("merit.scores_import", code=exam.code)
-    if not form.validate_on_submit():
-        flash(_("Yêu cầu nhập không hợp lệ; vui lòng tải tệp lên lại."), "danger")
-        return redirect(back)
-    staged = STAGING.staged(form.token.data)
+    staged = STAGING.checked_upload(form, exam_code=exam.code, actor=actor())
     if staged is None:
-        flash(_("Tệp đã kiểm tra không còn trên máy chủ (đã nhập hoặc đã quá hạn); vui lòng tải lên lại."), "danger")
         return redirect(back)
     content, meta = staged
-    digest = hashlib.sha256(content).hexdigest()
-    if (meta.get("actor") != actor() or meta.get("exam") != exam.code or digest != meta.get("sha256")
-            or digest != form.sha256.data):
-        STAGING.unstage(form.token.data)
-        flash(_("Tệp đã kiểm tra không khớp; vui lòng tải lên lại."), "danger")
-        return redirect(back)
     db_session = get_session()
     report = outside_scores.import_scores(db_session, exam, meta["filename"], content, actor=actor(), now=utcnow(),
                                           component=meta.get("component") or outside_scores.DEFAULT_COMPONENT)

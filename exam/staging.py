@@ -5,16 +5,23 @@ the browser. Files not confirmed within a day are removed at the next staging.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
 import time
 from pathlib import Path
 
-from flask import current_app
+from flask import current_app, flash
+from flask_babel import gettext as _
 
 TOKEN = re.compile(r"^[0-9a-f]{32}$")
 MAX_AGE_S = 24 * 3600
+
+
+def upload_filename(upload) -> str:
+    """An uploaded file's own name, without the folders some browsers send."""
+    return Path((upload.filename or "").replace("\\", "/")).name or "upload"
 
 
 class UploadStaging:
@@ -56,3 +63,24 @@ class UploadStaging:
         if TOKEN.match(token or ""):
             for suffix in (".bin", ".json"):
                 self._path(token, suffix).unlink(missing_ok=True)
+
+    def checked_upload(self, form, *, actor: str, exam_code: str | None = None) -> tuple[bytes, dict] | None:
+        """The bytes a dry run checked, for its confirmation ``form`` (``token`` and ``sha256`` fields). None,
+        with the reason flashed, when the form is invalid, the file is gone (imported, or expired), or it is
+        not the file this user checked for this exam (it is then dropped)."""
+        if not form.validate_on_submit():
+            flash(_("Yêu cầu nhập không hợp lệ; vui lòng tải tệp lên lại."), "danger")
+            return None
+        staged = self.staged(form.token.data)
+        if staged is None:
+            flash(_("Tệp đã kiểm tra không còn trên máy chủ (đã nhập hoặc đã quá hạn); vui lòng tải lên lại."),
+                  "danger")
+            return None
+        content, meta = staged
+        digest = hashlib.sha256(content).hexdigest()
+        if (meta.get("actor") != actor or meta.get("exam") != exam_code or digest != meta.get("sha256")
+                or digest != form.sha256.data):
+            self.unstage(form.token.data)
+            flash(_("Tệp đã kiểm tra không khớp; vui lòng tải lên lại."), "danger")
+            return None
+        return staged

@@ -10,11 +10,9 @@ confirmed file is the checked one, never a second upload.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import secrets
-import time
 from pathlib import Path
 
 from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory,
@@ -26,6 +24,7 @@ from sqlalchemy import select
 from exam.auth import actor, role_required
 from exam.db import get_session, utcnow
 from exam.item_stats import question_performance
+from exam.staging import UploadStaging, upload_filename
 from question_bank import bank, importer
 from question_bank.forms import (DIFFICULTY_LABELS, MAX_IMAGE_BYTES, OPTION_LETTERS, STATUS_LABELS, TYPE_LABELS,
                                  ConfirmImportForm, ImportForm, QuestionForm, StatusForm, TopicCreateForm,
@@ -60,9 +59,8 @@ def bank_message(exc: bank.BankError) -> str:
     return str(message)
 
 
-STAGED_TOKEN = re.compile(r"^[0-9a-f]{32}$")
 UPLOADED_IMAGE = re.compile(r"^[0-9a-f]{64}\.(png|jpg)$")
-STAGING_MAX_AGE_S = 24 * 3600
+STAGING = UploadStaging("bank")
 DOWNLOAD_TYPES = {
     "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     "csv": "text/csv; charset=utf-8",
@@ -363,41 +361,6 @@ def image(name: str):
 
 # --- import --------------------------------------------------------------------------------------
 
-def staging_dir() -> Path:
-    return Path(current_app.instance_path) / "import-staging"
-
-
-def _stage(content: bytes, meta: dict) -> str:
-    folder = staging_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    cutoff = time.time() - STAGING_MAX_AGE_S
-    for old in folder.iterdir():  # files never confirmed: gone after a day
-        if old.stat().st_mtime < cutoff:
-            old.unlink(missing_ok=True)
-    token = secrets.token_hex(16)
-    (folder / f"{token}.bin").write_bytes(content)
-    (folder / f"{token}.json").write_text(json.dumps(meta, ensure_ascii=False), encoding="utf-8")
-    return token
-
-
-def _staged(token: str) -> tuple[bytes, dict] | None:
-    if not STAGED_TOKEN.match(token or ""):
-        return None
-    folder = staging_dir()
-    try:
-        meta = json.loads((folder / f"{token}.json").read_text(encoding="utf-8"))
-        content = (folder / f"{token}.bin").read_bytes()
-    except (OSError, ValueError):
-        return None
-    return content, meta
-
-
-def _unstage(token: str) -> None:
-    if STAGED_TOKEN.match(token or ""):
-        for suffix in (".bin", ".json"):
-            (staging_dir() / f"{token}{suffix}").unlink(missing_ok=True)
-
-
 def _import_page(form: ImportForm, report=None, confirm_form=None, status: int = 200):
     return render_template("question_bank/import.html", form=form, report=report, confirm_form=confirm_form,
                            topics=_topics(), problems=_problem_list(form)), status
@@ -410,15 +373,15 @@ def import_file():
     if not form.validate_on_submit():
         return _import_page(form, status=422 if form.is_submitted() else 200)
     upload = form.file.data
-    filename = Path((upload.filename or "").replace("\\", "/")).name or "upload"
+    filename = upload_filename(upload)
     content = upload.read()
     default_topic = (form.default_topic.data or "").strip() or None
     report = importer.import_file(get_session(), filename, content, actor=actor(), now=utcnow(),
                                   default_topic=default_topic, dry_run=True)
     if not report.ok:
         return _import_page(form, report, status=422)
-    token = _stage(content, {"filename": filename, "sha256": report.file_sha256, "default_topic": default_topic,
-                             "actor": actor(), "staged_at": utcnow().isoformat()})
+    token = STAGING.stage(content, {"filename": filename, "sha256": report.file_sha256,
+                                    "default_topic": default_topic, "actor": actor(), "staged_at": utcnow().isoformat()})
     confirm_form = ConfirmImportForm(formdata=None, token=token, sha256=report.file_sha256)
     return _import_page(form, report, confirm_form)
 
@@ -427,28 +390,19 @@ def import_file():
 @role_required("board")
 def import_confirm():
     form = ConfirmImportForm()
-    if not form.validate_on_submit():
-        flash(_("Yêu cầu nhập không hợp lệ; vui lòng tải tệp lên lại."), "danger")
-        return redirect(url_for("bank.import_file"))
-    staged = _staged(form.token.data)
+    staged = STAGING.checked_upload(form, actor=actor())
     if staged is None:
-        flash(_("Tệp đã kiểm tra không còn trên máy chủ (đã nhập hoặc đã quá hạn); vui lòng tải lên lại."), "danger")
         return redirect(url_for("bank.import_file"))
     content, meta = staged
-    digest = hashlib.sha256(content).hexdigest()
-    if meta.get("actor") != actor() or digest != meta.get("sha256") or digest != form.sha256.data:
-        _unstage(form.token.data)
-        flash(_("Tệp đã kiểm tra không khớp; vui lòng tải lên lại."), "danger")
-        return redirect(url_for("bank.import_file"))
     db_session = get_session()
     report = importer.import_file(db_session, meta["filename"], content, actor=actor(), now=utcnow(),
                                   default_topic=meta.get("default_topic"))
     if not report.ok:
         db_session.rollback()
-        _unstage(form.token.data)
+        STAGING.unstage(form.token.data)
         return _import_page(ImportForm(formdata=None), report, status=422)
     db_session.commit()
-    _unstage(form.token.data)
+    STAGING.unstage(form.token.data)
     flash(_("Đã nhập %(n)s câu hỏi từ %(file)s (câu %(first)s đến %(last)s).", n=report.added,
             file=meta["filename"], first=report.first_id or "-", last=report.last_id or "-"), "success")
     return redirect(url_for("bank.questions"))
