@@ -36,14 +36,14 @@ COLUMNS = ("registration_no", "score", "component", "full_name")
 REQUIRED_COLUMNS = ("registration_no", "score")
 CAPTIONS_VI = {"registration_no": "Số báo danh", "score": "Điểm", "component": "Thành phần điểm",
                "full_name": "Họ và tên"}
-# Other captions boards use, compared without case or accents (roster._fold).
+# Other captions boards use, compared without case or accents (roster.fold_caption).
 _ALIASES = {
     "registration_no": ("sbd", "so bao danh", "registration number", "registration"),
     "score": ("diem", "diem thi", "diem vong 2", "diem phong van", "diem thuc hanh", "ket qua", "points"),
     "component": ("thanh phan", "thanh phan diem", "vong thi", "mon thi", "loai diem"),
     "full_name": ("ho ten", "ho va ten", "name", "full name"),
 }
-HEADER_ALIASES = {roster._fold(caption): column for column in COLUMNS
+HEADER_ALIASES = {roster.fold_caption(caption): column for column in COLUMNS
                   for caption in (column, CAPTIONS_VI[column], *_ALIASES[column])}
 ABSENT_WORDS = ("vắng", "vắng thi", "vắng mặt", "v", "absent")  # compared without case or accents
 DEFAULT_COMPONENT = merit.ROUND2
@@ -51,7 +51,7 @@ DEFAULT_MAX_SCORE = 100.0
 MAX_ROWS = 50_000
 NUMBER_PATTERN = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
-_ABSENT = {roster._fold(word) for word in ABSENT_WORDS}
+_ABSENT = {roster.fold_caption(word) for word in ABSENT_WORDS}
 
 
 def check_component(name: str) -> str | None:
@@ -95,32 +95,8 @@ class ScoresReport:
         return sorted(Counter(row.component for row in self.rows).items())
 
 
-def _header(location: str, cells: list[roster.Value], errors: list[RowError]) -> dict[int, str] | None:
-    columns: dict[int, str] = {}
-    found: dict[str, int] = {}
-    before = len(errors)
-    for index, cell in enumerate(cells):
-        caption = cell.text.strip()
-        if not caption:
-            continue
-        folded = roster._fold(caption)
-        if folded in roster.IGNORED_HEADERS:
-            columns[index] = ""  # the row counter
-            continue
-        column = HEADER_ALIASES.get(folded)
-        if column is None:
-            errors.append(RowError(location, f"column {roster._letter(index)}",
-                                   f"unknown column {caption!r}; the columns are {', '.join(COLUMNS)}"))
-        elif column in found:
-            errors.append(RowError(location, f"column {roster._letter(index)}",
-                                   f"column {column!r} appears twice (also column {roster._letter(found[column])})"))
-        else:
-            found[column] = index
-            columns[index] = column
-    for column in REQUIRED_COLUMNS:
-        if column not in found:
-            errors.append(RowError(location, column, "required column is missing from the header row"))
-    return None if len(errors) > before else columns
+def column_for_header(caption: str) -> str | None:
+    return HEADER_ALIASES.get(roster.fold_caption(caption))
 
 
 def parse_score(value: roster.Value, max_score: float) -> tuple[float | None, str | None]:
@@ -129,7 +105,7 @@ def parse_score(value: roster.Value, max_score: float) -> tuple[float | None, st
         number = float(value.number)
     else:
         text = value.text.strip()
-        if not text or roster._fold(text) in _ABSENT:
+        if not text or roster.fold_caption(text) in _ABSENT:
             return None, None
         if value.date is not None or not NUMBER_PATTERN.match(text):
             return None, f'must be a number such as 72.5 or 72,5, or empty / "vắng" when absent (got {text!r})'
@@ -147,7 +123,7 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
     """(format, rows, errors, names given per row location) of a scores file, each row checked on its own
     and against the others (a candidate and component given twice)."""
     errors: list[RowError] = []
-    ext = roster._extension(filename)
+    ext = roster.file_extension(filename)
     if ext not in roster.READERS:
         shown = repr(ext) if ext else "none"
         return "", [], [RowError("file", "", f"unsupported file type (extension {shown}); use .xlsx or .csv")], {}
@@ -166,7 +142,8 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
             continue
         location = f"row {number}"
         if header is None:
-            header = _header(location, cells, errors)
+            header = roster.read_header(location, cells, errors, column_for=column_for_header, columns=COLUMNS,
+                                        required=REQUIRED_COLUMNS)
             if header is None:
                 return fmt, [], errors, {}
             continue
@@ -249,7 +226,7 @@ def import_scores(session: Session, exam: Exam, filename: str, content: bytes, *
         return report
     report.format, rows, errors, names = read_scores(filename, content, component=component, max_score=max_score)
     _against_database(session, exam, rows, names, errors)
-    report.rows, report.errors = rows, sorted(errors, key=roster._error_order)
+    report.rows, report.errors = rows, sorted(errors, key=roster.error_order)
     if report.errors:
         return report
     keys = [(row.candidate_id, row.component) for row in rows]

@@ -23,7 +23,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
@@ -67,7 +67,7 @@ ROSTER_SHEET_NAMES = ("thí sinh", "danh sách", "candidates", "roster")
 SAVE_HINT = csv_format.SAVE_HINT
 
 
-def _fold(text: str) -> str:
+def fold_caption(text: str) -> str:
     """Header key: no case, no accents (đ → d), '_' and '-' as spaces."""
     text = normalise_text(text).casefold().replace("đ", "d")
     text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
@@ -77,11 +77,11 @@ def _fold(text: str) -> str:
 HEADER_ALIASES: dict[str, str] = {}
 for _column in COLUMNS:
     for _caption in (_column, CAPTIONS_VI[_column], *_ALIASES[_column]):
-        HEADER_ALIASES[_fold(_caption)] = _column
+        HEADER_ALIASES[fold_caption(_caption)] = _column
 
 
 def column_for_header(caption: str) -> str | None:
-    return HEADER_ALIASES.get(_fold(caption))
+    return HEADER_ALIASES.get(fold_caption(caption))
 
 
 # --- reading cells -------------------------------------------------------------------------------
@@ -330,7 +330,7 @@ class RosterReport:
         return sorted(Counter(row.sitting for row in self.rows).items())
 
 
-def _extension(filename: str) -> str:
+def file_extension(filename: str) -> str:
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     dot = name.rfind(".")
     return name[dot:].lower() if dot > 0 else ""
@@ -339,7 +339,7 @@ def _extension(filename: str) -> str:
 def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, list[RosterRow], list[RowError]]:
     """(format, rows, errors) of a roster file: each row checked on its own and against the others."""
     errors: list[RowError] = []
-    ext = _extension(filename)
+    ext = file_extension(filename)
     if ext not in READERS:
         shown = repr(ext) if ext else "none"
         return "", [], [RowError("file", "", f"unsupported file type (extension {shown}); use .xlsx or .csv")]
@@ -357,7 +357,7 @@ def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, lis
             continue
         location = f"row {number}"
         if header is None:
-            header = _header(location, cells, errors)
+            header = read_header(location, cells, errors)
             if header is None:
                 return fmt, [], errors
             continue
@@ -376,34 +376,39 @@ def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, lis
     return fmt, rows, errors
 
 
-def _header(location: str, cells: list[Value], errors: list[RowError]) -> dict[int, str] | None:
-    columns: dict[int, str] = {}
+def read_header(location: str, cells: list[Value], errors: list[RowError], *,
+                column_for: Callable[[str], str | None] = column_for_header, columns: Sequence[str] = COLUMNS,
+                required: Sequence[str] = REQUIRED_COLUMNS) -> dict[int, str] | None:
+    """A header row: {cell index: column} (a row counter's index maps to ""), or None after recording an
+    error for each unknown, repeated or missing column. ``column_for`` names a caption's column (the
+    roster's by default; the outside scores' file has its own)."""
+    header: dict[int, str] = {}
     found: dict[str, int] = {}
     before = len(errors)
     for index, cell in enumerate(cells):
         caption = cell.text.strip()
         if not caption:
             continue
-        if _fold(caption) in IGNORED_HEADERS:
-            columns[index] = ""  # the row counter: its values are not read
+        if fold_caption(caption) in IGNORED_HEADERS:
+            header[index] = ""  # the row counter: its values are not read
             continue
-        column = column_for_header(caption)
+        column = column_for(caption)
         if column is None:
-            errors.append(RowError(location, f"column {_letter(index)}",
-                                   f"unknown column {caption!r}; the columns are {', '.join(COLUMNS)}"))
+            errors.append(RowError(location, f"column {column_letter(index)}",
+                                   f"unknown column {caption!r}; the columns are {', '.join(columns)}"))
         elif column in found:
-            errors.append(RowError(location, f"column {_letter(index)}",
-                                   f"column {column!r} appears twice (also column {_letter(found[column])})"))
+            errors.append(RowError(location, f"column {column_letter(index)}",
+                                   f"column {column!r} appears twice (also column {column_letter(found[column])})"))
         else:
             found[column] = index
-            columns[index] = column
-    for column in REQUIRED_COLUMNS:
+            header[index] = column
+    for column in required:
         if column not in found:
             errors.append(RowError(location, column, "required column is missing from the header row"))
-    return None if len(errors) > before else columns
+    return None if len(errors) > before else header
 
 
-def _letter(index: int) -> str:
+def column_letter(index: int) -> str:
     from openpyxl.utils import get_column_letter
 
     return get_column_letter(index + 1)
@@ -421,7 +426,7 @@ def row_values(location: str, cells: list[Value], header: dict[int, str],
             continue
         if column is None:
             if not cell.blank:
-                errors.append(RowError(location, f"column {_letter(index)}",
+                errors.append(RowError(location, f"column {column_letter(index)}",
                                        "has a value but no column name in the header row"))
             continue
         if cell.problem:
@@ -539,7 +544,7 @@ def import_roster(session: Session, exam: Exam, filename: str, content: bytes, *
                           dry_run=dry_run)
     report.format, rows, errors = read_roster(filename, content, today=now.date())
     _against_database(session, exam, rows, errors)
-    report.rows, report.errors = rows, sorted(errors, key=_error_order)
+    report.rows, report.errors = rows, sorted(errors, key=error_order)
     if report.errors:
         return report
     report.added = len(rows)
@@ -559,7 +564,7 @@ def import_roster(session: Session, exam: Exam, filename: str, content: bytes, *
     return report
 
 
-def _error_order(error: RowError) -> tuple:
+def error_order(error: RowError) -> tuple:
     match = re.fullmatch(r"row (\d+)", error.location)
     return (0, 0) if not match else (1, int(match.group(1)))
 
