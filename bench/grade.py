@@ -37,7 +37,9 @@ second figure is well below the first, something else held the cores):
 * ranking: ``merit_lists.build_merit_list`` from the database (reads the stored scores and the
   roster, ranks, stores the draft list as canonical JSON with its hash);
 * the whole path: ``grade_exam`` (load, grade, write, item analysis) + the merit list built from
-  the scores just graded (handed over in memory, as ``exam grade --merit`` does) + commit.
+  the scores just graded (handed over in memory, as ``exam grade --merit`` does) + commit. The
+  list is ranked (``merit_lists.draft_content``) as ``grade_exam``'s ``meanwhile``, while the item
+  analysis computes on the other core, and stored after (``merit_lists.store_draft``).
 """
 from __future__ import annotations
 
@@ -296,12 +298,14 @@ def main(argv=None) -> None:
     def run_whole():
         def whole(db, exam):
             started = time.perf_counter()
-            run = results.grade_exam(db, exam, actor="bench", now=NOW)
-            run.timings["grade_exam (all)"] = time.perf_counter() - started
-            started = time.perf_counter()
-            record = merit_lists.build_merit_list(db, exam, "bench", NOW, scores=run.table) \
+            ranked = (lambda outcome: merit_lists.draft_content(db, exam, scores=outcome.table)) \
                 if merit_lists is not None else None
-            run.timings["merit list"] = time.perf_counter() - started
+            run = results.grade_exam(db, exam, actor="bench", now=NOW, meanwhile=ranked)
+            run.timings["grade_exam (all, meanwhile the merit list ranked)"] = time.perf_counter() - started
+            started = time.perf_counter()
+            record = merit_lists.store_draft(db, exam, run.meanwhile, "bench", NOW) \
+                if merit_lists is not None else None
+            run.timings["merit list stored"] = time.perf_counter() - started
             started = time.perf_counter()
             db.commit()
             run.timings["commit"] = time.perf_counter() - started

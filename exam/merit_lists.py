@@ -315,12 +315,34 @@ def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime, *,
     the grading run just written in this transaction (they are what ``candidate_score`` now holds), so
     they are not read back. Refused once a list is published (``MeritListError``); a rule or data
     problem raises ``merit.MeritRejected`` naming each (a post without a quota, …)."""
+    return store_draft(session, exam, draft_content(session, exam, scores=scores), actor, now)
+
+
+@dataclass(frozen=True)
+class DraftContent:
+    """A draft list ranked but not stored: the lists, their canonical JSON text and its hash."""
+
+    lists: dict[str, merit.MeritList]
+    content: str
+    hash: str
+
+
+def draft_content(session: Session, exam: Exam, *, scores=None) -> DraftContent:
+    """The first half of ``build_merit_list``: reads, ranks and writes the text, stores nothing (so it can
+    run while the grading's item analysis computes: ``results.grade_exam(meanwhile=...)``)."""
     if published_list(session, exam) is not None:
         raise MeritListError(f"the merit list of {exam.code} is already published and frozen: a new build is "
                              "refused")
     with gc_paused():
         lists = compute_lists(session, exam, round1=scores)
         content, digest = _content(lists)
+    return DraftContent(lists, content, digest)
+
+
+def store_draft(session: Session, exam: Exam, draft: DraftContent, actor: str, now: datetime) -> MeritList:
+    """The second half of ``build_merit_list``: store the draft (the exam's draft replaced, linked to its
+    latest grading run) and audit ``merit.build``."""
+    lists, content, digest = draft.lists, draft.content, draft.hash
     run = latest_grading_run(session, exam)
     record = draft_list(session, exam)
     if record is None:

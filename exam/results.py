@@ -73,7 +73,7 @@ from datetime import datetime
 from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -538,6 +538,7 @@ class GradeOutcome:
     outputs_hash: str
     run: GradingRun | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    meanwhile: object = None  # what ``grade_exam``'s ``meanwhile`` returned
 
     @property
     def candidates(self) -> int:
@@ -834,7 +835,8 @@ def _grade(session: Session, exam: Exam, loaded: _Loaded, specs: Sequence[Correc
 
 
 def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corrections="approved",
-               write: bool = True, item_analysis: bool = True, option_orders=None) -> GradeOutcome:
+               write: bool = True, item_analysis: bool = True, option_orders=None,
+               meanwhile: Callable[[GradeOutcome], object] | None = None) -> GradeOutcome:
     """Grade every submitted attempt of the exam in one batch.
 
     ``corrections``: "approved" (the exam's approved key corrections), a list of
@@ -843,13 +845,19 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
     item statistics of the run (``exam.item_stats``, unless ``item_analysis`` is False;
     ``option_orders`` may give the papers' option orders already loaded) and the audit
     entry, and only flushes. Without, writes nothing.
+
+    ``meanwhile(outcome)``, with ``write``, is called once the scores and the run are written,
+    while the item analysis is still computed on the other core; what it returns is
+    ``outcome.meanwhile``. It may read the session but should not write to it (the item
+    statistics and the audit entry come after it): e.g. ``merit_lists.draft_content``, the
+    merit list ranked from the scores, stored afterwards with ``merit_lists.store_draft``.
     """
     specs = _correction_specs(session, exam, corrections)
     with gc_paused():
         outcome = _grade(session, exam, _load(session, exam), specs)
         if write:
             _write(session, exam, outcome, actor=actor, now=now, item_analysis=item_analysis,
-                   option_orders=option_orders)
+                   option_orders=option_orders, meanwhile=meanwhile)
     return outcome
 
 
@@ -886,7 +894,7 @@ def _store_scores(session: Session, outcome: GradeOutcome, run_id: int) -> None:
 
 
 def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, now: datetime, item_analysis: bool,
-           option_orders) -> None:
+           option_orders, meanwhile) -> None:
     started = time.perf_counter()
     summary = outcome.summary()
     run = GradingRun(exam_id=exam.id, at=now, by=actor, key_hash=outcome.key_hash, inputs_hash=outcome.inputs_hash,
@@ -896,25 +904,36 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
     details = {"run": run.id, "key_hash": run.key_hash, "inputs_hash": run.inputs_hash,
                "outputs_hash": run.outputs_hash, "candidates": summary["candidates"],
                "passed_all": summary["passed_all"], "corrections": summary["corrections"]}
+
+    def meanwhile_timed():
+        if meanwhile is not None:
+            began = time.perf_counter()
+            outcome.meanwhile = meanwhile(outcome)
+            outcome.timings["meanwhile"] = time.perf_counter() - began
+
     if not (item_analysis and outcome.candidates):
         _store_scores(session, outcome, run.id)
         outcome.timings["write_scores"] = time.perf_counter() - started
+        meanwhile_timed()
     else:
         from exam import item_stats
 
         # The item analysis (numpy) runs on the other core while this thread writes the scores (the
-        # driver stepping): both spend most of their time outside the GIL. Its rows are stored here.
+        # driver stepping) and does ``meanwhile``: most of the work on either side is outside the GIL
+        # (numpy's array operations, SQLite's stepping). Its rows are stored here, after.
         orders = option_orders if option_orders is not None else item_stats.option_orders(session, outcome)
         with alongside(item_stats.analyse_outcome, outcome, orders, by_form=bool(exam.forms)) as analysing:
             _store_scores(session, outcome, run.id)
             outcome.timings["write_scores"] = time.perf_counter() - started
+            meanwhile_timed()
             analysed = analysing.result()
         analysis = item_stats.store_item_analysis(session, exam, outcome, analysed, run=run, now=now)
         run.summary = {**summary, "test": item_stats.test_summary(analysis)}
         details["reliability"] = run.summary["test"]["reliability"]["value"]
         details["flagged_items"] = run.summary["test"]["flagged"]
-        # What the analysis adds once the scores are written (it ran alongside them).
-        outcome.timings["item_analysis"] = time.perf_counter() - started - outcome.timings["write_scores"]
+        # What the analysis adds once the scores are written and ``meanwhile`` done (it ran alongside).
+        outcome.timings["item_analysis"] = time.perf_counter() - started - outcome.timings["write_scores"] \
+            - outcome.timings.get("meanwhile", 0.0)
     audit.append(session, actor=actor, action="exam.grade", object_type="exam", object_id=exam.code,
                  details=details, now=now)
     session.flush()

@@ -25,6 +25,28 @@ def tied_round(db):
     return found, record
 
 
+def test_the_list_ranked_while_the_grading_analyses_items_is_the_list_built_after(db):
+    """``grade_exam(meanwhile=draft_content)`` + ``store_draft`` (the list ranked while the item analysis
+    computes in a worker thread) stores what ``grade_exam`` + ``build_merit_list`` stores, audited in the
+    same order: the grading, then the list."""
+    found = make_round(db)
+    correct_the_key(db, found)
+    now = T0 + timedelta(days=4)
+    outcome = results.grade_exam(db, found.exam, actor="hoidong", now=now)
+    built = merit_lists.build_merit_list(db, found.exam, "hoidong", now, scores=outcome.table)
+    content, digest, stats = built.content, built.hash, outcome.run.summary["test"]
+
+    outcome = results.grade_exam(db, found.exam, actor="hoidong", now=now, meanwhile=lambda graded: (
+        merit_lists.draft_content(db, found.exam, scores=graded.table)))
+    assert isinstance(outcome.meanwhile, merit_lists.DraftContent)
+    record = merit_lists.store_draft(db, found.exam, outcome.meanwhile, "hoidong", now)
+    assert (record.content, record.hash) == (content, digest)
+    assert record.grading_run_id == outcome.run.id
+    assert outcome.run.summary["test"] == stats
+    last = db.scalars(select(audit.AuditEntry.action).order_by(audit.AuditEntry.seq.desc()).limit(2)).all()
+    assert last == ["merit.build", "exam.grade"]
+
+
 # --- the ranking rule ------------------------------------------------------------------------------
 
 def test_the_exam_toml_ranking_table_is_checked_with_keys_and_round_trips():
