@@ -68,6 +68,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
@@ -247,25 +248,27 @@ def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
                      n_questions)
     slow: list[tuple[int, int, int]] = []  # (row as read, attempt id, paper id) without compact columns
     n = 0
-    for batch in fetch_batches(session, _submitted(exam, *_COMPACT_COLUMNS)):
-        cids, aids, pids, fids, keys, versions, choices, orders = (list(map(itemgetter(k), batch)) for k in range(8))
-        del batch
-        rows = slice(n, n + len(cids))
-        n = rows.stop
-        read.make_room(n)
-        read.candidate_ids[rows] = cids
-        read.attempt_ids[rows] = aids
-        read.paper_ids[rows] = pids
-        read.forms[rows] = [f or 0 for f in fids]
-        good = _complete(keys, 1, n_questions) & _complete(versions, 4, n_questions) \
-            & _complete(choices, 1, n_questions)
-        for blobs, target, dtype in ((keys, read.key, np.uint8), (versions, read.version_ids, "<i4"),
-                                     (choices, read.chosen, np.uint8)):
-            _put_rows(target[rows], good, _blocks(blobs, good, dtype, n_questions))
-        slow += [(rows.start + k, aids[k], pids[k]) for k in np.flatnonzero(~good).tolist()]
-        have = _complete(orders, 2, n_questions)
-        _put_rows(read.option_orders[rows], have, _blocks(orders, have, "<u2", n_questions))
-        read.ordered[rows] = have
+    placing = None  # the batch before, its cells being put into the arrays
+    # A worker thread puts each batch's cells into the [C, Q] arrays (numpy's copies, and the first touch of
+    # their memory, outside the GIL) while this thread reads the next batch (SQLite's stepping): two cores.
+    # One batch at a time: it is waited for before the arrays may grow and the next is handed over.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load") as worker:
+        for batch in fetch_batches(session, _submitted(exam, *_COMPACT_COLUMNS)):
+            cids, aids, pids, fids, keys, versions, choices, orders = (list(map(itemgetter(k), batch))
+                                                                       for k in range(8))
+            del batch
+            rows = slice(n, n + len(cids))
+            n = rows.stop
+            if placing is not None:
+                slow += placing.result()
+            read.make_room(n)
+            read.candidate_ids[rows] = cids
+            read.attempt_ids[rows] = aids
+            read.paper_ids[rows] = pids
+            read.forms[rows] = [f or 0 for f in fids]
+            placing = worker.submit(read.put_cells, rows, keys, versions, choices, orders, aids, pids)
+        if placing is not None:
+            slow += placing.result()
     columns, place = read.in_candidate_order(n)
     if slow:
         _rebuild_from_rows(session, sections, [(a, p) for _, a, p in slow], place[[r for r, _, _ in slow]].tolist(),
@@ -302,6 +305,21 @@ class _ReadRows:
             larger[:self.capacity] = getattr(self, name)
             setattr(self, name, larger)
         self.capacity = capacity
+
+    def put_cells(self, rows: slice, keys: list, versions: list, choices: list, orders: list, aids: list,
+                  pids: list) -> list[tuple[int, int, int]]:
+        """Put a batch's compact columns into the cell arrays at ``rows``; the (row as read, attempt id,
+        paper id) of the attempts without them."""
+        n_questions = self.n_questions
+        good = _complete(keys, 1, n_questions) & _complete(versions, 4, n_questions) \
+            & _complete(choices, 1, n_questions)
+        for blobs, target, dtype in ((keys, self.key, np.uint8), (versions, self.version_ids, "<i4"),
+                                     (choices, self.chosen, np.uint8)):
+            _put_rows(target[rows], good, _blocks(blobs, good, dtype, n_questions))
+        have = _complete(orders, 2, n_questions)
+        _put_rows(self.option_orders[rows], have, _blocks(orders, have, "<u2", n_questions))
+        self.ordered[rows] = have
+        return [(rows.start + k, aids[k], pids[k]) for k in np.flatnonzero(~good).tolist()]
 
     def in_candidate_order(self, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
         """The first n rows of every column by candidate id (the columns themselves when read in that order),
