@@ -827,10 +827,23 @@ def _load(session: Session, exam: Exam) -> _Loaded:
                    {"load": loaded - started, "inputs_hash": time.perf_counter() - loaded})
 
 
-def _grade(session: Session, exam: Exam, loaded: _Loaded, specs: Sequence[CorrectionSpec]) -> GradeOutcome:
+@dataclass(frozen=True)
+class _Cells:
+    """What the item analysis reads of a grading (``item_stats.analyse_outcome``): known before the grades."""
+
+    arrays: ExamArrays
+    pool: PoolVersions
+    corrected: CorrectedKey
+    pool_rows: np.ndarray
+
+
+def _grade(session: Session, exam: Exam, loaded: _Loaded, specs: Sequence[CorrectionSpec],
+           corrected: CorrectedKey | None = None) -> GradeOutcome:
+    """Grade with the corrections ``specs`` (``corrected``: their key applied already, if the caller has it)."""
     started = time.perf_counter()
     arrays, pool = loaded.arrays, loaded.pool
-    corrected = apply_corrections(session, arrays, pool, loaded.rules, specs)
+    if corrected is None:
+        corrected = apply_corrections(session, arrays, pool, loaded.rules, specs)
     rules = corrected.rules
     multiple = pool.multiple[loaded.pool_rows] if rules.partial.any() else False
     grades = grade(corrected.key, corrected.chosen, multiple, arrays.section, rules)
@@ -872,10 +885,23 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
     """
     specs = _correction_specs(session, exam, corrections)
     with gc_paused():
-        outcome = _grade(session, exam, _load(session, exam), specs)
-        if write:
-            _write(session, exam, outcome, actor=actor, now=now, item_analysis=item_analysis,
-                   option_orders=option_orders, meanwhile=meanwhile)
+        loaded = _load(session, exam)
+        corrected = apply_corrections(session, loaded.arrays, loaded.pool, loaded.rules, specs)
+        if not (write and item_analysis and loaded.arrays.shape[0]):
+            outcome = _grade(session, exam, loaded, specs, corrected)
+            if write:
+                _write(session, exam, outcome, actor=actor, now=now, analysing=None, meanwhile=meanwhile)
+            return outcome
+        from exam import item_stats
+
+        # The item analysis (numpy) runs on the other core from the corrected key on, while this thread
+        # grades, writes the scores (the driver stepping) and does ``meanwhile``: most of the work on
+        # either side is outside the GIL. ``_write`` stores its rows after.
+        cells = _Cells(loaded.arrays, loaded.pool, corrected, loaded.pool_rows)
+        orders = option_orders if option_orders is not None else item_stats.option_orders(session, cells)
+        with alongside(item_stats.analyse_outcome, cells, orders, by_form=bool(exam.forms)) as analysing:
+            outcome = _grade(session, exam, loaded, specs, corrected)
+            _write(session, exam, outcome, actor=actor, now=now, analysing=analysing, meanwhile=meanwhile)
     return outcome
 
 
@@ -911,8 +937,10 @@ def _store_scores(session: Session, outcome: GradeOutcome, run_id: int) -> None:
                                    + ", ".join([one] * ((len(values) - whole) // 6)), tuple(values[whole:]))
 
 
-def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, now: datetime, item_analysis: bool,
-           option_orders, meanwhile) -> None:
+def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, now: datetime,
+           analysing: Future | None, meanwhile) -> None:
+    """Store the scores, the run, the item statistics (``analysing``: the item analysis computing in a worker
+    thread, or None for none) and the audit entry; call ``meanwhile`` before waiting for the analysis."""
     started = time.perf_counter()
     summary = outcome.summary()
     run = GradingRun(exam_id=exam.id, at=now, by=actor, key_hash=outcome.key_hash, inputs_hash=outcome.inputs_hash,
@@ -922,36 +950,23 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
     details = {"run": run.id, "key_hash": run.key_hash, "inputs_hash": run.inputs_hash,
                "outputs_hash": run.outputs_hash, "candidates": summary["candidates"],
                "passed_all": summary["passed_all"], "corrections": summary["corrections"]}
-
-    def meanwhile_timed():
-        if meanwhile is not None:
-            began = time.perf_counter()
-            outcome.meanwhile = meanwhile(outcome)
-            outcome.timings["meanwhile"] = time.perf_counter() - began
-
-    if not (item_analysis and outcome.candidates):
-        _store_scores(session, outcome, run.id)
-        outcome.timings["write_scores"] = time.perf_counter() - started
-        meanwhile_timed()
-    else:
+    _store_scores(session, outcome, run.id)
+    outcome.timings["write_scores"] = time.perf_counter() - started
+    if meanwhile is not None:
+        began = time.perf_counter()
+        outcome.meanwhile = meanwhile(outcome)
+        outcome.timings["meanwhile"] = time.perf_counter() - began
+    if analysing is not None:
         from exam import item_stats
 
-        # The item analysis (numpy) runs on the other core while this thread writes the scores (the
-        # driver stepping) and does ``meanwhile``: most of the work on either side is outside the GIL
-        # (numpy's array operations, SQLite's stepping). Its rows are stored here, after.
-        orders = option_orders if option_orders is not None else item_stats.option_orders(session, outcome)
-        with alongside(item_stats.analyse_outcome, outcome, orders, by_form=bool(exam.forms)) as analysing:
-            _store_scores(session, outcome, run.id)
-            outcome.timings["write_scores"] = time.perf_counter() - started
-            meanwhile_timed()
-            analysed = analysing.result()
+        waited = time.perf_counter()
+        analysed = analysing.result()
         analysis = item_stats.store_item_analysis(session, exam, outcome, analysed, run=run, now=now)
         run.summary = {**summary, "test": item_stats.test_summary(analysis)}
         details["reliability"] = run.summary["test"]["reliability"]["value"]
         details["flagged_items"] = run.summary["test"]["flagged"]
         # What the analysis adds once the scores are written and ``meanwhile`` done (it ran alongside).
-        outcome.timings["item_analysis"] = time.perf_counter() - started - outcome.timings["write_scores"] \
-            - outcome.timings.get("meanwhile", 0.0)
+        outcome.timings["item_analysis"] = time.perf_counter() - waited
     audit.append(session, actor=actor, action="exam.grade", object_type="exam", object_id=exam.code,
                  details=details, now=now)
     session.flush()
