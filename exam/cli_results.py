@@ -49,28 +49,38 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
     """Grade every submitted attempt of EXAM; store the scores, the run and the item statistics.
 
     With --merit, also build the exam's draft merit list from the scores just graded (handed over in
-    memory, not read back). Prints the run's summary, its hashes (also in the audit chain) and the
-    time of each step."""
+    memory, not read back; ranked while the item analysis computes on the other core). Prints the
+    run's summary, its hashes (also in the audit chain) and the time of each step."""
+    from exam import merit as merit_rules
+    from exam import merit_lists
+
     require_schema()
     exam = _exam(db_session, code)
     started = time.perf_counter()
     now = utcnow()
+    ranking = {}
+
+    def rank(graded):
+        """The merit list ranked from the scores just written, while the item analysis computes."""
+        began = time.perf_counter()
+        try:
+            return merit_lists.draft_content(db_session, exam, scores=graded.table)
+        finally:
+            ranking["seconds"] = time.perf_counter() - began
+
     try:
         outcome = results.grade_exam(db_session, exam, actor=CLI_ACTOR, now=now,
-                                     corrections=None if no_corrections else "approved")
+                                     corrections=None if no_corrections else "approved",
+                                     meanwhile=rank if merit else None)
     except results.ResultsError as exc:
         _fail(exc)
+    except (merit_rules.MeritRejected, merit_lists.MeritListError) as exc:
+        raise click.ClickException(f"graded, but the merit list cannot be built (nothing saved): {exc}") from exc
     record = None
     if merit:
-        from exam import merit as merit_rules
-        from exam import merit_lists
-
-        built = time.perf_counter()
-        try:
-            record = merit_lists.build_merit_list(db_session, exam, CLI_ACTOR, now, scores=outcome.table)
-        except (merit_rules.MeritRejected, merit_lists.MeritListError) as exc:
-            raise click.ClickException(f"graded, but the merit list cannot be built (nothing saved): {exc}") from exc
-        outcome.timings["merit list"] = time.perf_counter() - built
+        stored = time.perf_counter()
+        record = merit_lists.store_draft(db_session, exam, outcome.meanwhile, CLI_ACTOR, now)
+        outcome.timings["merit list"] = ranking["seconds"] + time.perf_counter() - stored
     before_commit = time.perf_counter()
     db_session.commit()
     committed = time.perf_counter()
