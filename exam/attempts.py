@@ -674,8 +674,6 @@ def live_attempt(driver: Driver, token: str) -> AttemptHead | None:
                        driver.read_time(ends_at), driver.read_time(opened_at))
 
 
-
-
 def _check_save(seq, choices, flagged) -> None:
     if not isinstance(seq, int) or isinstance(seq, bool) or not 1 <= seq <= MAX_SEQ:
         raise RoomError("invalid_request")

@@ -68,13 +68,14 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from itertools import repeat
 from operator import itemgetter
-from typing import Callable, Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 from sqlalchemy import delete, func, select
@@ -200,25 +201,26 @@ def fetch_rows(session: Session, statement) -> list[tuple]:
     """Rows of a SELECT as plain tuples from the driver's cursor, in the session's transaction: no
     per-row work by the ORM (100,000 rows: a third of the time). The only parameter is an integer
     id, written as a literal."""
-    connection = session.connection()
-    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(sql)
+    with _executed(session, statement) as cursor:
         return cursor.fetchall()
-    finally:
-        cursor.close()
 
 
 def fetch_batches(session: Session, statement, size: int = 20_000) -> Iterable[list[tuple]]:
     """``fetch_rows`` a batch at a time: the rows of one batch are freed before the next is read."""
+    with _executed(session, statement) as cursor:
+        while batch := cursor.fetchmany(size):
+            yield batch
+
+
+@contextmanager
+def _executed(session: Session, statement) -> Iterator:
+    """The driver's cursor with ``statement`` executed on it (its literal SQL), closed on the way out."""
     connection = session.connection()
     sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
     cursor = connection.connection.cursor()
     try:
         cursor.execute(sql)
-        while batch := cursor.fetchmany(size):
-            yield batch
+        yield cursor
     finally:
         cursor.close()
 
