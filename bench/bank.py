@@ -23,12 +23,14 @@ import pyotp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from exam import accounts, create_app, schema  # noqa: E402
-from exam.db import get_session, utcnow  # noqa: E402
-from question_bank.models import Topic  # noqa: E402
 from sqlalchemy import select  # noqa: E402
+
+from exam import accounts, create_app
+from exam.core import schema  # noqa: E402
+from exam.core.db import get_session, utcnow  # noqa: E402
 from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx  # noqa: E402
 from question_bank.importer import import_file  # noqa: E402
+from question_bank.models import Topic  # noqa: E402
 
 DEMO = ROOT / "question_bank" / "demo" / "demo_bank.json"
 

@@ -60,8 +60,9 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from exam import create_app, schema  # noqa: E402
-from exam.db import force_immediate, get_session  # noqa: E402
+from exam import create_app
+from exam.core import schema  # noqa: E402
+from exam.core.db import force_immediate, get_session  # noqa: E402
 
 SECTIONS = (("general", "Kiến thức chung", 60, 150), ("language", "Ngoại ngữ", 30, 75),
             ("informatics", "Tin học", 30, 75))

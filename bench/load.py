@@ -486,7 +486,7 @@ def check_database(app, machines: list[Machine]) -> list[str]:
     """Every acknowledged save is stored with its seq, or a later one of the same question that was sent."""
     from sqlalchemy import select
 
-    from exam.db import get_session
+    from exam.core.db import get_session
     from exam.models import Attempt, Candidate, PaperItem, Response
 
     lines = []

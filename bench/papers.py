@@ -21,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.room import build_room  # noqa: E402
-from exam.db import force_immediate, get_session, utcnow  # noqa: E402
+from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
 
 
 def main(argv=None) -> None:
@@ -31,10 +31,11 @@ def main(argv=None) -> None:
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the draw")
     args = parser.parse_args(argv)
 
+    from sqlalchemy import func, select
+
     from exam import exams
     from exam.models import Paper, PaperItem
     from exam.papers import generate_papers
-    from sqlalchemy import func, select
 
     with tempfile.TemporaryDirectory(prefix="bench-papers-") as tmp:
         room = build_room(Path(tmp), candidates=args.candidates, database_url=args.database_url,

@@ -23,8 +23,9 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import select  # noqa: E402
 
-from exam import create_app, schema  # noqa: E402
-from exam.db import force_immediate, get_session, utcnow  # noqa: E402
+from exam import create_app
+from exam.core import schema  # noqa: E402
+from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
 
 DEMO_BANK = ROOT / "question_bank" / "demo" / "demo_bank.json"
 ROUND1 = ROOT / "examples" / "round1.toml"

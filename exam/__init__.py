@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from flask import Flask, current_app, g, render_template, session
 
-from exam import config, db
-from exam.extensions import babel, bootstrap, csrf, login_manager
+from exam.core import config, db
+from exam.core.extensions import babel, bootstrap, csrf, login_manager
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 # On every answer (set unless a view set its own).
@@ -84,12 +84,12 @@ def configure_login(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from exam.auth import bp as auth_bp
-    from exam.home import bp as home_bp
     from exam.api import bp as api_bp
     from exam.auditor import bp as auditor_bp
+    from exam.auth import bp as auth_bp
     from exam.board import bp as board_bp
     from exam.exam_room import bp as exam_room_bp
+    from exam.home import bp as home_bp
     from question_bank.views import bp as bank_bp
 
     app.register_blueprint(home_bp)

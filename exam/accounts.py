@@ -15,8 +15,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from exam import audit
-from exam.db import Base, utcnow
-from exam.timeutil import UTCDateTime
+from exam.core.db import Base, utcnow
+from exam.core.timeutil import UTCDateTime
 
 ROLES = ("board", "proctor", "auditor")
 # Roles whose holders must pass TOTP before they reach anything.

@@ -28,8 +28,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from exam import attempts, paper_cache, save_batch, writer_process
 from exam.attempts import RoomError
-from exam.db import Driver, force_immediate, get_session, reads_only, utcnow
-from exam.extensions import csrf
+from exam.core.db import Driver, force_immediate, get_session, reads_only, utcnow
+from exam.core.extensions import csrf
 from exam.models import Exam
 from exam.room_writes import iso
 

@@ -44,19 +44,28 @@ from datetime import date, datetime, timedelta
 from typing import Iterable, Sequence
 
 import numpy as np
-
 from sqlalchemy import Text, bindparam, cast, exists, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, paper_cache
 from exam.audit import canonical_json
-from exam.db import Driver, DriverStatement, loaded_in
+from exam.core.db import Driver, DriverStatement, loaded_in
+from exam.core.timeutil import iso_utc
 from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record
-from exam.models import (Attempt, Candidate, CandidateSession, Exam, ExamSection, Paper, PaperItem, Response,
-                         ResponseLog, Sitting)
+from exam.models import (
+    Attempt,
+    Candidate,
+    CandidateSession,
+    Exam,
+    ExamSection,
+    Paper,
+    PaperItem,
+    Response,
+    ResponseLog,
+    Sitting,
+)
 from exam.sittings import check_access_code
-from exam.timeutil import iso_utc
 
 GENESIS_HASH = "0" * 64
 DEFAULT_GRACE = timedelta(seconds=10)
@@ -621,7 +630,7 @@ class AttemptHead:
                    attempt.last_seq)
 
 
-# The save path's statements, on the driver's cursor (see exam.db.DriverStatement): a full lab saves
+# The save path's statements, on the driver's cursor (see exam.core.db.DriverStatement): a full lab saves
 # a thousand times a second, and each of these is a few microseconds of SQLite's own work.
 _LIVE_ATTEMPT = DriverStatement("""
     SELECT s.ended_at, a.id, a.public_id, a.paper_id, a.status, a.submitted_by, a.section_position,

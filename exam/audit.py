@@ -29,8 +29,8 @@ from sqlalchemy import String, Text, event, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam.db import Base, Driver, DriverStatement, loaded_in, utcnow
-from exam.timeutil import iso_utc
+from exam.core.db import Base, Driver, DriverStatement, loaded_in, utcnow
+from exam.core.timeutil import iso_utc
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = ("seq", "at", "actor", "role", "action", "object_type", "object_id", "details", "prev_hash")
@@ -95,7 +95,7 @@ def checkpoint_message(checkpoint: dict) -> bytes:
     return "exam-audit-checkpoint/1|{chain_id}|{count}|{head_hash}|{at}".format(**checkpoint).encode()
 
 
-# The append's statements, on the driver's cursor (exam.db.DriverStatement): a lab's starts and
+# The append's statements, on the driver's cursor (exam.core.db.DriverStatement): a lab's starts and
 # submissions append an entry each, a thousand of them within a second or two.
 _TAKE_HEAD = DriverStatement("UPDATE audit_head SET count = count + 1 WHERE id = 1 RETURNING count, hash")
 _ENTRY = DriverStatement("""

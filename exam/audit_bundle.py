@@ -46,8 +46,8 @@ from sqlalchemy.orm import Session
 
 from exam import audit, retally
 from exam.audit import canonical_json
+from exam.core.timeutil import iso_utc
 from exam.models import BlueprintCell, Candidate, ExamPool, ExamSection, GradingRun, TieDecision
-from exam.timeutil import iso_utc
 
 FORMAT = "exam-audit-bundle/1"
 MANIFEST = "manifest.json"

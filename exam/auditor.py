@@ -30,10 +30,10 @@ from sqlalchemy.orm import Session
 from exam import audit, audit_bundle, retally
 from exam.attempts import verify_history
 from exam.auth import actor, role_required
-from exam.db import get_database, get_session, utcnow
-from exam.models import (Attempt, Candidate, Exam, GradingRun, Incident, Sitting)
+from exam.core.db import get_database, get_session, utcnow
+from exam.core.timeutil import iso_utc
+from exam.models import Attempt, Candidate, Exam, GradingRun, Incident, Sitting
 from exam.sittings import local_time, parse_local_time
-from exam.timeutil import iso_utc
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 PAGE_SIZE = 100

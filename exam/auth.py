@@ -6,8 +6,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 import segno
-from flask import (Blueprint, abort, current_app, flash, g, redirect, render_template, request, session,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,7 +15,7 @@ from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from exam import accounts
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
 
 bp = Blueprint("auth", __name__)
 

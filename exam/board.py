@@ -19,15 +19,25 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import func, select
-from wtforms import (BooleanField, FieldList, Form, FormField, HiddenField, IntegerField, SelectField, StringField,
-                     SubmitField, TextAreaField)
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    HiddenField,
+    IntegerField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from exam import exams, roster, sittings
-from exam.staging import UploadStaging, upload_filename
 from exam.auth import actor, role_required
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
+from exam.core.uploads import UploadStaging, upload_filename
 from exam.exam_spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
 from exam.models import Candidate, Exam, Paper, Sitting
 from exam.papers import PaperError, generate_papers

@@ -5,44 +5,28 @@ non-zero with a message naming what is wrong.
 """
 from __future__ import annotations
 
-import functools
 import sys
 
 import click
 from flask import current_app
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import with_appcontext
 from sqlalchemy import select
 
-from exam import accounts, audit, schema
-from exam.db import force_immediate, get_database, get_session, utcnow
-
-CLI_ACTOR = "cli"
-
-
-def transactional(command):
-    """Run the command body in one write transaction; AccountError and ValueError become clean exits."""
-
-    @functools.wraps(command)
-    def wrapped(*args, **kwargs):
-        token = force_immediate.set(True)
-        db_session = get_session()
-        try:
-            result = command(db_session, *args, **kwargs)
-            db_session.commit()
-            return result
-        except (accounts.AccountError, ValueError) as exc:
-            db_session.rollback()
-            raise click.ClickException(str(exc)) from exc
-        finally:
-            force_immediate.reset(token)
-
-    return wrapped
-
-
-def require_schema() -> None:
-    engine = get_database().engine
-    if schema.current_revision(engine) != schema.head_revision(engine):
-        raise click.ClickException("the database is missing or not up to date: run `flask --app wsgi init-db` first")
+from exam import accounts, audit
+from exam.core import schema
+from exam.core.commands import (
+    CLI_ACTOR,
+    audit_cli,
+    candidates_cli,
+    exam_cli,
+    merit_cli,
+    require_schema,
+    scores_cli,
+    sitting_cli,
+    transactional,
+    users,
+)
+from exam.core.db import get_database, get_session, utcnow
 
 
 @click.command("init-db")
@@ -57,9 +41,6 @@ def init_db():
         click.echo(f"database already at schema {after}")
     else:
         click.echo(f"database upgraded from {before or 'empty'} to schema {after}")
-
-
-users = AppGroup("users", help="Staff accounts: create, list, disable, enable, reset 2FA.")
 
 
 @users.command("create")
@@ -127,9 +108,6 @@ def users_reset_2fa(db_session, username):
     click.echo(f"2FA reset for {username}; new provisioning URI: {user.provisioning_uri()}")
 
 
-audit_cli = AppGroup("audit", help="The tamper-evident audit chain.")
-
-
 @audit_cli.command("verify")
 def audit_verify():
     """Check the whole chain and its signed checkpoints; exit 1 naming the first broken entry."""
@@ -161,9 +139,6 @@ def audit_checkpoint(db_session):
     click.echo(f"checkpoint: {checkpoint.count} entries, head {checkpoint.head_hash}")
 
 
-exam_cli = AppGroup("exam", help="Exams: create from TOML, publish, papers, list.")
-sitting_cli = AppGroup("sitting", help="Sittings: create, list, show the access code.")
-candidates_cli = AppGroup("candidates", help="Candidates: import the roster, list, seats, admit a move.")
 
 
 def register(app) -> None:
@@ -171,7 +146,6 @@ def register(app) -> None:
     import exam.cli_audit  # noqa: F401
     import exam.cli_exams  # noqa: F401
     import exam.cli_results  # noqa: F401
-    from exam.cli_merit import merit_cli, scores_cli
     from exam.demo import demo
     from question_bank.cli import bank
 

@@ -12,8 +12,8 @@ from flask import current_app
 from sqlalchemy import select
 
 from exam import attempts
-from exam.cli import CLI_ACTOR, candidates_cli, exam_cli, require_schema, transactional
-from exam.db import utcnow
+from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, transactional
+from exam.core.db import utcnow
 from exam.models import Candidate, Exam
 
 

@@ -18,8 +18,8 @@ import segno
 from flask import current_app
 
 from exam import audit, audit_bundle, exams, retally
-from exam.cli import CLI_ACTOR, audit_cli, require_schema, transactional
-from exam.db import get_database, get_session, utcnow
+from exam.core.commands import CLI_ACTOR, audit_cli, require_schema, transactional
+from exam.core.db import get_database, get_session, utcnow
 
 
 def _exam(db_session, code: str):

@@ -20,8 +20,8 @@ import click
 from sqlalchemy import func, select
 
 from exam import exams, roster, sittings
-from exam.cli import CLI_ACTOR, candidates_cli, exam_cli, require_schema, sitting_cli, transactional
-from exam.db import get_session, utcnow
+from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, sitting_cli, transactional
+from exam.core.db import get_session, utcnow
 from exam.exam_spec import SpecRejected, read_spec_toml, spec_to_toml
 from exam.models import Candidate, Exam, Sitting
 from exam.papers import generate_papers

@@ -15,16 +15,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from flask.cli import AppGroup, with_appcontext
+from flask.cli import with_appcontext
 
 from exam import merit, merit_lists, outside_scores
-from exam.cli import CLI_ACTOR, require_schema, transactional
 from exam.cli_exams import _exam, _refuse
-from exam.db import get_session, utcnow
+from exam.core.commands import CLI_ACTOR, merit_cli, require_schema, scores_cli, transactional
+from exam.core.db import get_session, utcnow
 from exam.exports import EXPORTERS
-
-merit_cli = AppGroup("merit", help="Merit lists: ranking rule, build, tie decisions, publish, export.")
-scores_cli = AppGroup("scores", help="Scores from outside the system (round 2, interview): import.")
 
 
 def _rejected(label: str, exc: merit.MeritRejected) -> None:

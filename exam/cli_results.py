@@ -21,9 +21,9 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from exam import accounts, item_stats, results
-from exam.cli import CLI_ACTOR, exam_cli, require_schema, transactional
+from exam.core.commands import CLI_ACTOR, exam_cli, require_schema, transactional
 from exam.cli_exams import _exam
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import KeyCorrection
 
 
@@ -117,7 +117,7 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
 @click.option("--all", "show_all", is_flag=True, help="List every question, not only the flagged ones.")
 def exam_items(code: str, out: Path | None, show_all: bool):
     """The item analysis of EXAM's latest grading run: test statistics and flagged questions."""
-    from exam.db import get_session
+    from exam.core.db import get_session
 
     require_schema()
     db_session = get_session()
@@ -234,7 +234,7 @@ def correction_reject(db_session, correction_id, reason, username):
 @click.argument("code", metavar="EXAM")
 def correction_list(code):
     """The key corrections of EXAM, newest first: id, status, action, version, proposer, decider, reason."""
-    from exam.db import get_session
+    from exam.core.db import get_session
 
     require_schema()
     db_session = get_session()

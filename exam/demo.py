@@ -21,8 +21,8 @@ from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
 from exam import accounts
-from exam.cli import CLI_ACTOR, require_schema, transactional
-from exam.db import utcnow
+from exam.core.commands import CLI_ACTOR, require_schema, transactional
+from exam.core.db import utcnow
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BANK = ROOT / "question_bank" / "demo" / "demo_bank.json"
@@ -276,8 +276,8 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
     attempts are submitted by the room's ``finish`` (graded as at submission)."""
     from exam import attempts
     from exam.audit import canonical_json
+    from exam.core.timeutil import iso_utc
     from exam.models import Attempt, Candidate, Paper, PaperItem, Response, ResponseLog, Sitting
-    from exam.timeutil import iso_utc
     from proctor.room import mark_absent
     from question_bank.models import QuestionVersion
 

@@ -196,9 +196,8 @@ def grade_attempts(session: Session, attempts: Sequence) -> dict[int, dict]:
 
     Attempts are grouped by exam and each group is scored by one call of ``grade``.
     """
-    from question_bank.models import QuestionVersion
-
     from exam.models import Candidate, ExamSection, PaperItem, Response
+    from question_bank.models import QuestionVersion
 
     if not attempts:
         return {}

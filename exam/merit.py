@@ -92,19 +92,19 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import operator
 import re
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cached_property
-import operator
 from itertools import islice, repeat
 from typing import Iterable, Mapping, NamedTuple, Sequence
 
 import numpy as np
 
-from exam.batch import gc_paused
+from exam.core.batch import gc_paused
 
 SCORE_DECIMALS = 4
 _EPS = 1e-9

@@ -47,10 +47,9 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam import audit, merit
-from exam.batch import gc_paused
+from exam.core.batch import gc_paused
 from exam.exports import ExportInfo, export_merit_lists
-from exam.models import (Attempt, Candidate, Exam, ExternalScore, GradingRun, KeyCorrection, MeritList,
-                          TieDecision)
+from exam.models import Attempt, Candidate, Exam, ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision
 
 DEFAULT_RANKING = {"preset": "civil_service"}
 MIN_REASON_CHARS = 10

@@ -23,9 +23,9 @@ from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAre
 from wtforms.validators import DataRequired, Length, Regexp
 
 from exam import exams, merit, merit_lists, outside_scores, score_reports
-from exam.staging import UploadStaging, upload_filename
 from exam.auth import actor, role_required
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
+from exam.core.uploads import UploadStaging, upload_filename
 from exam.exports import MEDIA_TYPES
 from exam.models import Candidate, Exam, ExternalScore
 from exam.sittings import local_time

@@ -14,8 +14,8 @@ from datetime import date, datetime
 from sqlalchemy import JSON, Date, Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from exam.db import Base
-from exam.timeutil import UTCDateTime
+from exam.core.db import Base
+from exam.core.timeutil import UTCDateTime
 
 EXAM_STATUSES = ("draft", "published")
 ATTEMPT_STATUSES = ("not_started", "in_progress", "submitted")

@@ -29,7 +29,7 @@ from typing import Iterable, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam.db import Driver, DriverStatement
+from exam.core.db import Driver, DriverStatement
 
 MAX_VERSIONS = 100_000  # a cache that grows past this starts again (a bank of that size is ~100 MB of text)
 LOAD_CHUNK = 500

@@ -38,11 +38,11 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from operator import or_
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from itertools import permutations
+from operator import or_
 from typing import NamedTuple
 
 from sqlalchemy import JSON, Text, bindparam, cast, insert, select

@@ -82,10 +82,22 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from exam import audit
-from exam.batch import alongside, gc_paused
+from exam.core.batch import alongside, gc_paused
 from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
-from exam.models import (Attempt, BlueprintCell, Candidate, CandidateScore, Exam, ExamPool, ExamSection, GradingRun,
-                         KeyCorrection, Paper, PaperItem, Response)
+from exam.models import (
+    Attempt,
+    BlueprintCell,
+    Candidate,
+    CandidateScore,
+    Exam,
+    ExamPool,
+    ExamSection,
+    GradingRun,
+    KeyCorrection,
+    Paper,
+    PaperItem,
+    Response,
+)
 
 CORRECTION_ACTIONS = ("rekey", "void_award", "void_remove")
 CORRECTION_STATUSES = ("proposed", "approved", "rejected")

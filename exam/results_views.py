@@ -23,7 +23,7 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from exam import charts, exams, item_stats, results
 from exam.auth import actor, role_required
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
 from exam.item_analysis import score_distribution
 from exam.models import CandidateScore, Exam, GradingRun, KeyCorrection
 from exam.sittings import local_time

@@ -49,9 +49,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam import audit
-from exam.models import (Attempt, Candidate, CandidateScore, ExamSection, ExternalScore, KeyCorrection, MeritList,
-                         Paper, PaperItem, Response, ResponseLog, Sitting)
-from exam.timeutil import iso_utc
+from exam.core.timeutil import iso_utc
+from exam.models import (
+    Attempt,
+    Candidate,
+    CandidateScore,
+    ExamSection,
+    ExternalScore,
+    KeyCorrection,
+    MeritList,
+    Paper,
+    PaperItem,
+    Response,
+    ResponseLog,
+    Sitting,
+)
 
 LETTERS = "ABCDEFGH"
 PASS_EPS = 1e-9

@@ -17,7 +17,7 @@ import io
 import json
 from http import HTTPStatus
 
-from exam.db import force_immediate, utcnow
+from exam.core.db import force_immediate, utcnow
 
 SAVE_PREFIX = "/api/v1/attempt/answers/"
 HEARTBEAT_PATH = "/api/v1/attempt/heartbeat"
@@ -61,7 +61,7 @@ class RoomLane:
         """The view's work: the operation, or its refusal as the blueprint's error handlers render it."""
         from exam import api, save_batch
         from exam.attempts import RoomError
-        from exam.db import get_session
+        from exam.core.db import get_session
 
         api.start_sweeper(self.app)
         with self.app.app_context():

@@ -14,7 +14,7 @@ from typing import Any, Callable
 from sqlalchemy.orm import Session
 
 from exam import attempts
-from exam.timeutil import iso_utc
+from exam.core.timeutil import iso_utc
 
 
 def iso(value: datetime | None) -> str | None:

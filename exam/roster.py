@@ -30,8 +30,7 @@ from sqlalchemy.orm import Session
 
 from exam import audit
 from exam.models import Candidate, Exam, Sitting
-from question_bank.formats import MAX_FILE_BYTES, RowError
-from question_bank.formats import csv_format, xlsx
+from question_bank.formats import MAX_FILE_BYTES, RowError, csv_format, xlsx
 from question_bank.formats.validation import decode_utf8, find_html, normalise_text
 
 COLUMNS = ("registration_no", "full_name", "date_of_birth", "citizen_id", "post", "priority_category",

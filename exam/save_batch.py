@@ -39,7 +39,7 @@ from flask import current_app
 from sqlalchemy.orm import Session
 
 from exam.attempts import RoomError
-from exam.db import Driver, force_immediate, get_session
+from exam.core.db import Driver, force_immediate, get_session
 
 MAX_BATCH = 256  # writes per transaction: bounds how long one batch holds the write lock
 WAIT_SECONDS = 30.0  # a request gives up (503) after this; its write may still land, and a resend is idempotent
@@ -253,7 +253,7 @@ class GroupCommitter:
 
     @staticmethod
     def _apply_light(session: Session, write: _Write) -> None:
-        """An exam-room operation: its usual case writes through the driver only (exam.db.Driver), so its
+        """An exam-room operation: its usual case writes through the driver only (exam.core.db.Driver), so its
         savepoint is the driver's own, a tenth of the ORM's. What its ORM fallback (settling the clock,
         a submission by the deadline) changed is flushed before the release; after an unexpected error
         the savepoint is rolled back and the session forgets what it had loaded, which may be undone."""

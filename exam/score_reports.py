@@ -117,9 +117,8 @@ def corrections_in_force(session: Session, exam: Exam) -> dict[int, KeyCorrectio
 
 
 def _answers(session: Session, attempt: Attempt, corrections: dict[int, KeyCorrection]) -> list[AnswerLine]:
-    from question_bank.models import QuestionVersion
-
     from exam.models import ExamSection
+    from question_bank.models import QuestionVersion
 
     chosen_of = dict(session.execute(select(Response.item_id, Response.choices)
                                      .where(Response.attempt_id == attempt.id)).all())

@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam import audit
+from exam.core.timeutil import iso_utc
 from exam.models import Candidate, Exam, Sitting
-from exam.timeutil import iso_utc
 
 ACCESS_CODE_SECONDS = 120  # long enough to read off a projector and type
 ACCESS_CODE_DIGITS = 6

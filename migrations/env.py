@@ -5,7 +5,7 @@ import exam.accounts  # noqa: F401  (registers tables on the metadata)
 import exam.audit  # noqa: F401
 import exam.models  # noqa: F401
 import question_bank.models  # noqa: F401
-from exam.db import Base
+from exam.core.db import Base
 
 config = context.config
 target_metadata = Base.metadata

@@ -43,9 +43,9 @@ from sqlalchemy.orm import Session
 from exam import attempts, audit
 from exam.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
 from exam.audit import AuditEntry
+from exam.core.timeutil import iso_utc
 from exam.models import Attempt, Candidate, CandidateSession, Exam, Incident, Paper, Response, Sitting
 from exam.sittings import current_access_code, seconds_until_rotation
-from exam.timeutil import iso_utc
 
 MAX_REASON = 500
 MAX_EXTENSION_SECONDS = 4 * 3600

@@ -21,7 +21,7 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from exam import sittings
 from exam.auth import actor, role_required
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
 from exam.models import Candidate, Sitting
 from proctor import room
 from proctor.room import ProctorError

@@ -11,8 +11,8 @@ from pathlib import Path
 import click
 from flask.cli import AppGroup
 
-from exam.cli import CLI_ACTOR, require_schema, transactional
-from exam.db import get_session, utcnow
+from exam.core.commands import CLI_ACTOR, require_schema, transactional
+from exam.core.db import get_session, utcnow
 from question_bank import bank as rules
 from question_bank.formats import DIFFICULTIES, EXPORTERS, export_file
 from question_bank.importer import ImportReport, import_file

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import JSON, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from exam.db import Base
-from exam.timeutil import UTCDateTime
+from exam.core.db import Base
+from exam.core.timeutil import UTCDateTime
 
 DIFFICULTIES = ("easy", "medium", "hard")
 QUESTION_TYPES = ("single", "multiple")

@@ -15,21 +15,32 @@ import re
 import secrets
 from pathlib import Path
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from exam.auth import actor, role_required
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
+from exam.core.uploads import UploadStaging, upload_filename
 from exam.item_stats import question_performance
-from exam.staging import UploadStaging, upload_filename
 from question_bank import bank, importer
-from question_bank.forms import (DIFFICULTY_LABELS, MAX_IMAGE_BYTES, OPTION_LETTERS, STATUS_LABELS, TYPE_LABELS,
-                                 ConfirmImportForm, ImportForm, QuestionForm, StatusForm, TopicCreateForm,
-                                 TopicRenameForm, choices, image_kind)
 from question_bank.formats import export_file, template_csv, template_xlsx
+from question_bank.forms import (
+    DIFFICULTY_LABELS,
+    MAX_IMAGE_BYTES,
+    OPTION_LETTERS,
+    STATUS_LABELS,
+    TYPE_LABELS,
+    ConfirmImportForm,
+    ImportForm,
+    QuestionForm,
+    StatusForm,
+    TopicCreateForm,
+    TopicRenameForm,
+    choices,
+    image_kind,
+)
 from question_bank.models import Question, Topic
 
 bp = Blueprint("bank", __name__, url_prefix="/bank")

@@ -13,8 +13,9 @@ import pyotp
 import pytest
 from sqlalchemy import create_engine, text
 
-from exam import create_app, schema
-from exam.db import get_session, make_engine, utcnow
+from exam import create_app
+from exam.core import schema
+from exam.core.db import get_session, make_engine, utcnow
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "")
 PASSWORD = "mat-khau-thu-nghiem-1"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.exams import publish_exam
 from exam.models import BlueprintCell, Candidate, Exam, ExamSection, Sitting
 from exam.sittings import new_access_secret

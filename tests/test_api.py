@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select, text, update
 
 from exam import api, attempts
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Attempt, Paper, PaperItem
 from exam.sittings import ACCESS_CODE_SECONDS, current_access_code
 from tests.factories import make_ready_candidates

@@ -12,7 +12,6 @@ from sqlalchemy.exc import DBAPIError
 from exam import audit
 
 
-
 def add_entries(db, n: int) -> None:
     for i in range(n):
         audit.append(db, actor="tester", action="test.event", object_type="thing", object_id=str(i),

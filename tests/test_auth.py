@@ -7,7 +7,7 @@ import pyotp
 from sqlalchemy import select
 
 from exam import accounts, audit
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
 from tests.conftest import csrf_from, login
 
 

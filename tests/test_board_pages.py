@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from exam.db import get_session, utcnow
+from exam.core.db import get_session, utcnow
 from exam.exam_spec import spec_from_toml
 from exam.models import Candidate, Exam, Paper, Sitting
 from exam.sittings import check_access_code, local_time

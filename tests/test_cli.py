@@ -6,8 +6,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from exam import accounts, audit, schema
-from exam.db import make_engine, utcnow
+from exam import accounts, audit
+from exam.core import schema
+from exam.core.db import make_engine, utcnow
 from tests.conftest import PG_URL
 
 

@@ -6,9 +6,9 @@ from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.dialects import sqlite
 
-from exam.db import Driver
+from exam.core.db import Driver
+from exam.core.timeutil import UTCDateTime, iso_utc, sqlite_time_text, sqlite_time_value
 from exam.room_writes import iso
-from exam.timeutil import UTCDateTime, iso_utc, sqlite_time_text, sqlite_time_value
 
 
 def some_times(n=500):

@@ -9,7 +9,7 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import func, select
 
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Candidate, Exam, Paper, Sitting
 from exam.sittings import check_access_code
 from tests.factories import EXAMPLE_TOML, load_demo_bank, roster_csv, roster_row

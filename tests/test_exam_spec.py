@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from exam import audit
-from exam.db import utcnow
-from exam.exam_spec import (CellSpec, SpecRejected, read_spec_dict, spec_from_dict, spec_from_toml, spec_to_toml)
+from exam.core.db import utcnow
+from exam.exam_spec import CellSpec, SpecRejected, read_spec_dict, spec_from_dict, spec_from_toml, spec_to_toml
 from exam.exams import check_reading, check_spec, create_exam, publish_exam
 from exam.models import Exam
 from tests.factories import EXAMPLE_TOML, example_spec, load_demo_bank, make_exam_from_spec

@@ -10,10 +10,25 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from exam.exports import (EXPORTERS, ExportInfo, export_csv, export_merit_lists, export_pdf, export_xlsx,
-                          exporter_for, sheet_names)
-from exam.merit import (CandidateResult, apply_decisions, build_merit_lists, dump_merit_lists, load_merit_lists,
-                        merit_hash, rule_from_dict)
+from exam.exports import (
+    EXPORTERS,
+    ExportInfo,
+    export_csv,
+    export_merit_lists,
+    export_pdf,
+    export_xlsx,
+    exporter_for,
+    sheet_names,
+)
+from exam.merit import (
+    CandidateResult,
+    apply_decisions,
+    build_merit_lists,
+    dump_merit_lists,
+    load_merit_lists,
+    merit_hash,
+    rule_from_dict,
+)
 
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên: Phòng Tài chính [cấp huyện] / thị xã"  # characters a sheet name cannot hold

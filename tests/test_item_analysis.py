@@ -13,8 +13,15 @@ import pytest
 
 from exam import item_analysis
 from exam.charts import difficulty_discrimination_svg, score_histogram_svg
-from exam.item_analysis import (LOW_DISCRIMINATION, NEGATIVE_DISCRIMINATION, POSSIBLE_WRONG_KEY, TOO_EASY_FLAG,
-                                TOO_HARD_FLAG, analyse_items, score_distribution)
+from exam.item_analysis import (
+    LOW_DISCRIMINATION,
+    NEGATIVE_DISCRIMINATION,
+    POSSIBLE_WRONG_KEY,
+    TOO_EASY_FLAG,
+    TOO_HARD_FLAG,
+    analyse_items,
+    score_distribution,
+)
 
 NAN = math.nan
 A, B, C, D = 1, 2, 4, 8  # option bit masks, author's order

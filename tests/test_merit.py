@@ -11,10 +11,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exam.merit import (CIVIL_SERVICE_CATEGORIES, CandidateResult, CandidateTable, MeritRejected, RankingRule,
-                        SectionResult, apply_decisions, build_merit_lists, compare_merit_lists, dump_merit_lists,
-                        format_points, load_merit_lists, merit_hash, merit_lists_as_data, merit_lists_from_data,
-                        rank_candidates, round1_from_score_record, rule_from_dict)
+from exam.merit import (
+    CIVIL_SERVICE_CATEGORIES,
+    CandidateResult,
+    CandidateTable,
+    MeritRejected,
+    RankingRule,
+    SectionResult,
+    apply_decisions,
+    build_merit_lists,
+    compare_merit_lists,
+    dump_merit_lists,
+    format_points,
+    load_merit_lists,
+    merit_hash,
+    merit_lists_as_data,
+    merit_lists_from_data,
+    rank_candidates,
+    round1_from_score_record,
+    rule_from_dict,
+)
 
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên"

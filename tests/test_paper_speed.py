@@ -9,7 +9,7 @@ from itertools import permutations
 from sqlalchemy import event, select
 
 from exam import paper_cache
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.grading import key_mask
 from exam.models import Paper, PaperItem
 from exam.papers import _permutation_table, _shuffled, generate_papers

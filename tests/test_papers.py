@@ -6,7 +6,7 @@ from collections import Counter
 import pytest
 from sqlalchemy import select, text
 
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import ExamPool, Paper, PaperItem
 from exam.papers import PaperError, form_for_seat, generate_papers
 from tests.factories import make_candidates, make_exam, make_sitting
@@ -125,8 +125,9 @@ def test_a_late_candidate_gets_the_next_slot_and_others_keep_theirs(db):
     make_candidates(db, exam, 5)
     generate_papers(db, exam, actor="test", now=utcnow())
     before = paper_contents(db, exam)
-    from exam.models import Candidate
     from datetime import date
+
+    from exam.models import Candidate
     db.add(Candidate(exam_id=exam.id, registration_no="0000-early-number", full_name="Muộn", citizen_id="1",
                      date_of_birth=date(1995, 5, 5), post="Chuyên viên", created_at=utcnow()))
     db.flush()

@@ -11,10 +11,18 @@ from openpyxl import Workbook
 from sqlalchemy import func, select
 
 from exam import audit
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Candidate
-from exam.roster import (Value, door_list, import_roster, parse_date_of_birth, seat_list, template_csv,
-                         template_xlsx, vietnamese_key)
+from exam.roster import (
+    Value,
+    door_list,
+    import_roster,
+    parse_date_of_birth,
+    seat_list,
+    template_csv,
+    template_xlsx,
+    vietnamese_key,
+)
 from exam.sittings import SittingError, assign_seats
 from question_bank.formats import RowError
 from tests.factories import make_exam, make_sitting, roster_csv, roster_row

@@ -15,7 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from exam import save_batch
 from exam.attempts import RoomError
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Attempt, Candidate, Paper, Response, ResponseLog
 from exam.sittings import current_access_code
 from tests.factories import make_ready_candidates
@@ -200,7 +200,7 @@ def test_a_refusal_that_closes_the_attempt_keeps_the_closing(app, db, labs):
 @pytest.mark.parametrize("light", [False, True])
 def test_an_unexpected_error_undoes_only_its_own_write(app, db, labs, light):
     """Either savepoint: the ORM's, or the driver's own one that the exam-room operations (``light``) take."""
-    from exam.db import Driver, DriverStatement
+    from exam.core.db import Driver, DriverStatement
 
     lab = labs[0]
     committer = save_batch.committer(app)

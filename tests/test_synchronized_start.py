@@ -12,7 +12,7 @@ from sqlalchemy import select, text, update
 
 from exam import api, attempts, audit, paper_cache
 from exam.attempts import RoomError
-from exam.db import Driver, utcnow
+from exam.core.db import Driver, utcnow
 from exam.models import Attempt, Candidate, Paper, PaperItem, Sitting
 from tests.factories import SMALL_SECTIONS, make_ready_candidates
 from tests.test_api import Machine, paper_key

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from exam import save_batch, writer_process
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Attempt, Response
 from exam.sittings import current_access_code
 from tests.factories import make_ready_candidates
@@ -144,7 +144,7 @@ def test_the_thread_setting_keeps_the_writes_in_the_worker(app, db):
 def test_the_writers_log_is_copied_aside_and_restarted_short(tmp_path, restart):
     """The writer's connections never checkpoint at commit; the checkpointer's copies and the loop's
     restart keep the write-ahead log short under a continuous load."""
-    from exam.db import make_engine
+    from exam.core.db import make_engine
 
     engine = make_engine(f"sqlite:///{tmp_path / 'wal.sqlite3'}")
     with engine.begin() as connection:

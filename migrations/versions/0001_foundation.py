@@ -10,7 +10,7 @@ import uuid
 
 from alembic import op
 import sqlalchemy as sa
-import exam.timeutil
+import exam.core.timeutil
 
 
 revision = '0001'
@@ -68,11 +68,11 @@ def upgrade() -> None:
     sa.Column('roles', sa.String(length=100), nullable=False),
     sa.Column('active', sa.Boolean(), nullable=False),
     sa.Column('totp_secret', sa.String(length=64), nullable=True),
-    sa.Column('totp_confirmed_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('totp_confirmed_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
     sa.Column('totp_last_step', sa.Integer(), nullable=False),
     sa.Column('failed_logins', sa.Integer(), nullable=False),
-    sa.Column('locked_until', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('locked_until', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_user')),
     sa.UniqueConstraint('username', name=op.f('uq_staff_user_username'))
     )
@@ -81,7 +81,7 @@ def upgrade() -> None:
     sa.Column('parent_id', sa.Integer(), nullable=True),
     sa.Column('name', sa.String(length=200), nullable=False),
     sa.Column('path', sa.String(length=1000), nullable=False),
-    sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['parent_id'], ['topic.id'], name=op.f('fk_topic_parent_id_topic')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_topic')),
     sa.UniqueConstraint('parent_id', 'name', name='uq_topic_parent_name'),
@@ -99,8 +99,8 @@ def upgrade() -> None:
     sa.Column('qtype', sa.String(length=8), nullable=False),
     sa.Column('search_text', sa.Text(), nullable=False),
     sa.Column('dedup_key', sa.String(length=64), nullable=False),
-    sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('updated_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     *([sa.ForeignKeyConstraint(['current_version_id'], ['question_version.id'], name='fk_question_current_version')]
       if is_sqlite else []),  # SQLite takes the forward reference; PostgreSQL gets it below
     sa.ForeignKeyConstraint(['topic_id'], ['topic.id'], name=op.f('fk_question_topic_id_topic')),
@@ -115,7 +115,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
     sa.Column('code_hash', sa.String(length=64), nullable=False),
-    sa.Column('used_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('used_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['user_id'], ['staff_user.id'], name=op.f('fk_staff_recovery_code_user_id_staff_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_recovery_code'))
     )
@@ -126,9 +126,9 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
     sa.Column('user_id', sa.Integer(), nullable=False),
-    sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('second_factor_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ended_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('second_factor_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
     sa.Column('remote_addr', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['staff_user.id'], name=op.f('fk_staff_session_user_id_staff_user'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_staff_session')),
@@ -159,7 +159,7 @@ def upgrade() -> None:
     sa.Column('source', sa.Text(), nullable=False),
     sa.Column('image', sa.String(length=255), nullable=False),
     sa.Column('tags', sa.JSON(), nullable=False),
-    sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
     sa.Column('note', sa.String(length=500), nullable=False),
     sa.Column('frozen', sa.Boolean(), nullable=False),

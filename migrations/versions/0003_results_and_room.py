@@ -8,7 +8,7 @@ Create Date: 2026-11-25
 """
 from alembic import op
 import sqlalchemy as sa
-import exam.timeutil
+import exam.core.timeutil
 
 
 revision = '0003'
@@ -21,7 +21,7 @@ def upgrade() -> None:
     op.create_table('grading_run',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('exam_id', sa.Integer(), nullable=False),
-    sa.Column('at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by', sa.String(length=64), nullable=False),
     sa.Column('key_hash', sa.String(length=64), nullable=False),
     sa.Column('inputs_hash', sa.String(length=64), nullable=False),
@@ -41,9 +41,9 @@ def upgrade() -> None:
     sa.Column('content', sa.JSON(), nullable=False),
     sa.Column('hash', sa.String(length=64), nullable=False),
     sa.Column('grading_run_id', sa.Integer(), nullable=True),
-    sa.Column('created_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('created_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('created_by', sa.String(length=64), nullable=False),
-    sa.Column('published_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('published_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
     sa.Column('published_by', sa.String(length=64), nullable=True),
     sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_merit_list_exam_id_exam')),
     sa.ForeignKeyConstraint(['grading_run_id'], ['grading_run.id'], name=op.f('fk_merit_list_grading_run_id_grading_run')),
@@ -72,7 +72,7 @@ def upgrade() -> None:
     sa.Column('component', sa.String(length=40), nullable=False),
     sa.Column('exam_id', sa.Integer(), nullable=False),
     sa.Column('score', sa.Float(), nullable=True),
-    sa.Column('imported_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('imported_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('imported_by', sa.String(length=64), nullable=False),
     sa.Column('source_sha256', sa.String(length=64), nullable=False),
     sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], name=op.f('fk_external_score_candidate_id_candidate')),
@@ -86,7 +86,7 @@ def upgrade() -> None:
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('sitting_id', sa.Integer(), nullable=False),
     sa.Column('candidate_id', sa.Integer(), nullable=True),
-    sa.Column('at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('by', sa.String(length=64), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
     sa.Column('description', sa.Text(), nullable=False),
@@ -101,7 +101,7 @@ def upgrade() -> None:
     sa.Column('exam_id', sa.Integer(), nullable=False),
     sa.Column('question_version_id', sa.Integer(), nullable=False),
     sa.Column('question_id', sa.Integer(), nullable=False),
-    sa.Column('computed_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('computed_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('stats', sa.JSON(), nullable=False),
     sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_item_statistic_exam_id_exam')),
     sa.ForeignKeyConstraint(['question_id'], ['question.id'], name=op.f('fk_item_statistic_question_id_question')),
@@ -120,9 +120,9 @@ def upgrade() -> None:
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('proposed_by', sa.String(length=64), nullable=False),
-    sa.Column('proposed_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('proposed_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.Column('decided_by', sa.String(length=64), nullable=True),
-    sa.Column('decided_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('decided_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_key_correction_exam_id_exam')),
     sa.ForeignKeyConstraint(['question_version_id'], ['question_version.id'], name=op.f('fk_key_correction_question_version_id_question_version')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_key_correction'))
@@ -138,7 +138,7 @@ def upgrade() -> None:
     sa.Column('decision', sa.String(length=16), nullable=False),
     sa.Column('reason', sa.Text(), nullable=False),
     sa.Column('decided_by', sa.String(length=64), nullable=False),
-    sa.Column('decided_at', exam.timeutil.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('decided_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['candidate_id'], ['candidate.id'], name=op.f('fk_tie_decision_candidate_id_candidate')),
     sa.ForeignKeyConstraint(['exam_id'], ['exam.id'], name=op.f('fk_tie_decision_exam_id_exam')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_tie_decision'))
@@ -150,8 +150,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('choice_masks', sa.LargeBinary(), nullable=True))
 
     with op.batch_alter_table('candidate', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('checked_in_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('absent_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('checked_in_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('absent_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True))
 
     with op.batch_alter_table('exam', schema=None) as batch_op:
         batch_op.add_column(sa.Column('ranking', sa.JSON(), nullable=True))
@@ -161,10 +161,10 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('version_ids', sa.LargeBinary(), nullable=True))
 
     with op.batch_alter_table('sitting', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('opened_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True))
-        batch_op.add_column(sa.Column('paused_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('opened_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('paused_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('paused_seconds', sa.Integer(), nullable=False, server_default=sa.text('0')))
-        batch_op.add_column(sa.Column('closed_at', exam.timeutil.UTCDateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('closed_at', exam.core.timeutil.UTCDateTime(timezone=True), nullable=True))
 
 
 

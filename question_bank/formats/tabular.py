@@ -14,10 +14,10 @@ from openpyxl.utils import get_column_letter
 
 from .model import ParsedQuestion, RowError
 from .validation import (
+    OPTION_LETTERS,
     Collector,
     Draft,
     DraftOption,
-    OPTION_LETTERS,
     normalise_text,
     option_field,
     parse_correct_letters,

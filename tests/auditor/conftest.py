@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select, text
 
 from exam import attempts, audit, merit
-from exam.models import (Attempt, Candidate, CandidateScore, ExternalScore, GradingRun, MeritList, PaperItem)
+from exam.models import Attempt, Candidate, CandidateScore, ExternalScore, GradingRun, MeritList, PaperItem
 from exam.results import section_results_of
 from exam.sittings import current_access_code
 from tests.factories import make_ready_candidates

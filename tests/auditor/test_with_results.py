@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+
 from exam.models import ExternalScore
 from tests.auditor.conftest import POST, T0, export, sit, verify
 

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Attempt, Candidate, PaperItem, Response
 from exam.papers import generate_papers
 from exam.sittings import current_access_code
@@ -82,9 +82,8 @@ def stored_responses(app, candidate_id) -> dict[str, tuple[list, bool]]:
 
 def correct_per_section(app, candidate_id, answers: dict[str, list[str]]) -> dict[int, int]:
     """From the key on the server: how many of these answers are right, per section position."""
-    from question_bank.models import QuestionVersion
-
     from exam.models import ExamSection, Paper
+    from question_bank.models import QuestionVersion
 
     counts: dict[int, int] = {}
     with fresh(app) as db:

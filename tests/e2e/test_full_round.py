@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Attempt, Candidate, Sitting
 from exam.sittings import ACCESS_CODE_SECONDS, LOCAL_TZ
 from proctor import room
@@ -94,9 +94,8 @@ def before_code_rotates(min_seconds: float = 5) -> None:
 def section_key(app, candidate_id: int, position: int) -> dict[str, list[str]]:
     """The right option ids of each question of one section of the candidate's paper (from the
     server's key: the test plays a candidate who knows the answers)."""
-    from question_bank.models import QuestionVersion
-
     from exam.models import ExamSection, Paper, PaperItem
+    from question_bank.models import QuestionVersion
 
     with fresh(app) as db:
         rows = db.execute(select(PaperItem.public_id, PaperItem.option_ids, PaperItem.option_order,

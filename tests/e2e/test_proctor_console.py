@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from sqlalchemy import select
 
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Attempt
 from exam.papers import generate_papers
 from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, screenshot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from format_helpers import AIKEN_GOOD, assert_error
+
 from question_bank.formats import ParsedOption, parse_file
 
 

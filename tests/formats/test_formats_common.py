@@ -5,10 +5,10 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
+from format_helpers import HEADER, assert_error, good_row, make_xlsx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from format_helpers import HEADER, assert_error, good_row, make_xlsx
 from question_bank.formats import (
     DIFFICULTIES,
     FORMATS,

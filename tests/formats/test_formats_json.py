@@ -6,8 +6,8 @@ import json
 import unicodedata
 
 import pytest
-
 from format_helpers import assert_error
+
 from question_bank.formats import ParsedOption, export_json, parse_file
 
 

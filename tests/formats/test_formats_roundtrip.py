@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
 from format_helpers import AIKEN_GOOD, GIFT_GOOD, without_location
+
 from question_bank.formats import (
     ParsedOption,
     ParsedQuestion,

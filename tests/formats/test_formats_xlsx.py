@@ -8,9 +8,9 @@ import zipfile
 from datetime import datetime
 
 import pytest
+from format_helpers import HEADER, assert_error, good_row, make_xlsx, row
 from openpyxl import Workbook, load_workbook
 
-from format_helpers import HEADER, assert_error, good_row, make_xlsx, row
 from question_bank.formats import (
     ParsedOption,
     ParsedQuestion,

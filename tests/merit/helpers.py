@@ -6,6 +6,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
+
 from sqlalchemy import select
 
 from exam import attempts, outside_scores, results

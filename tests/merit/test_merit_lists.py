@@ -206,7 +206,7 @@ def test_the_board_order_of_posts_and_post_names_matched_loosely(db):
 # --- the CLI ---------------------------------------------------------------------------------------
 
 def test_the_merit_and_scores_commands(app, runner, tmp_path):
-    from exam.db import get_session
+    from exam.core.db import get_session
 
     with app.app_context():
         db = get_session()
@@ -265,7 +265,7 @@ def test_migration_0004_converts_scores_papers_and_lists_and_back(app, db):
     from alembic import command
     from sqlalchemy import text
 
-    from exam import schema
+    from exam.core import schema
     from exam.models import CandidateScore, Paper
 
     found, record = tied_round(db)

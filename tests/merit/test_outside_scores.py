@@ -9,7 +9,7 @@ from datetime import date
 from sqlalchemy import func, select
 
 from exam import audit
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import Candidate, ExternalScore
 from exam.outside_scores import import_scores, scores_of, template_csv
 from tests.factories import make_exam

@@ -10,11 +10,10 @@ import pytest
 from sqlalchemy import func, select
 
 from exam import merit_lists, results
-from exam.db import get_session
+from exam.core.db import get_session
 from exam.models import Candidate, Exam, ExternalScore, MeritList, TieDecision
 from tests.conftest import csrf_from
-from tests.merit.helpers import (ACCOUNTS, FAILING, LAW, T0, candidate_token, correct_the_key, make_round,
-                                 round2_csv)
+from tests.merit.helpers import ACCOUNTS, FAILING, LAW, T0, candidate_token, correct_the_key, make_round, round2_csv
 
 
 def setup_round(app, *, regrade: bool = True, build: bool = False, publish: bool = False, code: str = "R1-WEB"):

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, func, select
 
 from exam import attempts, audit
-from exam.db import utcnow
+from exam.core.db import utcnow
 from exam.models import PaperItem, Sitting
 from exam.sittings import current_access_code
 from tests.conftest import csrf_from

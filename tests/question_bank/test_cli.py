@@ -60,7 +60,7 @@ def test_export_then_import_into_a_fresh_bank_gives_the_same_bank(runner, db, tm
         result = other.test_cli_runner().invoke(args=["bank", "import", str(target)])
         assert result.exit_code == 0, (suffix, result.output)
         with other.app_context():
-            from exam.db import get_session
+            from exam.core.db import get_session
 
             again = bank.export_questions(get_session())
         key = lambda q: (q.topic, q.difficulty, q.type, q.text, [(o.text, o.correct) for o in q.options],

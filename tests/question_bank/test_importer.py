@@ -126,7 +126,7 @@ def test_export_then_import_into_an_empty_bank_gives_the_same_questions(db, make
     content = export_json(bank.export_questions(db))
     other = fresh_app()
     with other.app_context():
-        from exam.db import get_session
+        from exam.core.db import get_session
 
         other_db = get_session()
         assert import_file(other_db, "bank.json", content, actor="x", now=clock()).ok

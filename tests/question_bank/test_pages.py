@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from exam import audit
-from exam.db import get_session
+from exam.core.db import get_session
 from question_bank import bank
 from question_bank.models import Question, QuestionVersion, Topic
 from tests.conftest import csrf_from

@@ -184,7 +184,7 @@ class Driver:
         """How ``UTCDateTime`` columns take and give times on this dialect. On SQLite (naive UTC text) the
         standard library's ISO functions do what SQLAlchemy's processors do (tests/test_db.py compares
         them), at a fraction of the cost: a save reads several times."""
-        from exam.timeutil import UTCDateTime, sqlite_time_text, sqlite_time_value
+        from exam.core.timeutil import UTCDateTime, sqlite_time_text, sqlite_time_value
 
         if dialect.name == "sqlite":
             return sqlite_time_text, sqlite_time_value
