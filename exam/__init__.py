@@ -75,7 +75,7 @@ def configure_i18n(app: Flask) -> None:
 
 
 def configure_login(app: Flask) -> None:
-    from exam import auth
+    from exam.accounts import auth
 
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
@@ -84,9 +84,9 @@ def configure_login(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
+    from exam.accounts.auth import bp as auth_bp
     from exam.api import bp as api_bp
     from exam.auditor import bp as auditor_bp
-    from exam.auth import bp as auth_bp
     from exam.board import bp as board_bp
     from exam.exam_room import bp as exam_room_bp
     from exam.home import bp as home_bp

@@ -28,8 +28,8 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from exam import audit, audit_bundle, retally
+from exam.accounts.auth import actor, role_required
 from exam.attempts import verify_history
-from exam.auth import actor, role_required
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
 from exam.models import Attempt, Candidate, Exam, GradingRun, Incident, Sitting

@@ -35,7 +35,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
 from exam import exams, roster, sittings
-from exam.auth import actor, role_required
+from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
 from exam.exam_spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml

@@ -20,15 +20,16 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from exam import accounts, item_stats, results
-from exam.core.commands import CLI_ACTOR, exam_cli, require_schema, transactional
+from exam import item_stats, results
+from exam.accounts.models import User
 from exam.cli_exams import _exam
+from exam.core.commands import CLI_ACTOR, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
 from exam.models import KeyCorrection
 
 
 def _board_member(db_session, username: str) -> str:
-    user = db_session.scalar(select(accounts.User).where(accounts.User.username == username))
+    user = db_session.scalar(select(User).where(User.username == username))
     if user is None or not user.active or "board" not in user.role_set:
         raise click.ClickException(f"{username!r} is not an active board member")
     return user.username

@@ -20,7 +20,8 @@ import click
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
-from exam import accounts
+from exam.accounts import staff as accounts
+from exam.accounts.models import User
 from exam.core.commands import CLI_ACTOR, require_schema, transactional
 from exam.core.db import utcnow
 
@@ -55,7 +56,7 @@ def demo(db_session):
     now = utcnow()
     created, existing = [], []
     for username, roles, full_name in DEMO_STAFF:
-        user = db_session.scalar(select(accounts.User).where(accounts.User.username == username))
+        user = db_session.scalar(select(User).where(User.username == username))
         if user is None:
             password = DEMO_PASSWORD.format(username=username)
             user = accounts.create_user(db_session, username, password, roles, full_name=full_name,

@@ -5,7 +5,7 @@ from flask import Blueprint, abort, redirect, render_template, request, session,
 from flask_login import current_user
 
 from exam import LANGUAGE_NAMES
-from exam.auth import _safe_next
+from exam.accounts.auth import _safe_next
 
 bp = Blueprint("home", __name__)
 

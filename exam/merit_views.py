@@ -23,7 +23,7 @@ from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAre
 from wtforms.validators import DataRequired, Length, Regexp
 
 from exam import exams, merit, merit_lists, outside_scores, score_reports
-from exam.auth import actor, role_required
+from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
 from exam.exports import MEDIA_TYPES

@@ -22,7 +22,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from exam import charts, exams, item_stats, results
-from exam.auth import actor, role_required
+from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.item_analysis import score_distribution
 from exam.models import CandidateScore, Exam, GradingRun, KeyCorrection

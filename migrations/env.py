@@ -1,7 +1,7 @@
 """Alembic environment: runs against the engine the app (or a test) hands over."""
 from alembic import context
 
-import exam.accounts  # noqa: F401  (registers tables on the metadata)
+import exam.accounts.staff  # noqa: F401  (registers tables on the metadata)
 import exam.audit  # noqa: F401
 import exam.models  # noqa: F401
 import question_bank.models  # noqa: F401

@@ -20,7 +20,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
 from exam import sittings
-from exam.auth import actor, role_required
+from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.models import Candidate, Sitting
 from proctor import room

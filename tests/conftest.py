@@ -121,7 +121,7 @@ class StaffFactory:
         self.app = app
 
     def create(self, *roles: str, enrolled: bool = True, username: str | None = None):
-        from exam import accounts
+        from exam.accounts import staff as accounts
 
         username = username or f"{'-'.join(roles) or 'user'}-{uuid.uuid4().hex[:6]}"
         with self.app.app_context():

@@ -6,7 +6,8 @@ from datetime import timedelta
 import pyotp
 from sqlalchemy import select
 
-from exam import accounts, audit
+from exam import audit
+from exam.accounts import staff as accounts
 from exam.core.db import get_session, utcnow
 from tests.conftest import csrf_from, login
 

@@ -6,7 +6,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from exam import accounts, audit
+from exam import audit
+from exam.accounts import staff as accounts
+from exam.accounts.models import User
 from exam.core import schema
 from exam.core.db import make_engine, utcnow
 from tests.conftest import PG_URL
@@ -18,7 +20,7 @@ def test_init_db_on_current_database_keeps_data(runner, db, app):
     result = runner.invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
     assert "already at schema" in result.output
-    assert db.scalar(select(accounts.User).where(accounts.User.username == "giu-lai"))
+    assert db.scalar(select(User).where(User.username == "giu-lai"))
 
 
 @pytest.fixture
@@ -74,7 +76,7 @@ def test_users_create_prompts_for_password_and_prints_uri(runner, db):
                            input="mat-khau-dai-du-10\nmat-khau-dai-du-10\n")
     assert result.exit_code == 0, result.output
     assert "otpauth://totp/" in result.output and "auditor board" in result.output
-    user = db.scalar(select(accounts.User).where(accounts.User.username == "to-truong"))
+    user = db.scalar(select(User).where(User.username == "to-truong"))
     assert user.role_set == {"board", "auditor"}
     assert not user.password_hash.startswith("mat-khau")  # hashed (scrypt)
     assert db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "user.create"))
@@ -85,7 +87,7 @@ def test_users_create_refuses_bad_input_and_writes_nothing(runner, db):
     assert result.exit_code != 0 and "at least 10 characters" in result.output
     result = runner.invoke(args=["users", "create", "x", "--role", "janitor"], input="mat-khau-dai-du-10\n" * 2)
     assert result.exit_code != 0 and "janitor" in result.output
-    assert db.scalar(select(accounts.User)) is None
+    assert db.scalar(select(User)) is None
 
 
 def test_users_list_disable_enable(runner, db):

@@ -14,7 +14,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from exam import accounts
+from exam.accounts import staff as accounts
+from exam.accounts.models import StaffSession
 from exam.core.db import get_session, utcnow
 
 bp = Blueprint("auth", __name__)
@@ -37,7 +38,7 @@ class StaffPrincipal:
     is_active = True
     is_anonymous = False
 
-    def __init__(self, staff_session: accounts.StaffSession):
+    def __init__(self, staff_session: StaffSession):
         self.staff_session = staff_session
         self.user = staff_session.user
         self.id = self.user.id
@@ -51,7 +52,7 @@ class StaffPrincipal:
         return role in self.roles
 
 
-def current_staff_session() -> accounts.StaffSession | None:
+def current_staff_session() -> StaffSession | None:
     """The StaffSession named by the cookie, even one still owing its second factor."""
     if "staff_session" not in g:
         token = session.get("staff_token")
