@@ -43,7 +43,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
 
 
 def configure_audit(app: Flask) -> None:
-    from exam import audit
+    from exam.audit import chain as audit
 
     key = audit.SigningKey.load_or_create(app.config["AUDIT_SIGNING_KEY_FILE"])
     app.extensions["audit_key"] = key
@@ -86,7 +86,7 @@ def configure_login(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     from exam.accounts.auth import bp as auth_bp
     from exam.api import bp as api_bp
-    from exam.auditor import bp as auditor_bp
+    from exam.audit.views import bp as auditor_bp
     from exam.board import bp as board_bp
     from exam.exam_room import bp as exam_room_bp
     from exam.home import bp as home_bp

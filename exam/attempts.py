@@ -48,8 +48,9 @@ from sqlalchemy import Text, bindparam, cast, exists, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import audit, paper_cache
-from exam.audit import canonical_json
+from exam import paper_cache
+from exam.audit import chain as audit
+from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
 from exam.core.timeutil import iso_utc
 from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record

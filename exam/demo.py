@@ -276,7 +276,7 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
     level, a guess), written as the room stores it (the answer and its hash-chained save history), then the
     attempts are submitted by the room's ``finish`` (graded as at submission)."""
     from exam import attempts
-    from exam.audit import canonical_json
+    from exam.audit.chain import canonical_json
     from exam.core.timeutil import iso_utc
     from exam.models import Attempt, Candidate, Paper, PaperItem, Response, ResponseLog, Sitting
     from proctor.room import mark_absent

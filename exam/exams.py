@@ -10,7 +10,7 @@ from typing import Iterable
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
 from exam.exam_spec import CellSpec, ExamSpec, SpecError, SpecReading, SpecRejected, spec_from_dict
 from exam.models import BlueprintCell, Exam, ExamPool, ExamSection
 

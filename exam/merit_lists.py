@@ -46,7 +46,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import audit, merit
+from exam import merit
+from exam.audit import chain as audit
 from exam.core.batch import gc_paused
 from exam.exports import ExportInfo, export_merit_lists
 from exam.models import Attempt, Candidate, Exam, ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision

@@ -28,7 +28,8 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from exam import audit, merit, roster
+from exam import merit, roster
+from exam.audit import chain as audit
 from exam.models import Candidate, Exam, ExternalScore
 from question_bank.formats import MAX_FILE_BYTES, RowError
 

@@ -48,7 +48,7 @@ from typing import NamedTuple
 from sqlalchemy import JSON, Text, bindparam, cast, insert, select
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
 from exam.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
 
 ITEM_PERSON = b"exam.paper.item"

@@ -81,7 +81,7 @@ import numpy as np
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
 from exam.core.batch import alongside, gc_paused
 from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
 from exam.models import (

@@ -28,7 +28,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
 from exam.models import Candidate, Exam, Sitting
 from question_bank.formats import MAX_FILE_BYTES, RowError, csv_format, xlsx
 from question_bank.formats.validation import decode_utf8, find_html, normalise_text

@@ -15,7 +15,7 @@ import pyotp
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
 from exam.core.timeutil import iso_utc
 from exam.models import Candidate, Exam, Sitting
 

@@ -2,7 +2,7 @@
 from alembic import context
 
 import exam.accounts.staff  # noqa: F401  (registers tables on the metadata)
-import exam.audit  # noqa: F401
+import exam.audit.chain  # noqa: F401
 import exam.models  # noqa: F401
 import question_bank.models  # noqa: F401
 from exam.core.db import Base

@@ -40,9 +40,10 @@ from typing import Sequence
 from sqlalchemy import Text, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from exam import attempts, audit
+from exam import attempts
 from exam.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
-from exam.audit import AuditEntry
+from exam.audit import chain as audit
+from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
 from exam.models import Attempt, Candidate, CandidateSession, Exam, Incident, Paper, Response, Sitting
 from exam.sittings import current_access_code, seconds_until_rotation

@@ -26,7 +26,8 @@ from typing import Iterable, Sequence
 from sqlalchemy import event, false, func, inspect, select, update
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
+from exam.audit.models import AuditEntry
 from question_bank.formats import (
     DIFFICULTIES,
     QUESTION_TYPES,
@@ -667,12 +668,12 @@ def history(session: Session, question: Question) -> list[VersionView]:
     return views
 
 
-def audit_entries(session: Session, question_id: int) -> list[audit.AuditEntry]:
+def audit_entries(session: Session, question_id: int) -> list[AuditEntry]:
     """The audit entries about one question, oldest first."""
-    return list(session.scalars(select(audit.AuditEntry)
-                                .where(audit.AuditEntry.object_type == "question",
-                                       audit.AuditEntry.object_id == str(question_id))
-                                .order_by(audit.AuditEntry.seq)))
+    return list(session.scalars(select(AuditEntry)
+                                .where(AuditEntry.object_type == "question",
+                                       AuditEntry.object_id == str(question_id))
+                                .order_by(AuditEntry.seq)))
 
 
 __all__ = [

@@ -17,7 +17,7 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit import chain as audit
 from question_bank import bank
 from question_bank.formats import DIFFICULTIES, MAX_FILE_BYTES, ParsedQuestion, RowError, parse_file
 from question_bank.models import TOPIC_SEPARATOR, Question, QuestionTag, QuestionVersion, Topic

@@ -9,8 +9,9 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import attempts, audit
+from exam import attempts
 from exam.attempts import RoomError
+from exam.audit.models import AuditEntry
 from exam.models import Attempt, Candidate, CandidateSession, PaperItem, Response, ResponseLog
 from exam.sittings import ACCESS_CODE_SECONDS, current_access_code
 from tests.factories import make_ready_candidate, make_ready_candidates
@@ -64,8 +65,8 @@ def save(db, attempt, question, choices, seq, now, flagged=None, machine=MACHINE
 
 
 def audit_entries(db, action):
-    return db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == action)
-                      .order_by(audit.AuditEntry.seq)).all()
+    return db.scalars(select(AuditEntry).where(AuditEntry.action == action)
+                      .order_by(AuditEntry.seq)).all()
 
 
 # --- login ---------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import event, func, select, text
 from sqlalchemy.exc import DBAPIError
 
-from exam import audit
+from exam.audit import chain as audit
+from exam.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
 
 
 def add_entries(db, n: int) -> None:
@@ -26,18 +27,18 @@ def run_verify(runner):
 def drop_guards(db) -> None:
     """What an intruder with database access does first: remove the append-only triggers."""
     if db.bind.dialect.name == "sqlite":
-        for table in audit.AuditEntry.__tablename__, audit.AuditCheckpoint.__tablename__:
+        for table in AuditEntry.__tablename__, AuditCheckpoint.__tablename__:
             for verb in ("update", "delete"):
                 db.execute(text(f"DROP TRIGGER {table}_no_{verb}"))
     else:
-        for table in audit.AuditEntry.__tablename__, audit.AuditCheckpoint.__tablename__:
+        for table in AuditEntry.__tablename__, AuditCheckpoint.__tablename__:
             db.execute(text(f"DROP TRIGGER {table}_append_only ON {table}"))
     db.commit()
 
 
 def test_intact_chain_verifies_with_count_and_head(db, runner):
     add_entries(db, 5)
-    head = db.get(audit.AuditHead, 1)
+    head = db.get(AuditHead, 1)
     result = run_verify(runner)
     assert result.exit_code == 0, result.output
     assert f"intact: 5 entries, head {head.hash}" in result.output
@@ -46,18 +47,18 @@ def test_intact_chain_verifies_with_count_and_head(db, runner):
 def test_entry_written_in_callers_transaction_is_gone_on_rollback(db):
     audit.append(db, actor="tester", action="test.event")
     db.rollback()
-    assert db.scalar(select(audit.AuditEntry)) is None
-    assert db.get(audit.AuditHead, 1).count == 0
+    assert db.scalar(select(AuditEntry)) is None
+    assert db.get(AuditHead, 1).count == 0
 
 
 def test_a_head_already_in_the_session_follows_the_appends_and_each_commit_signs_the_stored_head(db, runner):
     add_entries(db, 1)
-    head = db.get(audit.AuditHead, 1)  # loaded: appends write the head underneath the session
+    head = db.get(AuditHead, 1)  # loaded: appends write the head underneath the session
     audit.append(db, actor="tester", action="test.event", object_id="a")
     entry = audit.append(db, actor="tester", action="test.event", object_id="b")
     assert (head.count, head.hash) == (3, entry.hash) and entry.seq == 3
     db.commit()
-    checkpoint = db.scalars(select(audit.AuditCheckpoint).order_by(audit.AuditCheckpoint.id.desc())).first()
+    checkpoint = db.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.id.desc())).first()
     assert (checkpoint.count, checkpoint.head_hash) == (3, entry.hash)
     assert run_verify(runner).exit_code == 0
 
@@ -70,7 +71,7 @@ def test_a_group_commit_is_signed_once_and_only_once_committed(app, db, runner):
     path = app.config["AUDIT_CHECKPOINT_FILE"]
     add_entries(db, 1)
     copied = len(audit.read_checkpoint_file(path))
-    stored = db.scalar(select(func.count()).select_from(audit.AuditCheckpoint))
+    stored = db.scalar(select(func.count()).select_from(AuditCheckpoint))
 
     def appending(n):
         def work(session):
@@ -84,12 +85,12 @@ def test_a_group_commit_is_signed_once_and_only_once_committed(app, db, runner):
     save_batch.GroupCommitter(app).apply(writes)
     assert [w.result for w in writes] == [0, 1, None, 3] and isinstance(writes[2].error, ValueError)
     db.rollback()
-    head = db.get(audit.AuditHead, 1)
+    head = db.get(AuditHead, 1)
     assert head.count == 4  # the first entry and three of the batch
     checkpoints = audit.read_checkpoint_file(path)
     assert len(checkpoints) == copied + 1 and (checkpoints[-1]["count"], checkpoints[-1]["head_hash"]) == (
         head.count, head.hash)
-    assert db.scalar(select(func.count()).select_from(audit.AuditCheckpoint)) == stored + 1
+    assert db.scalar(select(func.count()).select_from(AuditCheckpoint)) == stored + 1
 
     # A batch whose commit fails (after signing) leaves no checkpoint behind, in the database or the file.
     def fail(session):
@@ -104,7 +105,7 @@ def test_a_group_commit_is_signed_once_and_only_once_committed(app, db, runner):
     finally:
         event.remove(factory, "before_commit", fail)
     assert all(isinstance(w.error, save_batch.BatchFailed) for w in failed)
-    assert db.scalar(select(func.count()).select_from(audit.AuditCheckpoint)) == stored + 1
+    assert db.scalar(select(func.count()).select_from(AuditCheckpoint)) == stored + 1
     assert len(audit.read_checkpoint_file(path)) == copied + 1
     assert run_verify(runner).exit_code == 0
 
@@ -162,7 +163,7 @@ def test_rewritten_chain_with_recomputed_hashes_is_caught_by_signed_checkpoints(
     add_entries(db, 4)
     drop_guards(db)
     rows = [dict(r._mapping) for r in db.execute(text("SELECT * FROM audit_entry ORDER BY seq"))]
-    prev = audit.GENESIS_HASH
+    prev = GENESIS_HASH
     db.execute(text("DELETE FROM audit_entry"))
     for row in rows:
         if row["seq"] == 2:
@@ -206,11 +207,11 @@ def test_forged_checkpoint_signature_is_refused(app, db, runner):
 
 def test_verify_is_pure_and_checks_an_export(db, app):
     add_entries(db, 3)
-    entries = [e.as_dict() for e in db.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.seq))]
+    entries = [e.as_dict() for e in db.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
     exported = [json.loads(json.dumps(e)) for e in entries]  # through JSON, as an offline auditor gets it
     checkpoints = audit.read_checkpoint_file(app.config["AUDIT_CHECKPOINT_FILE"])
     public_key = audit.public_key_from_pem(app.extensions["audit_key"].public_pem)
-    chain_id = db.get(audit.AuditHead, 1).chain_id
+    chain_id = db.get(AuditHead, 1).chain_id
     assert audit.verify(exported, checkpoints, public_key, chain_id=chain_id).ok
     exported[1]["actor"] = "mallory"
     verdict = audit.verify(exported, checkpoints, public_key, chain_id=chain_id)

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pyotp
 from sqlalchemy import select
 
-from exam import audit
 from exam.accounts import staff as accounts
+from exam.audit.models import AuditEntry
 from exam.core.db import get_session, utcnow
 from tests.conftest import csrf_from, login
 
@@ -100,8 +100,8 @@ def test_lockout_after_repeated_failures_is_audit_logged(client, app, staff):
     response = post_form(client, "/login", {"username": user.username, "password": user.password})
     assert response.status_code == 401
     with app.app_context():
-        actions = get_session().scalars(select(audit.AuditEntry.action)
-                                        .where(audit.AuditEntry.object_id == user.username)).all()
+        actions = get_session().scalars(select(AuditEntry.action)
+                                        .where(AuditEntry.object_id == user.username)).all()
     assert actions.count("auth.login_failed") == app.config["LOGIN_MAX_FAILURES"] + 1
     assert "auth.lockout" in actions
 

@@ -6,9 +6,9 @@ import uuid
 import pytest
 from sqlalchemy import create_engine, select, text
 
-from exam import audit
 from exam.accounts import staff as accounts
 from exam.accounts.models import User
+from exam.audit.models import AuditEntry
 from exam.core import schema
 from exam.core.db import make_engine, utcnow
 from tests.conftest import PG_URL
@@ -79,7 +79,7 @@ def test_users_create_prompts_for_password_and_prints_uri(runner, db):
     user = db.scalar(select(User).where(User.username == "to-truong"))
     assert user.role_set == {"board", "auditor"}
     assert not user.password_hash.startswith("mat-khau")  # hashed (scrypt)
-    assert db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "user.create"))
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "user.create"))
 
 
 def test_users_create_refuses_bad_input_and_writes_nothing(runner, db):

@@ -65,7 +65,7 @@ def test_the_driver_keeps_one_connection_per_transaction(db):
 def test_the_driver_is_taken_again_inside_an_orm_savepoint_so_that_it_is_emitted(db):
     from sqlalchemy import func, select
 
-    from exam import audit
+    from exam.audit import chain as audit
 
     Driver(db)
     before = db.scalar(select(func.count()).select_from(audit.AuditEntry))

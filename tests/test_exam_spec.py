@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
 from exam.exam_spec import CellSpec, SpecRejected, read_spec_dict, spec_from_dict, spec_from_toml, spec_to_toml
 from exam.exams import check_reading, check_spec, create_exam, publish_exam
@@ -119,7 +119,7 @@ def test_the_example_creates_an_exam_that_publishes_over_the_demo_bank(db):
         (1, "general", 60, 60, 0.5), (2, "language", 30, 30, 0.5), (3, "informatics", 30, 30, 0.5)]
     assert sum(c.count for s in exam.sections for c in s.cells) == 120
     assert exam.spec == example_spec().as_dict()
-    entry = db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "exam.create"))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "exam.create"))
     assert entry.object_id == "R1-2026" and json.loads(entry.details)["questions"] == 120
     frozen = publish_exam(db, exam, actor="test", now=now)
     assert frozen >= 120 and exam.status == "published"

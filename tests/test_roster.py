@@ -10,7 +10,7 @@ import pytest
 from openpyxl import Workbook
 from sqlalchemy import func, select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
 from exam.models import Candidate
 from exam.roster import (
@@ -65,7 +65,7 @@ def test_a_good_csv_imports_every_candidate_with_an_audit_entry(db, exam):
     assert stored["TS0002"].citizen_id == "079090001234"
     assert stored["TS0002"].priority_category == "Con thương binh"
     assert stored["TS0003"].citizen_id == "123456789"  # an old 9-digit CMND
-    entry = db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "candidates.import"))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "candidates.import"))
     details = json.loads(entry.details)
     assert details["sha256"] == report.file_sha256 and details["count"] == 3 and entry.object_id == exam.code
 
@@ -157,7 +157,7 @@ def test_dry_run_reports_and_writes_nothing(db, exam):
                            dry_run=True)
     assert report.ok and report.added == 2 and report.by_post() == [("Chuyên viên pháp chế", 2)]
     assert count(db) == 0
-    assert db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "candidates.import")) is None
+    assert db.scalar(select(AuditEntry).where(AuditEntry.action == "candidates.import")) is None
 
 
 def test_seats_from_the_file_are_checked(db, exam):
@@ -193,7 +193,7 @@ def test_automatic_seats_follow_registration_numbers_and_keep_given_seats(db, ex
     assert [(c.seat, c.registration_no) for c in seat_list(db, sitting)] == [
         (1, "TS0001"), (2, "TS0002"), (3, "TS0003"), (4, "TS0004"), (5, "TS0005")]
     assert assign_seats(db, exam, sitting, actor="hoidong", now=NOW).seated == 0  # nothing left to seat
-    entry = db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "candidates.seat"))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "candidates.seat"))
     assert json.loads(entry.details)["seated"] == 4
 
 

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from exam import api, attempts, audit, paper_cache
+from exam import api, attempts, paper_cache
 from exam.attempts import RoomError
+from exam.audit import chain as audit
+from exam.audit.models import AuditEntry
 from exam.core.db import Driver, utcnow
 from exam.models import Attempt, Candidate, Paper, PaperItem, Sitting
 from tests.factories import SMALL_SECTIONS, make_ready_candidates
@@ -195,8 +197,8 @@ def test_papers_in_memory_are_bounded_and_only_frozen_ones_are_kept(app, db, mon
 # --- the start on the driver's cursor -------------------------------------------------------------------------
 
 def audit_details(db, action, object_id):
-    entry = db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == action,
-                                                     audit.AuditEntry.object_id == object_id))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == action,
+                                                     AuditEntry.object_id == object_id))
     return None if entry is None else json.loads(entry.details)
 
 
@@ -227,7 +229,7 @@ def test_a_token_start_follows_the_same_rule_as_a_start_on_the_attempt(db):
     db.commit()
     db.expire_all()
     assert db.get(Attempt, stored[1].id).section_position == 2
-    starts = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "attempt.start")).all()
+    starts = db.scalars(select(AuditEntry).where(AuditEntry.action == "attempt.start")).all()
     assert len(starts) == 2  # one entry per start, none for the repeated one
     assert audit.verify_database(db, None).ok
 

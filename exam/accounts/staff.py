@@ -14,8 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.security import check_password_hash, generate_password_hash
 
-from exam import audit
 from exam.accounts.models import ROLES, RecoveryCode, StaffSession, User
+from exam.audit import chain as audit
 from exam.core.db import utcnow
 
 RECOVERY_CODE_COUNT = 10

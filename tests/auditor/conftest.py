@@ -5,7 +5,6 @@ intruder's first step on the save history (dropping its append-only triggers), t
 and the stand-alone verifier run in its own ``python -I`` process."""
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -15,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from exam import attempts, audit, merit
+from exam import attempts, merit
+from exam.audit import chain as audit
 from exam.models import Attempt, Candidate, CandidateScore, ExternalScore, GradingRun, MeritList, PaperItem
 from exam.results import section_results_of
 from exam.sittings import current_access_code

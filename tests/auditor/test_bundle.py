@@ -9,7 +9,8 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from exam import audit
+from exam.audit import chain as audit
+from exam.audit.models import HASHED_FIELDS, AuditEntry, AuditHead
 from exam.models import Attempt, CandidateScore, Response, ResponseLog
 from tests.auditor.conftest import attempt_of, drop_response_log_guard, export, verify
 
@@ -36,12 +37,12 @@ def test_clean_exam_exports_and_verifies(runner, db, results_exam, tmp_path):
             "key_corrections.json", "candidates.jsonl", "papers.jsonl", "attempts.jsonl", "scores.jsonl",
             "grading_runs.json", "merit_list.json", "README.txt", "manifest.json"} <= names
     assert set(manifest["files"]) == names - {"manifest.json"}
-    assert set(chain[0]) == set(audit.HASHED_FIELDS) | {"hash"}
-    assert len(chain) == db.get(audit.AuditHead, 1).count - 1  # the export's own entry came after
+    assert set(chain[0]) == set(HASHED_FIELDS) | {"hash"}
+    assert len(chain) == db.get(AuditHead, 1).count - 1  # the export's own entry came after
     assert chain[-1]["action"] == "merit.publish"
     assert len(attempts) == 4 and all(a["history"] and a["responses"] for a in attempts)
     assert all("correct" in option for q in questions for option in q["options"])
-    assert db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "audit.export")).one()
+    assert db.scalars(select(AuditEntry).where(AuditEntry.action == "audit.export")).one()
 
     result = verify(bundle)
     assert result.returncode == 0, result.stdout + result.stderr

@@ -11,7 +11,8 @@ import zipfile
 import pytest
 from sqlalchemy import func, select, text, update
 
-from exam import audit, auditor
+from exam.audit import views as auditor
+from exam.audit.models import AuditEntry, AuditHead
 from exam.models import Attempt, ResponseLog
 from tests.auditor.conftest import MACHINE, T0, drop_response_log_guard
 from tests.conftest import csrf_from, login
@@ -36,7 +37,7 @@ def test_chain_browser_shows_full_hashes_and_the_verdict(client, login_as, db, s
     login_as("auditor")
     html = page(client, "/audit/")
     assert 'id="chain-verdict"' in html and "alert-success" in html
-    last = db.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.seq.desc())).first()
+    last = db.scalars(select(AuditEntry).order_by(AuditEntry.seq.desc())).first()
     assert last.hash in html and last.prev_hash in html  # the full hashes, inside <details>
     assert f'id="entry-{last.seq}"' in html
 
@@ -67,7 +68,7 @@ def test_chain_browser_filters_by_candidate_exam_action_actor_and_time(client, l
 
 
 def test_chain_pages_by_keyset_on_seq(db, sat_exam):
-    total = db.scalar(select(func.count()).select_from(audit.AuditEntry))
+    total = db.scalar(select(func.count()).select_from(AuditEntry))
     first, newer, older = auditor.chain_page(db, [], before=None, after=None, size=5)
     assert [e.seq for e in first] == list(range(total, total - 5, -1)) and newer is None and older == total - 4
     second, newer, older = auditor.chain_page(db, [], before=older, after=None, size=5)
@@ -154,7 +155,7 @@ def test_bundle_download_is_recorded(client, login_as, db, results_exam):
     bundle = zipfile.ZipFile(io.BytesIO(response.data))
     manifest = json.loads(bundle.read("manifest.json"))
     assert manifest["exam"] == results_exam.exam.code and "attempts.jsonl" in manifest["files"]
-    entry = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "audit.export")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "audit.export")).one()
     assert entry.actor == user.username and entry.role == "auditor"
     assert json.loads(entry.details)["chain_count"] == manifest["chain"]["count"] == entry.seq - 1
 
@@ -162,7 +163,7 @@ def test_bundle_download_is_recorded(client, login_as, db, results_exam):
 def test_fingerprint_command_and_page(runner, client, login_as, db, sat_exam, tmp_path):
     login_as("auditor")  # first: signing in adds entries
     db.expire_all()
-    head = db.get(audit.AuditHead, 1)
+    head = db.get(AuditHead, 1)
     digits = head.hash[:16]
     expected = f"{head.count} · {digits[:4]} {digits[4:8]} {digits[8:12]} {digits[12:]}"
     result = runner.invoke(args=["audit", "fingerprint", "--qr", str(tmp_path / "head.svg")])

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from exam import grading, results, retally
+from exam import grading, results
+from exam.audit import retally
 from exam.models import Attempt, CandidateScore, KeyCorrection, Response, ResponseLog
 from tests.auditor.conftest import T0, attempt_of, drop_response_log_guard
 
@@ -25,7 +26,7 @@ def run_retally(runner, exam):
 # --- the rule, against the grader and by hand -------------------------------------------------------
 
 def test_retally_imports_neither_numpy_nor_the_grader():
-    tree = ast.parse((ROOT / "exam" / "retally.py").read_text(encoding="utf-8"))
+    tree = ast.parse((ROOT / "exam" / "audit" / "retally.py").read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     assert not any(name.startswith(("numpy", "exam.grading")) for name in imported), imported

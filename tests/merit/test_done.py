@@ -11,7 +11,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from exam import audit, merit_lists, results
+from exam import merit_lists, results
+from exam.audit.models import AuditEntry
 from exam.exports import UTF8_BOM
 from exam.merit import merit_hash
 from exam.models import MeritList
@@ -75,7 +76,7 @@ def test_from_submitted_attempts_to_a_published_list_with_a_corrected_key_and_a_
                                                allow_unresolved_ties=True)
     db.flush()
     assert published.status == "published" and published.hash == merit_hash(lists)
-    entry = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "merit.publish")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "merit.publish")).one()
     details = json.loads(entry.details)
     assert details["hash"] == published.hash
     assert details["unresolved_ties"] == [{"post": LAW, "rank": 2, "registration_nos": ["TS01", "TS02"]}]

@@ -7,7 +7,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from exam import audit, merit, merit_lists, results
+from exam import merit, merit_lists, results
+from exam.audit.models import AuditEntry
 from exam.exam_spec import read_spec_toml, spec_from_toml, spec_to_toml
 from exam.models import MeritList, TieDecision
 from tests.merit.helpers import ACCOUNTS, LAW, T0, correct_the_key, make_round, round2_csv, spec_toml
@@ -43,7 +44,7 @@ def test_the_list_ranked_while_the_grading_analyses_items_is_the_list_built_afte
     assert (record.content, record.hash) == (content, digest)
     assert record.grading_run_id == outcome.run.id
     assert outcome.run.summary["test"] == stats
-    last = db.scalars(select(audit.AuditEntry.action).order_by(audit.AuditEntry.seq.desc()).limit(2)).all()
+    last = db.scalars(select(AuditEntry.action).order_by(AuditEntry.seq.desc()).limit(2)).all()
     assert last == ["merit.build", "exam.grade"]
 
 
@@ -80,7 +81,7 @@ def test_the_rule_is_set_from_toml_until_a_list_is_published(db):
     merit_lists.set_ranking(db, exam, data, actor="hoidong", now=LATER)
     assert merit_lists.ranking_rule(exam)[0].min_score == 75
     assert 'min_score = 75' in merit_lists.ranking_toml(exam)
-    entry = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "ranking.update")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "ranking.update")).one()
     assert json.loads(entry.details)["ranking"] == data
     record = merit_lists.build_merit_list(db, exam, "hoidong", LATER)
     law = merit_lists.lists_of(record)[LAW]
@@ -122,7 +123,7 @@ def test_tie_decisions_must_fill_the_places_left_with_a_reason(db):
     rows = db.scalars(select(TieDecision).order_by(TieDecision.candidate_id)).all()
     assert [(r.post, r.decision, r.reason, r.decided_by) for r in rows] == [
         (LAW, "not_selected", reason, "hoidong"), (LAW, "selected", reason, "hoidong")]
-    entry = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "merit.decide")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "merit.decide")).one()
     assert json.loads(entry.details)["ties"] == [{"rank": 2, "places": 1, "selected": ["TS02"],
                                                   "not_selected": ["TS01"]}]
     assert json.loads(entry.details)["hash"] == record.hash
@@ -160,7 +161,7 @@ def test_publishing_freezes_the_list(db):
                            reason="Biên bản họp Hội đồng số 12.", actor="hoidong", now=LATER)
     published = merit_lists.publish_merit_list(db, exam, actor="hoidong", now=LATER)
     frozen_content, frozen_hash = published.content, published.hash
-    entry = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "merit.publish")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "merit.publish")).one()
     assert json.loads(entry.details)["hash"] == frozen_hash and json.loads(entry.details)["unresolved_ties"] == []
 
     # Later: new round-2 scores and a regrade. The published list does not move; a new build is refused.

@@ -8,7 +8,7 @@ from datetime import date
 
 from sqlalchemy import func, select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
 from exam.models import Candidate, ExternalScore
 from exam.outside_scores import import_scores, scores_of, template_csv
@@ -48,7 +48,7 @@ def test_a_good_csv_with_decimal_commas_absences_and_a_component_column(db):
     assert report.by_component() == [("interview", 1), ("round2", 3)]
     assert stored(db, exam) == {"TS0001": {"round2": 72.5, "interview": 88.0}, "TS0002": {"round2": None},
                                 "TS0003": {"round2": None}}
-    entry = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == "scores.import")).one()
+    entry = db.scalars(select(AuditEntry).where(AuditEntry.action == "scores.import")).one()
     details = json.loads(entry.details)
     assert details["sha256"] == hashlib.sha256(content).hexdigest() == report.file_sha256
     assert details["count"] == 4 and details["absent"] == 2 and entry.object_id == exam.code
@@ -97,8 +97,8 @@ def test_a_bad_file_lists_every_error_and_writes_nothing(db):
     assert [e.location for e in report.errors] == sorted((e.location for e in report.errors),
                                                           key=lambda loc: int(loc.split()[1]))
     assert db.scalar(select(func.count()).select_from(ExternalScore)) == 0
-    assert db.scalar(select(func.count()).select_from(audit.AuditEntry)
-                     .where(audit.AuditEntry.action == "scores.import")) == 0
+    assert db.scalar(select(func.count()).select_from(AuditEntry)
+                     .where(AuditEntry.action == "scores.import")) == 0
 
 
 def test_header_problems_and_unsupported_files(db):

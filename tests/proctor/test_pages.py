@@ -10,7 +10,8 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from exam import attempts, audit
+from exam import attempts
+from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
 from exam.models import PaperItem, Sitting
 from exam.sittings import current_access_code
@@ -78,7 +79,7 @@ def post(client, url, token, **data):
 
 def audit_count(app) -> int:
     with app.extensions["exam_db"].sessionmaker() as db:
-        return db.scalar(select(func.count()).select_from(audit.AuditEntry))
+        return db.scalar(select(func.count()).select_from(AuditEntry))
 
 
 # --- pages --------------------------------------------------------------------------------------------------

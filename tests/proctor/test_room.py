@@ -10,8 +10,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from exam import attempts, audit
+from exam import attempts
 from exam.attempts import RoomError
+from exam.audit.models import AuditEntry
 from exam.models import Attempt, Candidate, CandidateSession, Incident, PaperItem, Sitting
 from exam.sittings import current_access_code
 from proctor import room
@@ -61,8 +62,8 @@ def time_left(db, attempt, sitting, now):
 
 def entries(db, action):
     return [json.loads(e.details) | {"_actor": e.actor, "_object": e.object_id}
-            for e in db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action == action)
-                                .order_by(audit.AuditEntry.seq))]
+            for e in db.scalars(select(AuditEntry).where(AuditEntry.action == action)
+                                .order_by(AuditEntry.seq))]
 
 
 def first_question(db, attempt, section=1):
@@ -82,7 +83,7 @@ def test_every_action_is_refused_without_a_reason_and_changes_nothing(db):
     attempt = started(db, first, now)
     login(db, second, now, machine="10.1.1.22 Chrome")
     db.commit()
-    before_audit = db.scalar(select(func.count()).select_from(audit.AuditEntry))
+    before_audit = db.scalar(select(func.count()).select_from(AuditEntry))
     snapshot = (attempt.deadline, attempt.section_deadline, attempt.extra_seconds, attempt.status)
     later = now + minutes(2)
     actions = {
@@ -104,7 +105,7 @@ def test_every_action_is_refused_without_a_reason_and_changes_nothing(db):
                 action(blank)
             assert refused.value.code == "reason_required", name
     db.commit()
-    assert db.scalar(select(func.count()).select_from(audit.AuditEntry)) == before_audit
+    assert db.scalar(select(func.count()).select_from(AuditEntry)) == before_audit
     db.refresh(attempt)
     assert (attempt.deadline, attempt.section_deadline, attempt.extra_seconds, attempt.status) == snapshot
     assert sitting.paused_at is None and third.absent_at is None and third.checked_in_at is None

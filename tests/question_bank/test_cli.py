@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from question_bank import bank
 from question_bank.models import Question
 from tests.question_bank.test_importer import DEMO_BANK, GOOD_ROWS, csv_file
@@ -24,7 +24,7 @@ def test_import_prints_the_table_and_writes(runner, db, tmp_path):
     assert result.exit_code == 0, result.output
     assert "imported 3 questions" in result.output and questions_in(db) == 3
     assert "TOTAL" in result.output
-    assert db.scalar(select(audit.AuditEntry.actor).where(audit.AuditEntry.action == "bank.import")) == "cli"
+    assert db.scalar(select(AuditEntry.actor).where(AuditEntry.action == "bank.import")) == "cli"
 
 
 def test_bad_file_exits_1_naming_every_error_and_writes_nothing(runner, db, tmp_path):
@@ -36,7 +36,7 @@ def test_bad_file_exits_1_naming_every_error_and_writes_nothing(runner, db, tmp_
     assert f"{path}: row 3, difficulty: must be one of" in result.output
     assert f"{path}: row 4, correct:" in result.output
     assert "nothing imported" in result.output
-    assert questions_in(db) == 0 and db.scalar(select(func.count()).select_from(audit.AuditEntry)) == 0
+    assert questions_in(db) == 0 and db.scalar(select(func.count()).select_from(AuditEntry)) == 0
 
 
 def test_topic_option_and_near_duplicate_warnings(runner, db, tmp_path, make_question):

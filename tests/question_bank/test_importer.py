@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from question_bank import bank
 from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx
 from question_bank.importer import import_file
@@ -33,7 +33,7 @@ def count(db, model) -> int:
 
 def bank_is_empty(db) -> bool:
     return all(count(db, model) == 0 for model in (Question, QuestionVersion, QuestionTag, Topic)) and \
-        count(db, audit.AuditEntry) == 0
+        count(db, AuditEntry) == 0
 
 
 def test_good_file_is_imported_with_one_audit_entry(db, clock):
@@ -48,7 +48,7 @@ def test_good_file_is_imported_with_one_audit_entry(db, clock):
     assert questions[1].qtype == "multiple" and questions[1].current_version.correct_letters == "A,B"
     assert [t.tag for t in questions[0].tags] == ["excel"]
     assert "ham nao tinh tong" in questions[0].search_text
-    entries = db.scalars(select(audit.AuditEntry)).all()
+    entries = db.scalars(select(AuditEntry)).all()
     assert [e.action for e in entries] == ["bank.import"]
     details = json.loads(entries[0].details)
     assert details["filename"] == "cau-hoi.csv" and details["count"] == 3 and details["format"] == "csv"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from exam.core.db import get_session
 from question_bank import bank
 from question_bank.models import Question, QuestionVersion, Topic
@@ -292,7 +292,7 @@ def test_import_dry_run_then_confirm_adds_the_questions(client, app, login_as):
     again = client.post("/bank/import/confirm", data={"csrf_token": csrf_from(html), "token": token, "sha256": sha})
     assert again.status_code == 302 and count_questions(app) == 3  # a token works once
     with app.app_context():
-        assert get_session().scalar(select(audit.AuditEntry.action).where(audit.AuditEntry.action == "bank.import"))
+        assert get_session().scalar(select(AuditEntry.action).where(AuditEntry.action == "bank.import"))
 
 
 def test_bad_import_file_shows_every_error_and_writes_nothing(client, app, login_as):
@@ -345,6 +345,6 @@ def test_exports_download_the_bank_and_are_audited(client, app, login_as, make_q
     xlsx = client.get("/bank/export.xlsx")
     assert xlsx.status_code == 200 and xlsx.data[:2] == b"PK"
     with app.app_context():
-        exports = get_session().scalars(select(audit.AuditEntry.details)
-                                        .where(audit.AuditEntry.action == "bank.export")).all()
+        exports = get_session().scalars(select(AuditEntry.details)
+                                        .where(AuditEntry.action == "bank.export")).all()
     assert [json.loads(d)["format"] for d in exports] == ["json", "xlsx"]

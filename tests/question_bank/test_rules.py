@@ -7,7 +7,7 @@ import unicodedata
 import pytest
 from sqlalchemy import select
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from question_bank import bank
 from question_bank.models import Question, QuestionTag, QuestionVersion, Topic
 from tests.question_bank.conftest import draft
@@ -204,7 +204,7 @@ def test_ensure_topic_creates_the_chain_once(db, clock):
     db.commit()
     assert topic.id == again.id and topic.path == "Tin học > Word > Định dạng"
     assert topic.parent.path == "Tin học > Word" and topic.parent.parent.parent_id is None
-    created = db.scalars(select(audit.AuditEntry.details).where(audit.AuditEntry.action == "bank.topic.create")).all()
+    created = db.scalars(select(AuditEntry.details).where(AuditEntry.action == "bank.topic.create")).all()
     assert len(created) == 3
     with pytest.raises(bank.BankError):
         bank.ensure_topic(db, "Tin học >  > Word", actor="x", now=clock())
@@ -226,7 +226,7 @@ def test_rename_and_move_carry_subtopics_and_questions(db, make_question, clock)
     with pytest.raises(bank.BankError):
         bank.rename_topic(db, excel, "Tin học", actor="x", now=clock())  # taken
     assert {"bank.topic.rename", "bank.topic.move"} <= set(
-        db.scalars(select(audit.AuditEntry.action).where(audit.AuditEntry.object_type == "topic")))
+        db.scalars(select(AuditEntry.action).where(AuditEntry.object_type == "topic")))
 
 
 def test_stats_and_topic_tree_count_active_questions(db, small_bank):

@@ -7,7 +7,8 @@ import json
 import pytest
 from sqlalchemy import select
 
-from exam import audit, results
+from exam import results
+from exam.audit.models import AuditEntry
 from exam.models import Exam, KeyCorrection, Paper, PaperItem
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, correct_options, right_answers, sit
@@ -36,7 +37,7 @@ def approved(db, exam, version_id, action, correct=None):
 
 
 def audit_actions(db):
-    return [e.action for e in db.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.seq))]
+    return [e.action for e in db.scalars(select(AuditEntry).order_by(AuditEntry.seq))]
 
 
 # --- two people ----------------------------------------------------------------------------------------
@@ -56,8 +57,8 @@ def test_the_proposer_cannot_approve_and_a_second_member_can(db, sat):
         results.reject_correction(db, correction, actor="hoi-dong-3", reason="muộn", now=T0)
     assert again.value.code == "decided"
     db.commit()
-    entries = db.scalars(select(audit.AuditEntry).where(audit.AuditEntry.action.like("exam.key_correction.%"))
-                         .order_by(audit.AuditEntry.seq)).all()
+    entries = db.scalars(select(AuditEntry).where(AuditEntry.action.like("exam.key_correction.%"))
+                         .order_by(AuditEntry.seq)).all()
     assert [(e.action, e.actor) for e in entries] == [("exam.key_correction.propose", "hoi-dong-1"),
                                                       ("exam.key_correction.approve", "hoi-dong-2")]
     details = json.loads(entries[1].details)
@@ -81,7 +82,7 @@ def test_reasons_are_required_and_rejection_is_logged(db, sat):
         results.reject_correction(db, correction, actor="hoi-dong-2", reason=" ", now=T0)
     results.reject_correction(db, correction, actor="hoi-dong-1", reason="Rút lại đề xuất", now=T0)
     assert correction.status == "rejected"
-    entry = db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "exam.key_correction.reject"))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "exam.key_correction.reject"))
     assert json.loads(entry.details)["rejection"] == "Rút lại đề xuất"
     # Rejected corrections are never applied.
     assert results.grade_exam(db, exam, actor="b", now=T0, write=False).corrections == ()

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from exam import audit, results
+from exam import results
+from exam.audit.models import AuditEntry
 from exam.models import Attempt, CandidateScore, Exam, GradingRun, Paper
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, fill_choice_masks, random_answers, right_answers, sit
@@ -149,7 +150,7 @@ def test_run_hashes_and_audit_entry(db):
         assert len(digest) == 64 and int(digest, 16) >= 0
     # The stored scores rehash to the run's outputs hash: anyone can check the table against the chain.
     assert results.outputs_hash_of_scores(db, exam) == run.outputs_hash
-    entry = db.scalar(select(audit.AuditEntry).where(audit.AuditEntry.action == "exam.grade"))
+    entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "exam.grade"))
     details = json.loads(entry.details)
     assert entry.actor == "hoi-dong-1" and entry.object_id == exam.code
     assert (details["key_hash"], details["inputs_hash"], details["outputs_hash"], details["run"]) == (

@@ -27,9 +27,12 @@ from flask_login import current_user
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from exam import audit, audit_bundle, retally
 from exam.accounts.auth import actor, role_required
 from exam.attempts import verify_history
+from exam.audit import bundle as audit_bundle
+from exam.audit import chain as audit
+from exam.audit import retally
+from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
 from exam.models import Attempt, Candidate, Exam, GradingRun, Incident, Sitting
@@ -110,7 +113,7 @@ class ChainFilter:
                 if getattr(self, name)}
 
     def conditions(self, session: Session) -> list:
-        entry = audit.AuditEntry
+        entry = AuditEntry
         found = []
         for name, op in (("start", "ge"), ("end", "le")):
             text = getattr(self, name)
@@ -141,7 +144,7 @@ class ChainFilter:
 def candidate_condition(registration_no: str, exam_id: int | None = None):
     """Entries about a candidate: their number or attempt as the object, them as the actor, their number
     as a value in the details."""
-    entry = audit.AuditEntry
+    entry = AuditEntry
     attempts = select(Attempt.public_id).join(Candidate, Candidate.id == Attempt.candidate_id).where(
         Candidate.registration_no == registration_no)
     if exam_id is not None:
@@ -152,7 +155,7 @@ def candidate_condition(registration_no: str, exam_id: int | None = None):
 
 
 def exam_condition(exam: Exam):
-    entry = audit.AuditEntry
+    entry = AuditEntry
     return or_(and_(entry.object_type == "exam", entry.object_id == exam.code),
                entry.details.contains(json.dumps(exam.code, ensure_ascii=False), autoescape=True),
                entry.object_id.in_(select(Attempt.public_id).join(Candidate, Candidate.id == Attempt.candidate_id)
@@ -164,7 +167,7 @@ def exam_condition(exam: Exam):
 def chain_page(session: Session, conditions: list, *, before: int | None, after: int | None,
                size: int = PAGE_SIZE) -> tuple[list, int | None, int | None]:
     """(entries newest first, seq for the newer page or None, seq for the older page or None)."""
-    entry = audit.AuditEntry
+    entry = AuditEntry
     query = select(entry).where(*conditions)
     if after is not None:
         rows = list(session.scalars(query.where(entry.seq > after).order_by(entry.seq).limit(size + 1)))
@@ -190,7 +193,7 @@ _verdicts_lock = threading.Lock()
 def chain_verdict(session: Session) -> tuple[audit.Verdict, datetime]:
     """The verification of the whole chain, kept for a minute while the head does not move (walking a
     long chain on every page view would be slow); the verify page always checks afresh."""
-    head = session.get(audit.AuditHead, 1)
+    head = session.get(AuditHead, 1)
     key = (get_database().url, head.count, head.hash)
     max_age = current_app.config.get("AUDIT_VERDICT_MAX_AGE_S", VERDICT_MAX_AGE_S)
     with _verdicts_lock:
@@ -243,10 +246,10 @@ def candidate_timeline(session: Session, candidate: Candidate) -> dict:
     events: list[TimelineEvent] = []
     about = candidate_condition(candidate.registration_no, candidate.exam_id)
     if candidate.sitting is not None:  # what the proctor did to the whole room: a pause stops this clock too
-        entry = audit.AuditEntry
+        entry = AuditEntry
         about = or_(about, and_(entry.object_type == "sitting", entry.object_id == candidate.sitting.code))
     noted_incidents = set()
-    for entry in session.scalars(select(audit.AuditEntry).where(about).order_by(audit.AuditEntry.seq)):
+    for entry in session.scalars(select(AuditEntry).where(about).order_by(AuditEntry.seq)):
         details = json.loads(entry.details)
         if not isinstance(details, dict):
             details = {}
@@ -355,7 +358,7 @@ def log():
     conditions = chain_filter.conditions(db_session)
     entries, newer, older = chain_page(db_session, conditions, before=request.args.get("before", type=int),
                                        after=request.args.get("after", type=int))
-    total = db_session.scalar(select(func.count()).select_from(audit.AuditEntry))
+    total = db_session.scalar(select(func.count()).select_from(AuditEntry))
     verdict, checked_at = chain_verdict(db_session)
     return render_template("auditor/log.html", entries=entries, total=total, filter=chain_filter,
                            newer=newer, older=older, verdict=verdict, checked_at=checked_at,
@@ -383,7 +386,7 @@ def fingerprint():
     db_session = get_session()
     verdict = audit.verify_database(db_session, current_app.extensions["audit_key"],
                                     current_app.config["AUDIT_CHECKPOINT_FILE"])
-    head = db_session.get(audit.AuditHead, 1)
+    head = db_session.get(AuditHead, 1)
     qr_text = audit_bundle.head_qr_text(head.chain_id, verdict.count, verdict.head_hash)
     return render_template("auditor/fingerprint.html", verdict=verdict, chain_id=head.chain_id,
                            fingerprint=audit_bundle.fingerprint(verdict.count, verdict.head_hash), qr_text=qr_text,

@@ -48,7 +48,7 @@ from typing import Iterable, Iterator, Mapping, Sequence
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam import audit
+from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
 from exam.models import (
     Attempt,
@@ -426,10 +426,10 @@ def _records(session: Session, rows) -> list[dict]:
             history.setdefault(row[0], []).append({
                 "seq": row[1], "item_id": row[2], "choices": row[3], "flagged": bool(row[4]), "at": row[5],
                 "machine": row[6], "prev_hash": row[7], "hash": row[8]})
-        for entry in session.scalars(select(audit.AuditEntry).where(
-                audit.AuditEntry.action == SUBMIT_ACTION,
-                audit.AuditEntry.object_id.in_([a.public_id for a in attempts.values()]))
-                .order_by(audit.AuditEntry.seq)):
+        for entry in session.scalars(select(AuditEntry).where(
+                AuditEntry.action == SUBMIT_ACTION,
+                AuditEntry.object_id.in_([a.public_id for a in attempts.values()]))
+                .order_by(AuditEntry.seq)):
             submits.setdefault(entry.object_id, []).append(entry.as_dict())
     candidate_ids = [candidate.id for candidate, _, _, _ in rows]
     scores = {s.candidate_id: s for start in range(0, len(candidate_ids), BATCH) for s in session.scalars(

@@ -44,8 +44,10 @@ from typing import IO
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam import audit, retally
-from exam.audit import canonical_json
+from exam.audit import chain as audit
+from exam.audit import retally
+from exam.audit.chain import canonical_json
+from exam.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from exam.core.timeutil import iso_utc
 from exam.models import BlueprintCell, Candidate, ExamPool, ExamSection, GradingRun, TieDecision
 
@@ -148,18 +150,18 @@ class _BundleWriter:
 def write_bundle(session: Session, exam, target: IO[bytes] | str, *, public_pem: str, checkpoint_file: str | None,
                  now: datetime, name: str = "bundle.zip") -> BundleSummary:
     """Write the exam's audit bundle to ``target`` (a path or a binary file). Reads only."""
-    head = session.get(audit.AuditHead, 1)
+    head = session.get(AuditHead, 1)
     chain_id, count, head_hash = head.chain_id, head.count, head.hash
     writer = _BundleWriter(target)
     try:
         with writer.member("chain.jsonl") as out:
             written = 0
-            for entry in session.scalars(select(audit.AuditEntry).order_by(audit.AuditEntry.seq)
-                                         .where(audit.AuditEntry.seq <= count).execution_options(yield_per=2000)):
+            for entry in session.scalars(select(AuditEntry).order_by(AuditEntry.seq)
+                                         .where(AuditEntry.seq <= count).execution_options(yield_per=2000)):
                 out.line(entry.as_dict())
                 written += 1
         database_checkpoints = [c.as_dict() for c in session.scalars(
-            select(audit.AuditCheckpoint).order_by(audit.AuditCheckpoint.id))]
+            select(AuditCheckpoint).order_by(AuditCheckpoint.id))]
         # The file is shared with writers that committed after our snapshot: keep what the snapshot covers.
         file_checkpoints = [c for c in (audit.read_checkpoint_file(checkpoint_file) if checkpoint_file else [])
                             if c.get("chain_id") == chain_id and c.get("count", 0) <= count]

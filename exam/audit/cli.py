@@ -1,7 +1,9 @@
-"""Auditor commands: attached to the ``audit`` group of exam.cli.
+"""Audit commands (the ``audit`` group):
 
+    flask --app wsgi audit verify                       check the whole chain and its signed checkpoints
+    flask --app wsgi audit public-key | checkpoint      the key that verifies checkpoints / sign the head now
     flask --app wsgi audit retally R1-2026              re-tally every score; exit 1 listing differences
-    flask --app wsgi audit export R1-2026 bundle.zip    the exam's audit bundle (see exam/audit_bundle.py)
+    flask --app wsgi audit export R1-2026 bundle.zip    the exam's audit bundle (see exam/audit/bundle.py)
     flask --app wsgi audit fingerprint --qr head.svg    the chain head, short, with a QR code to print
 
 Reading commands read one snapshot and write nothing, except the export's own audit entry,
@@ -17,7 +19,11 @@ import click
 import segno
 from flask import current_app
 
-from exam import audit, audit_bundle, exams, retally
+from exam import exams
+from exam.audit import bundle as audit_bundle
+from exam.audit import chain as audit
+from exam.audit import retally
+from exam.audit.models import AuditHead
 from exam.core.commands import CLI_ACTOR, audit_cli, require_schema, transactional
 from exam.core.db import get_database, get_session, utcnow
 
@@ -27,6 +33,37 @@ def _exam(db_session, code: str):
     if exam is None:
         raise click.ClickException(f"no exam with code {code!r}")
     return exam
+
+
+@audit_cli.command("verify")
+def audit_verify():
+    """Check the whole chain and its signed checkpoints; exit 1 naming the first broken entry."""
+    require_schema()
+    verdict = audit.verify_database(get_session(), current_app.extensions["audit_key"],
+                                    current_app.config["AUDIT_CHECKPOINT_FILE"])
+    if not verdict.ok:
+        click.echo(f"BROKEN: {verdict.problem}", err=True)
+        if verdict.first_bad_seq is not None:
+            click.echo(f"first broken entry: {verdict.first_bad_seq}", err=True)
+        sys.exit(1)
+    click.echo(f"intact: {verdict.count} entries, head {verdict.head_hash}, "
+               f"{verdict.checkpoints_checked} signed checkpoints checked")
+
+
+@audit_cli.command("public-key")
+def audit_public_key():
+    """Print the installation's Ed25519 public key (PEM) that signs checkpoints."""
+    click.echo(current_app.extensions["audit_key"].public_pem, nl=False)
+
+
+@audit_cli.command("checkpoint")
+@transactional
+def audit_checkpoint(db_session):
+    """Sign the current head now (e.g. before a backup or at the end of a sitting)."""
+    require_schema()
+    checkpoint = audit.write_checkpoint(db_session, current_app.extensions["audit_key"])
+    db_session.info.setdefault("audit_checkpoints", []).append(checkpoint.as_dict())
+    click.echo(f"checkpoint: {checkpoint.count} entries, head {checkpoint.head_hash}")
 
 
 @audit_cli.command("retally")
@@ -101,7 +138,7 @@ def audit_fingerprint(qr_file: Path | None):
     if not verdict.ok:
         click.echo(f"BROKEN: {verdict.problem}", err=True)
         sys.exit(1)
-    head = db_session.get(audit.AuditHead, 1)
+    head = db_session.get(AuditHead, 1)
     click.echo(audit_bundle.fingerprint(verdict.count, verdict.head_hash))
     click.echo(f"chain {head.chain_id}, {verdict.count} entries, head {verdict.head_hash}")
     if qr_file is not None:

@@ -25,60 +25,13 @@ from typing import Iterable
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import String, Text, event, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam.core.db import Base, Driver, DriverStatement, loaded_in, utcnow
+from exam.audit.models import GENESIS_HASH, HASHED_FIELDS, AuditCheckpoint, AuditEntry, AuditHead
+from exam.core.db import Driver, DriverStatement, loaded_in, utcnow
 from exam.core.timeutil import iso_utc
-
-GENESIS_HASH = "0" * 64
-HASHED_FIELDS = ("seq", "at", "actor", "role", "action", "object_type", "object_id", "details", "prev_hash")
-
-
-class AuditEntry(Base):
-    __tablename__ = "audit_entry"
-
-    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    at: Mapped[str] = mapped_column(String(32))  # ISO UTC text: hashed exactly as stored
-    actor: Mapped[str] = mapped_column(String(128), index=True)
-    role: Mapped[str] = mapped_column(String(64), default="")
-    action: Mapped[str] = mapped_column(String(64), index=True)
-    object_type: Mapped[str] = mapped_column(String(64), default="")
-    object_id: Mapped[str] = mapped_column(String(128), default="", index=True)
-    details: Mapped[str] = mapped_column(Text, default="{}")  # canonical JSON text
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64), unique=True)
-
-    def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in HASHED_FIELDS + ("hash",)}
-
-
-class AuditHead(Base):
-    """One row: the number and hash of the last entry. The lock appenders queue on."""
-
-    __tablename__ = "audit_head"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    count: Mapped[int] = mapped_column(default=0)
-    hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
-    chain_id: Mapped[str] = mapped_column(String(32))  # random, set when the database is created
-
-
-class AuditCheckpoint(Base):
-    __tablename__ = "audit_checkpoint"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    chain_id: Mapped[str] = mapped_column(String(32))
-    count: Mapped[int] = mapped_column()
-    head_hash: Mapped[str] = mapped_column(String(64))
-    at: Mapped[str] = mapped_column(String(32))
-    key_id: Mapped[str] = mapped_column(String(16))
-    signature: Mapped[str] = mapped_column(String(128))  # base64 Ed25519 over checkpoint_message()
-
-    def as_dict(self) -> dict:
-        return {"chain_id": self.chain_id, "count": self.count, "head_hash": self.head_hash, "at": self.at,
-                "key_id": self.key_id, "signature": self.signature}
 
 
 def canonical_json(value) -> str:
