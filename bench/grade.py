@@ -140,7 +140,8 @@ class Synthetic:
 
 
 def build(app, candidates: int, paper_items: bool) -> tuple[str, Synthetic, dict[str, float]]:
-    from exam.models import Attempt, BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper
+    from exam.models import Attempt
+    from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper
     from question_bank.models import Question, QuestionVersion, Topic
 
     timings = {}
@@ -284,7 +285,7 @@ def main(argv=None) -> None:
             token = force_immediate.set(True)
             db = get_session()
             db.execute(text("SELECT 1"))  # the connection and its BEGIN are not what we time
-            from exam.exams import exam_by_code
+            from exam.setup.exams import exam_by_code
             exam = exam_by_code(db, code)
             exam.sections  # noqa: B018  (loaded before the clock starts)
             started, cpu = time.perf_counter(), time.process_time()

@@ -55,7 +55,7 @@ import aiohttp  # noqa: E402
 import pyotp  # noqa: E402
 
 from bench.room import build_room, date_of_birth, registration_no, sitting_secrets  # noqa: E402
-from exam.sittings import ACCESS_CODE_DIGITS, ACCESS_CODE_SECONDS  # noqa: E402
+from exam.setup.sittings import ACCESS_CODE_DIGITS, ACCESS_CODE_SECONDS  # noqa: E402
 
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) bench-lab/1.0"
 
@@ -487,7 +487,8 @@ def check_database(app, machines: list[Machine]) -> list[str]:
     from sqlalchemy import select
 
     from exam.core.db import get_session
-    from exam.models import Attempt, Candidate, PaperItem, Response
+    from exam.models import Attempt, Response
+    from exam.setup.models import Candidate, PaperItem
 
     lines = []
     with app.app_context():

@@ -33,9 +33,9 @@ def main(argv=None) -> None:
 
     from sqlalchemy import func, select
 
-    from exam import exams
-    from exam.models import Paper, PaperItem
-    from exam.papers import generate_papers
+    from exam.setup import exams
+    from exam.setup.models import Paper, PaperItem
+    from exam.setup.papers import generate_papers
 
     with tempfile.TemporaryDirectory(prefix="bench-papers-") as tmp:
         room = build_room(Path(tmp), candidates=args.candidates, database_url=args.database_url,

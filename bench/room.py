@@ -92,9 +92,9 @@ def _step(timings: dict, label: str, app, fn):
 def build_room(instance: Path, *, candidates: int, database_url: str | None = None, seats: int = 40,
                with_sittings: bool = True, draw_papers: bool = True, sitting_start: datetime | None = None,
                sitting_minutes: int | None = None, log=print) -> Room:
-    from exam import exams, roster, sittings
-    from exam.exam_spec import spec_from_toml
-    from exam.papers import generate_papers
+    from exam.setup import exams, roster, sittings
+    from exam.setup.papers import generate_papers
+    from exam.setup.spec import spec_from_toml
     from question_bank.importer import import_file
 
     instance.mkdir(parents=True, exist_ok=True)
@@ -170,7 +170,7 @@ def _reset_postgres(engine) -> None:
 
 
 def sitting_secrets(app, codes: list[str]) -> dict[str, str]:
-    from exam.models import Sitting
+    from exam.setup.models import Sitting
 
     with app.app_context():
         return dict(get_session().execute(select(Sitting.code, Sitting.access_secret)

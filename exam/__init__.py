@@ -87,9 +87,9 @@ def register_blueprints(app: Flask) -> None:
     from exam.accounts.auth import bp as auth_bp
     from exam.api import bp as api_bp
     from exam.audit.views import bp as auditor_bp
-    from exam.board import bp as board_bp
     from exam.exam_room import bp as exam_room_bp
     from exam.home import bp as home_bp
+    from exam.setup.views import bp as board_bp
     from question_bank.views import bp as bank_bp
 
     app.register_blueprint(home_bp)

@@ -30,8 +30,8 @@ from exam import attempts, paper_cache, save_batch, writer_process
 from exam.attempts import RoomError
 from exam.core.db import Driver, force_immediate, get_session, reads_only, utcnow
 from exam.core.extensions import csrf
-from exam.models import Exam
 from exam.room_writes import iso
+from exam.setup.models import Exam
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)

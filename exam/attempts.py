@@ -54,19 +54,9 @@ from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
 from exam.core.timeutil import iso_utc
 from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record
-from exam.models import (
-    Attempt,
-    Candidate,
-    CandidateSession,
-    Exam,
-    ExamSection,
-    Paper,
-    PaperItem,
-    Response,
-    ResponseLog,
-    Sitting,
-)
-from exam.sittings import check_access_code
+from exam.models import Attempt, CandidateSession, Response, ResponseLog
+from exam.setup.models import Candidate, Exam, ExamSection, Paper, PaperItem, Sitting
+from exam.setup.sittings import check_access_code
 
 GENESIS_HASH = "0" * 64
 DEFAULT_GRACE = timedelta(seconds=10)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from exam import attempts
 from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
-from exam.models import Candidate, Exam
+from exam.setup.models import Candidate, Exam
 
 
 @exam_cli.command("close-overdue")

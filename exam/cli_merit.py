@@ -18,10 +18,10 @@ import click
 from flask.cli import with_appcontext
 
 from exam import merit, merit_lists, outside_scores
-from exam.cli_exams import _exam, _refuse
 from exam.core.commands import CLI_ACTOR, merit_cli, require_schema, scores_cli, transactional
 from exam.core.db import get_session, utcnow
 from exam.exports import EXPORTERS
+from exam.setup.cli import _exam, _refuse
 
 
 def _rejected(label: str, exc: merit.MeritRejected) -> None:

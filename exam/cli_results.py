@@ -22,10 +22,10 @@ from sqlalchemy import select
 
 from exam import item_stats, results
 from exam.accounts.models import User
-from exam.cli_exams import _exam
 from exam.core.commands import CLI_ACTOR, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
 from exam.models import KeyCorrection
+from exam.setup.cli import _exam
 
 
 def _board_member(db_session, username: str) -> str:

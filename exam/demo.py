@@ -85,9 +85,9 @@ def demo(db_session):
 
 def load_demo_exam(db_session, now) -> None:
     """The round-1 example: created, published, a sitting open now, 30 candidates seated, papers drawn."""
-    from exam import exams, roster, sittings
-    from exam.exam_spec import spec_from_toml
-    from exam.papers import generate_papers
+    from exam.setup import exams, roster, sittings
+    from exam.setup.papers import generate_papers
+    from exam.setup.spec import spec_from_toml
 
     spec, errors = spec_from_toml(DEMO_SPEC.read_bytes())
     if spec is None:
@@ -206,10 +206,11 @@ def load_finished_exam(db_session, now) -> None:
     place of the first post, a draft merit list, and a key correction awaiting a second board member."""
     import dataclasses
 
-    from exam import exams, merit_lists, outside_scores, results, roster, sittings
-    from exam.exam_spec import spec_from_toml
+    from exam import merit_lists, outside_scores, results
     from exam.models import MeritList
-    from exam.papers import generate_papers
+    from exam.setup import exams, roster, sittings
+    from exam.setup.papers import generate_papers
+    from exam.setup.spec import spec_from_toml
 
     exam = exams.exam_by_code(db_session, FINISHED_CODE)
     if exam is not None and db_session.scalar(select(MeritList.id).where(MeritList.exam_id == exam.id).limit(1)):
@@ -278,7 +279,8 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
     from exam import attempts
     from exam.audit.chain import canonical_json
     from exam.core.timeutil import iso_utc
-    from exam.models import Attempt, Candidate, Paper, PaperItem, Response, ResponseLog, Sitting
+    from exam.models import Attempt, Response, ResponseLog
+    from exam.setup.models import Candidate, Paper, PaperItem, Sitting
     from proctor.room import mark_absent
     from question_bank.models import QuestionVersion
 
@@ -373,7 +375,8 @@ def round2_scores_csv(db_session, exam) -> bytes:
     round 1, some absent ("vắng"); arranged so that two candidates of the first post, with the same score and no
     priority, share the 5th and last place: a tie for the board."""
     from exam import merit
-    from exam.models import Candidate, CandidateScore
+    from exam.models import CandidateScore
+    from exam.setup.models import Candidate
 
     rng = random.Random(FINISHED_SEED)
     rule, _ = merit.rule_from_dict(exam.ranking)
@@ -423,7 +426,8 @@ def propose_demo_correction(db_session, exam, now) -> None:
     """A board member proposes voiding a question of the general-knowledge section (everyone gets its mark):
     it awaits a second board member, and the merit page previews whose rank it would change."""
     from exam import results
-    from exam.models import ExamPool, KeyCorrection
+    from exam.models import KeyCorrection
+    from exam.setup.models import ExamPool
 
     if db_session.scalar(select(KeyCorrection.id).where(KeyCorrection.exam_id == exam.id).limit(1)):
         return

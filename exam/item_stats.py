@@ -39,7 +39,8 @@ from sqlalchemy.orm import Session
 
 from exam.grading import SectionRules, grade
 from exam.item_analysis import FLAGS, CellChunk, ItemAnalysis, RepeatedItem, analyse_cells, analyse_items
-from exam.models import Exam, GradingRun, ItemStatistic, PaperItem
+from exam.models import GradingRun, ItemStatistic
+from exam.setup.models import Exam, PaperItem
 
 # Plain Vietnamese for files and the CLI; the pages translate the same words.
 FLAG_LABELS = {
@@ -123,7 +124,7 @@ def option_orders(session: Session, outcome) -> OptionOrders:
 def _ranks_from_items(session: Session, arrays, rows: np.ndarray) -> np.ndarray:
     """Option order indices of some rows (papers) from their paper_item rows (read as text: each distinct
     order is parsed once)."""
-    from exam.papers import option_order_index
+    from exam.setup.papers import option_order_index
 
     q = arrays.shape[1]
     wanted = {int(arrays.paper_ids[r]): k for k, r in enumerate(rows.tolist())}

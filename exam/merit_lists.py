@@ -50,7 +50,8 @@ from exam import merit
 from exam.audit import chain as audit
 from exam.core.batch import gc_paused
 from exam.exports import ExportInfo, export_merit_lists
-from exam.models import Attempt, Candidate, Exam, ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision
+from exam.models import Attempt, ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision
+from exam.setup.models import Candidate, Exam
 
 DEFAULT_RANKING = {"preset": "civil_service"}
 MIN_REASON_CHARS = 10
@@ -75,7 +76,7 @@ def ranking_rule(exam: Exam) -> tuple[merit.RankingRule | None, list[merit.RuleE
 
 def ranking_toml(exam: Exam) -> str:
     """The exam's ranking table as TOML, for the board's text box."""
-    from exam.exam_spec import ranking_toml_lines
+    from exam.setup.spec import ranking_toml_lines
 
     return "\n".join(ranking_toml_lines(ranking_data(exam))) + "\n"
 

@@ -22,13 +22,15 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from exam import exams, merit, merit_lists, outside_scores, score_reports
+from exam import merit, merit_lists, outside_scores, score_reports
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
 from exam.exports import MEDIA_TYPES
-from exam.models import Candidate, Exam, ExternalScore
-from exam.sittings import local_time
+from exam.models import ExternalScore
+from exam.setup import exams
+from exam.setup.models import Candidate, Exam
+from exam.setup.sittings import local_time
 
 bp = Blueprint("merit", __name__, url_prefix="/board/merit")
 

@@ -28,9 +28,11 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from exam import merit, roster
+from exam import merit
 from exam.audit import chain as audit
-from exam.models import Candidate, Exam, ExternalScore
+from exam.models import ExternalScore
+from exam.setup import roster
+from exam.setup.models import Candidate, Exam
 from question_bank.formats import MAX_FILE_BYTES, RowError
 
 COLUMNS = ("registration_no", "score", "component", "full_name")

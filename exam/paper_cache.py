@@ -230,7 +230,7 @@ def _build_sections(session: Session, driver: Driver, store: _Store, paper_id: i
 
 def exam_header(session: Session, exam_id: int) -> ExamHeader:
     """Code, title, instructions and show_score of an exam; kept once it is published (frozen)."""
-    from exam.models import Exam
+    from exam.setup.models import Exam
 
     store = _store(session)
     header = store.exams.get(exam_id)

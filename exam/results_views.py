@@ -21,12 +21,14 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from exam import charts, exams, item_stats, results
+from exam import charts, item_stats, results
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.item_analysis import score_distribution
-from exam.models import CandidateScore, Exam, GradingRun, KeyCorrection
-from exam.sittings import local_time
+from exam.models import CandidateScore, GradingRun, KeyCorrection
+from exam.setup import exams
+from exam.setup.models import Exam
+from exam.setup.sittings import local_time
 
 bp = Blueprint("results", __name__, url_prefix="/board/results")
 

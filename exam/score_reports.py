@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from exam import merit
 from exam.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
-from exam.models import Attempt, Candidate, Exam, KeyCorrection, MeritList, PaperItem, Response
+from exam.models import Attempt, KeyCorrection, MeritList, Response
+from exam.setup.models import Candidate, Exam, PaperItem
 
 LETTERS = "ABCDEFGH"
 OUTCOME_LABELS = {
@@ -117,7 +118,7 @@ def corrections_in_force(session: Session, exam: Exam) -> dict[int, KeyCorrectio
 
 
 def _answers(session: Session, attempt: Attempt, corrections: dict[int, KeyCorrection]) -> list[AnswerLine]:
-    from exam.models import ExamSection
+    from exam.setup.models import ExamSection
     from question_bank.models import QuestionVersion
 
     chosen_of = dict(session.execute(select(Response.item_id, Response.choices)

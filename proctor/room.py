@@ -45,8 +45,9 @@ from exam.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
-from exam.models import Attempt, Candidate, CandidateSession, Exam, Incident, Paper, Response, Sitting
-from exam.sittings import current_access_code, seconds_until_rotation
+from exam.models import Attempt, CandidateSession, Incident, Response
+from exam.setup.models import Candidate, Exam, Paper, Sitting
+from exam.setup.sittings import current_access_code, seconds_until_rotation
 
 MAX_REASON = 500
 MAX_EXTENSION_SECONDS = 4 * 3600

@@ -19,10 +19,10 @@ from wtforms import IntegerField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length, NumberRange, Optional
 
-from exam import sittings
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
-from exam.models import Candidate, Sitting
+from exam.setup import sittings
+from exam.setup.models import Candidate, Sitting
 from proctor import room
 from proctor.room import ProctorError
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from sqlalchemy import select
 
 from exam.core.db import utcnow
-from exam.exams import publish_exam
-from exam.models import BlueprintCell, Candidate, Exam, ExamSection, Sitting
-from exam.sittings import new_access_secret
+from exam.setup.exams import publish_exam
+from exam.setup.models import BlueprintCell, Candidate, Exam, ExamSection, Sitting
+from exam.setup.sittings import new_access_secret
 
 DEMO_BANK = Path(__file__).resolve().parent.parent / "question_bank" / "demo" / "demo_bank.json"
 
@@ -97,7 +97,7 @@ def make_ready_candidates(db, n: int = 2, *, sections=SMALL_SECTIONS, starts_at:
     """Candidates seated in a sitting (open since a minute ago by default) with their papers drawn."""
     from sqlalchemy import func
 
-    from exam.papers import generate_papers
+    from exam.setup.papers import generate_papers
 
     exam = exam or make_exam(db, sections=sections, **exam_options)
     sitting = sitting or make_sitting(db, exam, starts_at=starts_at, minutes=minutes, room=room)
@@ -132,7 +132,7 @@ def example_spec(**changes):
     """The round-1 example spec (examples/round1.toml), with top-level fields replaced."""
     import dataclasses
 
-    from exam.exam_spec import spec_from_toml
+    from exam.setup.spec import spec_from_toml
 
     spec, errors = spec_from_toml(EXAMPLE_TOML.read_text(encoding="utf-8"))
     assert not errors, errors
@@ -141,7 +141,7 @@ def example_spec(**changes):
 
 def make_exam_from_spec(db, spec=None, *, publish: bool = False, now: datetime | None = None) -> Exam:
     """An exam created through exams.create_exam over the demo bank (loaded if the bank is empty)."""
-    from exam.exams import create_exam
+    from exam.setup.exams import create_exam
     from question_bank.models import Question
 
     now = now or utcnow()

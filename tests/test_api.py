@@ -12,8 +12,9 @@ from sqlalchemy import select, text, update
 
 from exam import api, attempts
 from exam.core.db import utcnow
-from exam.models import Attempt, Paper, PaperItem
-from exam.sittings import ACCESS_CODE_SECONDS, current_access_code
+from exam.models import Attempt
+from exam.setup.models import Paper, PaperItem
+from exam.setup.sittings import ACCESS_CODE_SECONDS, current_access_code
 from tests.factories import make_ready_candidates
 
 LAB_ADDR = "10.1.1.21"

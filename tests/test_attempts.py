@@ -12,8 +12,9 @@ from sqlalchemy.orm.attributes import set_committed_value
 from exam import attempts
 from exam.attempts import RoomError
 from exam.audit.models import AuditEntry
-from exam.models import Attempt, Candidate, CandidateSession, PaperItem, Response, ResponseLog
-from exam.sittings import ACCESS_CODE_SECONDS, current_access_code
+from exam.models import Attempt, CandidateSession, Response, ResponseLog
+from exam.setup.models import Candidate, PaperItem
+from exam.setup.sittings import ACCESS_CODE_SECONDS, current_access_code
 from tests.factories import make_ready_candidate, make_ready_candidates
 
 T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội

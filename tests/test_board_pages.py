@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import func, select
 
 from exam.core.db import get_session, utcnow
-from exam.exam_spec import spec_from_toml
-from exam.models import Candidate, Exam, Paper, Sitting
-from exam.sittings import check_access_code, local_time
+from exam.setup.models import Candidate, Exam, Paper, Sitting
+from exam.setup.sittings import check_access_code, local_time
+from exam.setup.spec import spec_from_toml
 from tests.conftest import csrf_from
 from tests.factories import EXAMPLE_TOML, load_demo_bank, make_exam_from_spec, roster_csv, roster_row
 

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from exam.core.db import utcnow
-from exam.models import Candidate, Exam, Paper, Sitting
-from exam.sittings import check_access_code
+from exam.setup.models import Candidate, Exam, Paper, Sitting
+from exam.setup.sittings import check_access_code
 from tests.factories import EXAMPLE_TOML, load_demo_bank, roster_csv, roster_row
 
 COMMANDS = (["exam", "create"], ["exam", "publish"], ["exam", "papers"], ["exam", "list"], ["exam", "spec"],

@@ -9,9 +9,9 @@ from sqlalchemy import select
 
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
-from exam.exam_spec import CellSpec, SpecRejected, read_spec_dict, spec_from_dict, spec_from_toml, spec_to_toml
-from exam.exams import check_reading, check_spec, create_exam, publish_exam
-from exam.models import Exam
+from exam.setup.exams import check_reading, check_spec, create_exam, publish_exam
+from exam.setup.models import Exam
+from exam.setup.spec import CellSpec, SpecRejected, read_spec_dict, spec_from_dict, spec_from_toml, spec_to_toml
 from tests.factories import EXAMPLE_TOML, example_spec, load_demo_bank, make_exam_from_spec
 
 SMALL = """

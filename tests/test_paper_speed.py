@@ -11,8 +11,8 @@ from sqlalchemy import event, select
 from exam import paper_cache
 from exam.core.db import utcnow
 from exam.grading import key_mask
-from exam.models import Paper, PaperItem
-from exam.papers import _permutation_table, _shuffled, generate_papers
+from exam.setup.models import Paper, PaperItem
+from exam.setup.papers import _permutation_table, _shuffled, generate_papers
 from tests.factories import make_candidates, make_exam
 
 
@@ -81,9 +81,10 @@ def test_submission_stores_the_final_choices_as_displayed_masks(db):
     from datetime import timedelta
 
     from exam import attempts
-    from exam.models import Attempt, Exam
+    from exam.models import Attempt
     from exam.results import load_exam_arrays
-    from exam.sittings import current_access_code
+    from exam.setup.models import Exam
+    from exam.setup.sittings import current_access_code
     from tests.factories import make_ready_candidates
 
     candidate, other = make_ready_candidates(db, 2)

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select, text
 
 from exam.core.db import utcnow
-from exam.models import ExamPool, Paper, PaperItem
-from exam.papers import PaperError, form_for_seat, generate_papers
+from exam.setup.models import ExamPool, Paper, PaperItem
+from exam.setup.papers import PaperError, form_for_seat, generate_papers
 from tests.factories import make_candidates, make_exam, make_sitting
 
 
@@ -95,7 +95,7 @@ def test_fixed_forms_never_repeat_on_neighbouring_seats(db):
     papers = db.scalars(select(Paper).where(Paper.exam_id == exam.id)).all()
     by_seat = {p.form: None for p in papers}
     assert set(by_seat) == {1, 2, 3}
-    from exam.models import Candidate
+    from exam.setup.models import Candidate
     seat_form = {db.get(Candidate, p.candidate_id).seat: p.form for p in papers}
     for seat in range(1, 10):
         assert seat_form[seat] != seat_form[seat + 1]
@@ -127,7 +127,7 @@ def test_a_late_candidate_gets_the_next_slot_and_others_keep_theirs(db):
     before = paper_contents(db, exam)
     from datetime import date
 
-    from exam.models import Candidate
+    from exam.setup.models import Candidate
     db.add(Candidate(exam_id=exam.id, registration_no="0000-early-number", full_name="Muộn", citizen_id="1",
                      date_of_birth=date(1995, 5, 5), post="Chuyên viên", created_at=utcnow()))
     db.flush()

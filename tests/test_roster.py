@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
-from exam.models import Candidate
-from exam.roster import (
+from exam.setup.models import Candidate
+from exam.setup.roster import (
     Value,
     door_list,
     import_roster,
@@ -23,7 +23,7 @@ from exam.roster import (
     template_xlsx,
     vietnamese_key,
 )
-from exam.sittings import SittingError, assign_seats
+from exam.setup.sittings import SittingError, assign_seats
 from question_bank.formats import RowError
 from tests.factories import make_exam, make_sitting, roster_csv, roster_row
 

@@ -16,8 +16,9 @@ from sqlalchemy.exc import OperationalError
 from exam import save_batch
 from exam.attempts import RoomError
 from exam.core.db import utcnow
-from exam.models import Attempt, Candidate, Paper, Response, ResponseLog
-from exam.sittings import current_access_code
+from exam.models import Attempt, Response, ResponseLog
+from exam.setup.models import Candidate, Paper
+from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates
 
 USER_AGENT = "Mozilla/5.0 (Windows NT 10.0) Firefox/128.0"

@@ -15,7 +15,8 @@ from exam.attempts import RoomError
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.db import Driver, utcnow
-from exam.models import Attempt, Candidate, Paper, PaperItem, Sitting
+from exam.models import Attempt
+from exam.setup.models import Candidate, Paper, PaperItem, Sitting
 from tests.factories import SMALL_SECTIONS, make_ready_candidates
 from tests.test_api import Machine, paper_key
 from tests.test_attempts import GRACE, T0, login

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from exam import save_batch, writer_process
 from exam.core.db import utcnow
 from exam.models import Attempt, Response
-from exam.sittings import current_access_code
+from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates
 
 

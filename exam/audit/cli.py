@@ -19,13 +19,13 @@ import click
 import segno
 from flask import current_app
 
-from exam import exams
 from exam.audit import bundle as audit_bundle
 from exam.audit import chain as audit
 from exam.audit import retally
 from exam.audit.models import AuditHead
 from exam.core.commands import CLI_ACTOR, audit_cli, require_schema, transactional
 from exam.core.db import get_database, get_session, utcnow
+from exam.setup import exams
 
 
 def _exam(db_session, code: str):
@@ -120,7 +120,7 @@ def audit_export(exam_code, target: Path):
 
 @transactional
 def _record_export(db_session, exam_id, summary, now):
-    from exam.models import Exam
+    from exam.setup.models import Exam
 
     audit_bundle.record_export(db_session, db_session.get(Exam, exam_id), summary, actor=CLI_ACTOR, now=now)
 

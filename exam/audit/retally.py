@@ -50,20 +50,8 @@ from sqlalchemy.orm import Session
 
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
-from exam.models import (
-    Attempt,
-    Candidate,
-    CandidateScore,
-    ExamSection,
-    ExternalScore,
-    KeyCorrection,
-    MeritList,
-    Paper,
-    PaperItem,
-    Response,
-    ResponseLog,
-    Sitting,
-)
+from exam.models import Attempt, CandidateScore, ExternalScore, KeyCorrection, MeritList, Response, ResponseLog
+from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
 
 LETTERS = "ABCDEFGH"
 PASS_EPS = 1e-9

@@ -35,8 +35,9 @@ from exam.audit import retally
 from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
-from exam.models import Attempt, Candidate, Exam, GradingRun, Incident, Sitting
-from exam.sittings import local_time, parse_local_time
+from exam.models import Attempt, GradingRun, Incident
+from exam.setup.models import Candidate, Exam, Sitting
+from exam.setup.sittings import local_time, parse_local_time
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 PAGE_SIZE = 100

@@ -16,9 +16,10 @@ from sqlalchemy import select, text
 
 from exam import attempts, merit
 from exam.audit import chain as audit
-from exam.models import Attempt, Candidate, CandidateScore, ExternalScore, GradingRun, MeritList, PaperItem
+from exam.models import Attempt, CandidateScore, ExternalScore, GradingRun, MeritList
 from exam.results import section_results_of
-from exam.sittings import current_access_code
+from exam.setup.models import Candidate, PaperItem
+from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates
 
 T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội

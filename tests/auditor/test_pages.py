@@ -245,7 +245,7 @@ def test_timeline_shows_the_proctors_actions(client, login_as, db):
     from datetime import timedelta
 
     from exam import attempts
-    from exam.sittings import current_access_code
+    from exam.setup.sittings import current_access_code
     from tests.factories import make_ready_candidates
 
     candidate = make_ready_candidates(db, 1, starts_at=T0)[0]

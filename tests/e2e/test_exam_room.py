@@ -16,9 +16,10 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from exam.core.db import utcnow
-from exam.models import Attempt, Candidate, PaperItem, Response
-from exam.papers import generate_papers
-from exam.sittings import current_access_code
+from exam.models import Attempt, Response
+from exam.setup.models import Candidate, PaperItem
+from exam.setup.papers import generate_papers
+from exam.setup.sittings import current_access_code
 from tests.e2e.conftest import screenshot
 from tests.factories import make_candidates, make_exam, make_sitting
 
@@ -82,7 +83,7 @@ def stored_responses(app, candidate_id) -> dict[str, tuple[list, bool]]:
 
 def correct_per_section(app, candidate_id, answers: dict[str, list[str]]) -> dict[int, int]:
     """From the key on the server: how many of these answers are right, per section position."""
-    from exam.models import ExamSection, Paper
+    from exam.setup.models import ExamSection, Paper
     from question_bank.models import QuestionVersion
 
     counts: dict[int, int] = {}

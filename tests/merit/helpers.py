@@ -10,9 +10,10 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import select
 
 from exam import attempts, outside_scores, results
-from exam.exam_spec import read_spec_toml
-from exam.models import Attempt, Candidate, CandidateSession, Exam, Paper, PaperItem, Response
-from exam.papers import generate_papers
+from exam.models import Attempt, CandidateSession, Response
+from exam.setup.models import Candidate, Exam, Paper, PaperItem
+from exam.setup.papers import generate_papers
+from exam.setup.spec import read_spec_toml
 from tests.factories import EXAMPLE_TOML, make_exam_from_spec, make_sitting
 
 T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội

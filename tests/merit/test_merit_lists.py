@@ -9,8 +9,8 @@ from sqlalchemy import func, select
 
 from exam import merit, merit_lists, results
 from exam.audit.models import AuditEntry
-from exam.exam_spec import read_spec_toml, spec_from_toml, spec_to_toml
 from exam.models import MeritList, TieDecision
+from exam.setup.spec import read_spec_toml, spec_from_toml, spec_to_toml
 from tests.merit.helpers import ACCOUNTS, LAW, T0, correct_the_key, make_round, round2_csv, spec_toml
 
 LATER = T0 + timedelta(days=20)
@@ -267,7 +267,8 @@ def test_migration_0004_converts_scores_papers_and_lists_and_back(app, db):
     from sqlalchemy import text
 
     from exam.core import schema
-    from exam.models import CandidateScore, Paper
+    from exam.models import CandidateScore
+    from exam.setup.models import Paper
 
     found, record = tied_round(db)
     merit_lists.publish_merit_list(db, found.exam, actor="hoidong", now=LATER, allow_unresolved_ties=True)

@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 
 from exam import merit_lists, results
 from exam.core.db import get_session
-from exam.models import Candidate, Exam, ExternalScore, MeritList, TieDecision
+from exam.models import ExternalScore, MeritList, TieDecision
+from exam.setup.models import Candidate, Exam
 from tests.conftest import csrf_from
 from tests.merit.helpers import ACCOUNTS, FAILING, LAW, T0, candidate_token, correct_the_key, make_round, round2_csv
 

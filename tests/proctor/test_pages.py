@@ -13,8 +13,8 @@ from sqlalchemy import event, func, select
 from exam import attempts
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
-from exam.models import PaperItem, Sitting
-from exam.sittings import current_access_code
+from exam.setup.models import PaperItem, Sitting
+from exam.setup.sittings import current_access_code
 from tests.conftest import csrf_from
 from tests.factories import make_exam, make_ready_candidates, make_sitting
 

@@ -13,8 +13,9 @@ from sqlalchemy import func, select
 from exam import attempts
 from exam.attempts import RoomError
 from exam.audit.models import AuditEntry
-from exam.models import Attempt, Candidate, CandidateSession, Incident, PaperItem, Sitting
-from exam.sittings import current_access_code
+from exam.models import Attempt, CandidateSession, Incident
+from exam.setup.models import Candidate, PaperItem, Sitting
+from exam.setup.sittings import current_access_code
 from proctor import room
 from proctor.room import ProctorError
 from tests.factories import make_exam, make_ready_candidates, make_sitting

@@ -9,7 +9,8 @@ from sqlalchemy import select
 
 from exam import results
 from exam.audit.models import AuditEntry
-from exam.models import Exam, KeyCorrection, Paper, PaperItem
+from exam.models import KeyCorrection
+from exam.setup.models import Exam, Paper, PaperItem
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, correct_options, right_answers, sit
 

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from exam import item_stats, results
-from exam.models import Exam, GradingRun, ItemStatistic, Paper, Response
+from exam.models import GradingRun, ItemStatistic, Response
+from exam.setup.models import Exam, Paper
 from tests.conftest import login
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, correct_options, random_answers, sit

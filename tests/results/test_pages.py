@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from exam import results
-from exam.models import Exam, GradingRun, KeyCorrection, Paper
+from exam.models import GradingRun, KeyCorrection
+from exam.setup.models import Exam, Paper
 from tests.conftest import csrf_from, login
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, random_answers, right_answers, sit

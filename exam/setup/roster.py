@@ -29,7 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
-from exam.models import Candidate, Exam, Sitting
+from exam.setup.models import Candidate, Exam, Sitting
 from question_bank.formats import MAX_FILE_BYTES, RowError, csv_format, xlsx
 from question_bank.formats.validation import decode_utf8, find_html, normalise_text
 

@@ -49,7 +49,7 @@ from sqlalchemy import JSON, Text, bindparam, cast, insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
-from exam.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
+from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
 
 ITEM_PERSON = b"exam.paper.item"
 DRAW_PERSON = b"exam.paper.draw"

@@ -34,13 +34,13 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 
-from exam import exams, roster, sittings
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
-from exam.exam_spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
-from exam.models import Candidate, Exam, Paper, Sitting
-from exam.papers import PaperError, generate_papers
+from exam.setup import exams, roster, sittings
+from exam.setup.models import Candidate, Exam, Paper, Sitting
+from exam.setup.papers import PaperError, generate_papers
+from exam.setup.spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 

@@ -19,12 +19,12 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
-from exam import exams, roster, sittings
 from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, sitting_cli, transactional
 from exam.core.db import get_session, utcnow
-from exam.exam_spec import SpecRejected, read_spec_toml, spec_to_toml
-from exam.models import Candidate, Exam, Sitting
-from exam.papers import generate_papers
+from exam.setup import exams, roster, sittings
+from exam.setup.models import Candidate, Exam, Sitting
+from exam.setup.papers import generate_papers
+from exam.setup.spec import SpecRejected, read_spec_toml, spec_to_toml
 
 
 def _exam(db_session, code: str) -> Exam:

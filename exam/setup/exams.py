@@ -11,8 +11,8 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
-from exam.exam_spec import CellSpec, ExamSpec, SpecError, SpecReading, SpecRejected, spec_from_dict
-from exam.models import BlueprintCell, Exam, ExamPool, ExamSection
+from exam.setup.models import BlueprintCell, Exam, ExamPool, ExamSection
+from exam.setup.spec import CellSpec, ExamSpec, SpecError, SpecReading, SpecRejected, spec_from_dict
 
 
 class ExamError(ValueError):
