@@ -140,7 +140,7 @@ class Synthetic:
 
 
 def build(app, candidates: int, paper_items: bool) -> tuple[str, Synthetic, dict[str, float]]:
-    from exam.models import Attempt
+    from exam.room.models import Attempt
     from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper
     from question_bank.models import Question, QuestionVersion, Topic
 

@@ -487,7 +487,7 @@ def check_database(app, machines: list[Machine]) -> list[str]:
     from sqlalchemy import select
 
     from exam.core.db import get_session
-    from exam.models import Attempt, Response
+    from exam.room.models import Attempt, Response
     from exam.setup.models import Candidate, PaperItem
 
     lines = []

@@ -21,7 +21,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 template_folder="../templates", static_folder="../static")
     config.configure(app, test_config)
-    from exam.room_lane import RoomLane
+    from exam.room.lane import RoomLane
 
     app.wsgi_app = RoomLane(app, app.wsgi_app)  # inside ProxyFix: it sees the lab machine's address
     if app.config["PROXY_HOPS"]:
@@ -85,10 +85,10 @@ def configure_login(app: Flask) -> None:
 
 def register_blueprints(app: Flask) -> None:
     from exam.accounts.auth import bp as auth_bp
-    from exam.api import bp as api_bp
     from exam.audit.views import bp as auditor_bp
-    from exam.exam_room import bp as exam_room_bp
     from exam.home import bp as home_bp
+    from exam.room.api import bp as api_bp
+    from exam.room.views import bp as exam_room_bp
     from exam.setup.views import bp as board_bp
     from question_bank.views import bp as bank_bp
 

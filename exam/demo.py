@@ -276,10 +276,10 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
     probability of a three-parameter logistic model (ability θ ~ N(0.1, 1), the question's difficulty by its
     level, a guess), written as the room stores it (the answer and its hash-chained save history), then the
     attempts are submitted by the room's ``finish`` (graded as at submission)."""
-    from exam import attempts
     from exam.audit.chain import canonical_json
     from exam.core.timeutil import iso_utc
-    from exam.models import Attempt, Response, ResponseLog
+    from exam.room import attempts
+    from exam.room.models import Attempt, Response, ResponseLog
     from exam.setup.models import Candidate, Paper, PaperItem, Sitting
     from proctor.room import mark_absent
     from question_bank.models import QuestionVersion

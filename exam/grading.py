@@ -196,7 +196,7 @@ def grade_attempts(session: Session, attempts: Sequence) -> dict[int, dict]:
 
     Attempts are grouped by exam and each group is scored by one call of ``grade``.
     """
-    from exam.models import Response
+    from exam.room.models import Response
     from exam.setup.models import Candidate, ExamSection, PaperItem
     from question_bank.models import QuestionVersion
 

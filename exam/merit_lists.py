@@ -50,7 +50,8 @@ from exam import merit
 from exam.audit import chain as audit
 from exam.core.batch import gc_paused
 from exam.exports import ExportInfo, export_merit_lists
-from exam.models import Attempt, ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision
+from exam.models import ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision
+from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam
 
 DEFAULT_RANKING = {"preset": "civil_service"}

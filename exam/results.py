@@ -84,7 +84,8 @@ from sqlalchemy.orm import Session
 from exam.audit import chain as audit
 from exam.core.batch import alongside, gc_paused
 from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
-from exam.models import Attempt, CandidateScore, GradingRun, KeyCorrection, Response
+from exam.models import CandidateScore, GradingRun, KeyCorrection
+from exam.room.models import Attempt, Response
 from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
 
 CORRECTION_ACTIONS = ("rekey", "void_award", "void_remove")

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from exam import merit
 from exam.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
-from exam.models import Attempt, KeyCorrection, MeritList, Response
+from exam.models import KeyCorrection, MeritList
+from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, Exam, PaperItem
 
 LETTERS = "ABCDEFGH"

@@ -40,12 +40,13 @@ from typing import Sequence
 from sqlalchemy import Text, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from exam import attempts
-from exam.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
-from exam.models import Attempt, CandidateSession, Incident, Response
+from exam.models import Incident
+from exam.room import attempts
+from exam.room.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
+from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.sittings import current_access_code, seconds_until_rotation
 

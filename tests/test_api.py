@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from exam import api, attempts
 from exam.core.db import utcnow
-from exam.models import Attempt
+from exam.room import api, attempts
+from exam.room.models import Attempt
 from exam.setup.models import Paper, PaperItem
 from exam.setup.sittings import ACCESS_CODE_SECONDS, current_access_code
 from tests.factories import make_ready_candidates

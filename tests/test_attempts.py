@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import attempts
-from exam.attempts import RoomError
 from exam.audit.models import AuditEntry
-from exam.models import Attempt, CandidateSession, Response, ResponseLog
+from exam.room import attempts
+from exam.room.attempts import RoomError
+from exam.room.models import Attempt, CandidateSession, Response, ResponseLog
 from exam.setup.models import Candidate, PaperItem
 from exam.setup.sittings import ACCESS_CODE_SECONDS, current_access_code
 from tests.factories import make_ready_candidate, make_ready_candidates

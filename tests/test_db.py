@@ -8,7 +8,7 @@ from sqlalchemy.dialects import sqlite
 
 from exam.core.db import Driver
 from exam.core.timeutil import UTCDateTime, iso_utc, sqlite_time_text, sqlite_time_value
-from exam.room_writes import iso
+from exam.room.operations import iso
 
 
 def some_times(n=500):

@@ -7,7 +7,7 @@ import pytest
 from werkzeug.test import Client
 
 from exam import SECURITY_HEADERS
-from exam.room_lane import RoomLane
+from exam.room.lane import RoomLane
 from tests.test_api import LAB_ADDR, Machine, error_of, room  # noqa: F401 - the fixture
 
 VOLATILE = {"server_time", "saved_at", "deadline", "section_deadline"}
@@ -110,7 +110,7 @@ def test_what_the_lane_does_not_judge_goes_to_flask_whole(app, db, room, flask_r
 def test_the_lane_records_the_lab_machine_as_the_views_do(app, db, room):
     from sqlalchemy import select
 
-    from exam.models import ResponseLog
+    from exam.room.models import ResponseLog
 
     lab, behind, questions = started(app, room[0])
     lab.save(questions[0]["id"], [questions[0]["options"][0]["id"]], 1)

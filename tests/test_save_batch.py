@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import OperationalError
 
-from exam import save_batch
-from exam.attempts import RoomError
 from exam.core.db import utcnow
-from exam.models import Attempt, Response, ResponseLog
+from exam.room import group_commit as save_batch
+from exam.room.attempts import RoomError
+from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, Paper
 from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates

@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text, update
 
-from exam import api, attempts, paper_cache
-from exam.attempts import RoomError
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.db import Driver, utcnow
-from exam.models import Attempt
+from exam.room import api, attempts, paper_cache
+from exam.room.attempts import RoomError
+from exam.room.models import Attempt
 from exam.setup.models import Candidate, Paper, PaperItem, Sitting
 from tests.factories import SMALL_SECTIONS, make_ready_candidates
 from tests.test_api import Machine, paper_key
@@ -288,7 +288,7 @@ def test_the_start_answers_with_the_body_of_get_attempt(app, db):
 
 
 def test_a_lab_starts_through_the_writer_process(app, db):
-    from exam import writer_process
+    from exam.room import writer as writer_process
 
     if not app.extensions["exam_db"].is_sqlite:
         pytest.skip("the writer process serves SQLite")
@@ -325,7 +325,7 @@ def test_a_login_has_the_writer_process_up_before_the_lab_presses_start(app, db)
     import signal
     import time
 
-    from exam import writer_process
+    from exam.room import writer as writer_process
 
     if not app.extensions["exam_db"].is_sqlite:
         pytest.skip("the writer process serves SQLite")

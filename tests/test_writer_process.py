@@ -11,9 +11,10 @@ import time
 import pytest
 from sqlalchemy import select
 
-from exam import save_batch, writer_process
 from exam.core.db import utcnow
-from exam.models import Attempt, Response
+from exam.room import group_commit as save_batch
+from exam.room import writer as writer_process
+from exam.room.models import Attempt, Response
 from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates
 

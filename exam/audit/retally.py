@@ -50,7 +50,8 @@ from sqlalchemy.orm import Session
 
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
-from exam.models import Attempt, CandidateScore, ExternalScore, KeyCorrection, MeritList, Response, ResponseLog
+from exam.models import CandidateScore, ExternalScore, KeyCorrection, MeritList
+from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
 
 LETTERS = "ABCDEFGH"
@@ -488,7 +489,7 @@ def paper_content_hash(items: Sequence[Mapping]) -> str:
 def check_candidate(record: Mapping, sections: Sequence[Mapping], versions: Mapping[int, Mapping],
                     corrections: Mapping[int, Mapping]) -> tuple[list[Difference], dict | None]:
     """Every difference found for one candidate, and their corrected re-tally (None: nothing to tally)."""
-    from exam.attempts import verify_history
+    from exam.room.attempts import verify_history
 
     reg = record["candidate"]["registration_no"]
     found: list[Difference] = []

@@ -28,14 +28,15 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from exam.accounts.auth import actor, role_required
-from exam.attempts import verify_history
 from exam.audit import bundle as audit_bundle
 from exam.audit import chain as audit
 from exam.audit import retally
 from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
-from exam.models import Attempt, GradingRun, Incident
+from exam.models import GradingRun, Incident
+from exam.room.attempts import verify_history
+from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam, Sitting
 from exam.setup.sittings import local_time, parse_local_time
 

@@ -14,10 +14,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from exam import attempts, merit
+from exam import merit
 from exam.audit import chain as audit
-from exam.models import Attempt, CandidateScore, ExternalScore, GradingRun, MeritList
+from exam.models import CandidateScore, ExternalScore, GradingRun, MeritList
 from exam.results import section_results_of
+from exam.room import attempts
+from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem
 from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates

@@ -11,7 +11,8 @@ from sqlalchemy import select, update
 
 from exam.audit import chain as audit
 from exam.audit.models import HASHED_FIELDS, AuditEntry, AuditHead
-from exam.models import Attempt, CandidateScore, Response, ResponseLog
+from exam.models import CandidateScore
+from exam.room.models import Attempt, Response, ResponseLog
 from tests.auditor.conftest import attempt_of, drop_response_log_guard, export, verify
 
 
@@ -157,7 +158,7 @@ def test_deleted_attempt_is_missed(runner, db, sat_exam, tmp_path):
     drop_response_log_guard(db)
     db.execute(Response.__table__.delete().where(Response.attempt_id == attempt.id))
     db.execute(ResponseLog.__table__.delete().where(ResponseLog.attempt_id == attempt.id))
-    from exam.models import CandidateSession
+    from exam.room.models import CandidateSession
     db.execute(CandidateSession.__table__.delete().where(CandidateSession.candidate_id == attempt.candidate_id))
     db.execute(Attempt.__table__.delete().where(Attempt.id == attempt.id))
     db.commit()

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text, update
 
 from exam.audit import views as auditor
 from exam.audit.models import AuditEntry, AuditHead
-from exam.models import Attempt, ResponseLog
+from exam.room.models import Attempt, ResponseLog
 from tests.auditor.conftest import MACHINE, T0, drop_response_log_guard
 from tests.conftest import csrf_from, login
 from tests.test_audit import drop_guards
@@ -244,7 +244,7 @@ def test_timeline_shows_the_proctors_actions(client, login_as, db):
     room = pytest.importorskip("proctor.room")
     from datetime import timedelta
 
-    from exam import attempts
+    from exam.room import attempts
     from exam.setup.sittings import current_access_code
     from tests.factories import make_ready_candidates
 

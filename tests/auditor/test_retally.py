@@ -13,7 +13,8 @@ from sqlalchemy import select, update
 
 from exam import grading, results
 from exam.audit import retally
-from exam.models import Attempt, CandidateScore, KeyCorrection, Response, ResponseLog
+from exam.models import CandidateScore, KeyCorrection
+from exam.room.models import Attempt, Response, ResponseLog
 from tests.auditor.conftest import T0, attempt_of, drop_response_log_guard
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -135,7 +136,7 @@ def test_altered_save_history_is_caught(runner, db, sat_exam):
 def test_rewritten_history_with_recomputed_hashes_is_caught_by_the_submission_entry(runner, db, sat_exam):
     """The intruder recomputes every hash and the attempt's head: the chain's submission entry still
     holds the original head, and the stored response disagrees."""
-    from exam.attempts import log_hash
+    from exam.room.attempts import log_hash
 
     attempt = sat_exam.attempts[0]
     drop_response_log_guard(db)

@@ -16,7 +16,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from exam.core.db import utcnow
-from exam.models import Attempt, Response
+from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, PaperItem
 from exam.setup.papers import generate_papers
 from exam.setup.sittings import current_access_code

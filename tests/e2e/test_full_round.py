@@ -21,7 +21,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from exam.core.db import utcnow
-from exam.models import Attempt
+from exam.room.models import Attempt
 from exam.setup.models import Candidate, Sitting
 from exam.setup.sittings import ACCESS_CODE_SECONDS, LOCAL_TZ
 from proctor import room

@@ -17,7 +17,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from exam.core.db import utcnow
-from exam.models import Attempt
+from exam.room.models import Attempt
 from exam.setup.papers import generate_papers
 from tests.e2e.conftest import TIMEOUT_MS, VIEWPORT, screenshot
 from tests.factories import make_candidates, make_exam, make_sitting

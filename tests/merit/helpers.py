@@ -9,8 +9,9 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from exam import attempts, outside_scores, results
-from exam.models import Attempt, CandidateSession, Response
+from exam import outside_scores, results
+from exam.room import attempts
+from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, PaperItem
 from exam.setup.papers import generate_papers
 from exam.setup.spec import read_spec_toml

@@ -10,9 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 from sqlalchemy import event, func, select
 
-from exam import attempts
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
+from exam.room import attempts
 from exam.setup.models import PaperItem, Sitting
 from exam.setup.sittings import current_access_code
 from tests.conftest import csrf_from

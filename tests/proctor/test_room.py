@@ -10,10 +10,11 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from exam import attempts
-from exam.attempts import RoomError
 from exam.audit.models import AuditEntry
-from exam.models import Attempt, CandidateSession, Incident
+from exam.models import Incident
+from exam.room import attempts
+from exam.room.attempts import RoomError
+from exam.room.models import Attempt, CandidateSession
 from exam.setup.models import Candidate, PaperItem, Sitting
 from exam.setup.sittings import current_access_code
 from proctor import room

@@ -7,8 +7,8 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from exam import attempts
-from exam.models import Attempt, Response
+from exam.room import attempts
+from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, Paper, PaperItem
 
 T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội

@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from exam import results
 from exam.audit.models import AuditEntry
-from exam.models import Attempt, CandidateScore, GradingRun
+from exam.models import CandidateScore, GradingRun
+from exam.room.models import Attempt
 from exam.setup.models import Exam, Paper
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, fill_choice_masks, random_answers, right_answers, sit

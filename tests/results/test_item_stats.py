@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import select
 
 from exam import item_stats, results
-from exam.models import GradingRun, ItemStatistic, Response
+from exam.models import GradingRun, ItemStatistic
+from exam.room.models import Response
 from exam.setup.models import Exam, Paper
 from tests.conftest import login
 from tests.factories import make_ready_candidates
@@ -32,7 +33,7 @@ def brute_force(db, exam):
 
     found = {}
     for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
-        from exam.models import Attempt
+        from exam.room.models import Attempt
         attempt = db.scalar(select(Attempt).where(Attempt.paper_id == paper.id))
         if attempt is None or attempt.status != "submitted":
             continue

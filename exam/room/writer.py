@@ -10,7 +10,7 @@ the disk, capped a lab. Here the writes run in a process of their own, with nobo
   and wait for the answer; the process applies every request that arrived meanwhile as ONE batch
   (``save_batch.GroupCommitter.apply``: one transaction, a savepoint per write, one fsync) and then
   answers each with its own result, only after the commit.
-* The first worker that finds no writer starts one (``python -m exam.writer_process``), under a
+* The first worker that finds no writer starts one (``python -m exam.room.writer``), under a
   lock file so two workers never start two; it ends when the worker that started it ends, or
   after ``IDLE_SECONDS`` without a client. A writer gone mid-request answers 503 (``BatchFailed``):
   nothing of that batch was acknowledged, the page sends the saves again (idempotent by seq), and
@@ -40,8 +40,8 @@ from pathlib import Path
 
 from sqlalchemy import event as sqlalchemy_event
 
-from exam import room_writes
-from exam.attempts import RoomError
+from exam.room import operations as room_writes
+from exam.room.attempts import RoomError
 
 IDLE_SECONDS = 60.0
 CONNECT_SECONDS = 10.0  # how long a worker waits for a writer it started to listen
@@ -65,7 +65,7 @@ def socket_path(app) -> str | None:
 def process_enabled(app) -> bool:
     """Whether this app's room writes go to the writer process; asked at every save, so kept for as long
     as the settings it follows stay the same."""
-    from exam import save_batch
+    from exam.room import group_commit as save_batch
 
     settings = (app.config.get("SAVE_WRITER", "auto"), app.config.get("SAVE_BATCHING", "auto"), app.testing)
     kept = app.extensions.get("writer_process_enabled")
@@ -146,7 +146,7 @@ class WriterClient:
 
     def call(self, name: str, arguments: dict, timeout: float) -> dict | None:
         """Run the operation in the writer's next batch: its body, or RoomError / BatchFailed."""
-        from exam.save_batch import BatchFailed
+        from exam.room.group_commit import BatchFailed
 
         request = {"op": name, "args": room_writes.encode_arguments(arguments)}
         try:
@@ -211,11 +211,11 @@ class WriterClient:
         if self._started is not None:
             self._started.poll()  # reap a writer that ended
         settings = {name: self.app.config[name] for name in PASSED_SETTINGS if self.app.config.get(name) is not None}
-        root = str(Path(__file__).resolve().parent.parent)
+        root = str(Path(__file__).resolve().parents[2])
         env = {**os.environ, "EXAM_WRITER_SETTINGS": json.dumps(settings),
                "PYTHONPATH": os.pathsep.join(filter(None, (root, os.environ.get("PYTHONPATH"))))}
         self._started = subprocess.Popen(
-            [sys.executable, "-m", "exam.writer_process", "--socket", self.path, "--instance", self.app.instance_path,
+            [sys.executable, "-m", "exam.room.writer", "--socket", self.path, "--instance", self.app.instance_path,
              "--parent", str(os.getpid())], env=env, cwd=root, stdin=subprocess.DEVNULL, close_fds=True)
 
 
@@ -317,7 +317,7 @@ class WriterServer:
     the next one."""
 
     def __init__(self, app, path: str, parent: int | None = None):
-        from exam.save_batch import GroupCommitter
+        from exam.room.group_commit import GroupCommitter
 
         self.app = app
         self.path = path
@@ -406,7 +406,7 @@ class WriterServer:
         return requests
 
     def _apply(self, requests: list) -> None:
-        from exam.save_batch import _Write
+        from exam.room.group_commit import _Write
 
         writes = []
         for conn, frame in requests:
@@ -426,7 +426,7 @@ class WriterServer:
             self._answer(conn, write)
 
     def _answer(self, conn: socket.socket, write) -> None:
-        from exam.save_batch import BatchFailed
+        from exam.room.group_commit import BatchFailed
 
         error = write.error
         if error is None:

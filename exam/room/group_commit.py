@@ -38,8 +38,8 @@ from typing import Any, Callable
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from exam.attempts import RoomError
 from exam.core.db import Driver, force_immediate, get_session
+from exam.room.attempts import RoomError
 
 MAX_BATCH = 256  # writes per transaction: bounds how long one batch holds the write lock
 WAIT_SECONDS = 30.0  # a request gives up (503) after this; its write may still land, and a resend is idempotent
@@ -332,7 +332,8 @@ def write(work: Work, *, light: bool = False) -> Any:
 def write_operation(name: str, **arguments) -> Any:
     """Run one of the exam room's frequent writes (``exam.room_writes.OPERATIONS``): in the writer
     process when it is on (exam/writer_process.py), else as ``write`` does. Same rule, same answer."""
-    from exam import room_writes, writer_process
+    from exam.room import operations as room_writes
+    from exam.room import writer as writer_process
 
     app = current_app._get_current_object()
     if writer_process.process_enabled(app):

@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 from sqlalchemy.orm import Session
 
-from exam import attempts
 from exam.core.timeutil import iso_utc
+from exam.room import attempts
 
 
 def iso(value: datetime | None) -> str | None:

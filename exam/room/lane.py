@@ -47,7 +47,7 @@ class RoomLane:
         if question_id is None:
             arguments = {}
         else:
-            from exam import api
+            from exam.room import api
 
             arguments = {"question_id": question_id, "choices": body.get("choices"), "seq": body.get("seq"),
                          "flagged": body.get("flagged"),
@@ -59,9 +59,10 @@ class RoomLane:
 
     def write(self, name: str, token: str, arguments: dict) -> tuple[int, dict, list]:
         """The view's work: the operation, or its refusal as the blueprint's error handlers render it."""
-        from exam import api, save_batch
-        from exam.attempts import RoomError
         from exam.core.db import get_session
+        from exam.room import api
+        from exam.room import group_commit as save_batch
+        from exam.room.attempts import RoomError
 
         api.start_sweeper(self.app)
         with self.app.app_context():
@@ -90,7 +91,7 @@ def bearer_token(header: str) -> str:
 def read_body(environ) -> dict | None:
     """The request's JSON object (``{}`` for no body), or None for anything the views should judge: a
     body too large, chunked, not JSON, not an object. The body is put back for Flask either way."""
-    from exam.api import MAX_BODY_BYTES
+    from exam.room.api import MAX_BODY_BYTES
 
     if environ.get("HTTP_TRANSFER_ENCODING"):
         return None

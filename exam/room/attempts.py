@@ -48,13 +48,13 @@ from sqlalchemy import Text, bindparam, cast, exists, select, update
 from sqlalchemy.orm import Session, contains_eager, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import paper_cache
 from exam.audit import chain as audit
 from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
 from exam.core.timeutil import iso_utc
 from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record
-from exam.models import Attempt, CandidateSession, Response, ResponseLog
+from exam.room import paper_cache
+from exam.room.models import Attempt, CandidateSession, Response, ResponseLog
 from exam.setup.models import Candidate, Exam, ExamSection, Paper, PaperItem, Sitting
 from exam.setup.sittings import check_access_code
 

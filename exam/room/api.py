@@ -26,11 +26,13 @@ from pathlib import Path
 from flask import Blueprint, current_app, g, jsonify, request, send_from_directory
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from exam import attempts, paper_cache, save_batch, writer_process
-from exam.attempts import RoomError
 from exam.core.db import Driver, force_immediate, get_session, reads_only, utcnow
 from exam.core.extensions import csrf
-from exam.room_writes import iso
+from exam.room import attempts, paper_cache
+from exam.room import group_commit as save_batch
+from exam.room import writer as writer_process
+from exam.room.attempts import RoomError
+from exam.room.operations import iso
 from exam.setup.models import Exam
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")

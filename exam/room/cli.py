@@ -11,9 +11,9 @@ import click
 from flask import current_app
 from sqlalchemy import select
 
-from exam import attempts
 from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
+from exam.room import attempts
 from exam.setup.models import Candidate, Exam
 
 
