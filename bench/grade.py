@@ -254,8 +254,9 @@ def main(argv=None) -> None:
                                                                   "with --reuse, as `exam grade --merit` runs)")
     args = parser.parse_args(argv)
 
-    from exam import item_stats, results
-    from exam.grading import grade
+    from exam.grading import item_stats
+    from exam.grading import runs as results
+    from exam.grading.scoring import grade
 
     try:
         from exam import merit_lists

@@ -206,7 +206,8 @@ def load_finished_exam(db_session, now) -> None:
     place of the first post, a draft merit list, and a key correction awaiting a second board member."""
     import dataclasses
 
-    from exam import merit_lists, outside_scores, results
+    from exam import merit_lists, outside_scores
+    from exam.grading import runs as results
     from exam.models import MeritList
     from exam.setup import exams, roster, sittings
     from exam.setup.papers import generate_papers
@@ -375,7 +376,7 @@ def round2_scores_csv(db_session, exam) -> bytes:
     round 1, some absent ("vắng"); arranged so that two candidates of the first post, with the same score and no
     priority, share the 5th and last place: a tie for the board."""
     from exam import merit
-    from exam.models import CandidateScore
+    from exam.grading.models import CandidateScore
     from exam.setup.models import Candidate
 
     rng = random.Random(FINISHED_SEED)
@@ -425,8 +426,8 @@ def round2_scores_csv(db_session, exam) -> bytes:
 def propose_demo_correction(db_session, exam, now) -> None:
     """A board member proposes voiding a question of the general-knowledge section (everyone gets its mark):
     it awaits a second board member, and the merit page previews whose rank it would change."""
-    from exam import results
-    from exam.models import KeyCorrection
+    from exam.grading import runs as results
+    from exam.grading.models import KeyCorrection
     from exam.setup.models import ExamPool
 
     if db_session.scalar(select(KeyCorrection.id).where(KeyCorrection.exam_id == exam.id).limit(1)):

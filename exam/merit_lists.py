@@ -50,7 +50,8 @@ from exam import merit
 from exam.audit import chain as audit
 from exam.core.batch import gc_paused
 from exam.exports import ExportInfo, export_merit_lists
-from exam.models import ExternalScore, GradingRun, KeyCorrection, MeritList, TieDecision
+from exam.grading.models import GradingRun, KeyCorrection
+from exam.models import ExternalScore, MeritList, TieDecision
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam
 
@@ -135,7 +136,7 @@ def load_candidates(session: Session, exam: Exam, rule: merit.RankingRule, *, ro
 
     ``round1`` (an ``exam.results.ScoreTable``, e.g. ``GradeOutcome.table`` of a grading just done or
     previewed in memory) replaces the stored round-1 results (``candidate_score``)."""
-    from exam.results import fetch_rows, stored_scores
+    from exam.grading.runs import fetch_rows, stored_scores
 
     check_round1 = uses_round1(rule)
     roster = fetch_rows(session, select(
@@ -578,7 +579,7 @@ def preview_key_corrections(session: Session, exam: Exam, *, actor: str, now: da
     """Regrade in memory with every approved key correction (and, with ``include_proposed``, those still
     awaiting a second board member) through the grading's ``grade_exam(write=False)``, rebuild the list
     from it and compare with the list from the stored scores. Writes nothing."""
-    from exam import results
+    from exam.grading import runs as results
 
     preview = CorrectionPreview(corrections=pending_corrections(session, exam))
     applied = results.approved_corrections(session, exam)

@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from exam import merit
 from exam.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
-from exam.models import KeyCorrection, MeritList
+from exam.grading.models import KeyCorrection
+from exam.models import MeritList
 from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, Exam, PaperItem
 
@@ -158,7 +159,7 @@ def build_report(session: Session, exam: Exam, candidate: Candidate, *, record: 
     report = ScoreReport(exam_code=exam.code, exam_title=exam.title, registration_no=candidate.registration_no,
                          full_name=candidate.full_name, date_of_birth=candidate.date_of_birth, post=candidate.post,
                          submitted_at=attempt.submitted_at if attempt is not None else None)
-    from exam.results import stored_scores
+    from exam.grading.runs import stored_scores
 
     scores = stored_scores(session, exam, [candidate.id])
     record_score = scores.record(candidate.id) if len(scores) else \

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
-from exam.item_stats import question_performance
+from exam.grading.item_stats import question_performance
 from question_bank import bank, importer
 from question_bank.formats import export_file, template_csv, template_xlsx
 from question_bank.forms import (

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from exam.grading import SectionRules, chosen_mask, grade, key_mask, option_mask
+from exam.grading.scoring import SectionRules, chosen_mask, grade, key_mask, option_mask
 
 
 @dataclass
@@ -143,7 +143,7 @@ def test_a_whole_exam_graded_block_by_block_gives_the_same_numbers(monkeypatch):
     per-candidate question counts (a removed question) and multiple flags included."""
     from dataclasses import replace
 
-    from exam import grading
+    from exam.grading import scoring as grading
 
     rng = np.random.default_rng(3)
     n, q = 50, 12

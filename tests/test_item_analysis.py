@@ -11,9 +11,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from exam import item_analysis
-from exam.charts import difficulty_discrimination_svg, score_histogram_svg
-from exam.item_analysis import (
+from exam.grading import item_analysis
+from exam.grading.charts import difficulty_discrimination_svg, score_histogram_svg
+from exam.grading.item_analysis import (
     LOW_DISCRIMINATION,
     NEGATIVE_DISCRIMINATION,
     POSSIBLE_WRONG_KEY,

@@ -49,7 +49,8 @@ from exam.audit import retally
 from exam.audit.chain import canonical_json
 from exam.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from exam.core.timeutil import iso_utc
-from exam.models import GradingRun, TieDecision
+from exam.grading.models import GradingRun
+from exam.models import TieDecision
 from exam.setup.models import BlueprintCell, Candidate, ExamPool, ExamSection
 
 FORMAT = "exam-audit-bundle/1"

@@ -34,7 +34,8 @@ from exam.audit import retally
 from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
-from exam.models import GradingRun, Incident
+from exam.grading.models import GradingRun
+from exam.models import Incident
 from exam.room.attempts import verify_history
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam, Sitting

@@ -52,7 +52,7 @@ from exam.audit import chain as audit
 from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
 from exam.core.timeutil import iso_utc
-from exam.grading import SectionRules, chosen_mask, grade, grade_attempts, score_record
+from exam.grading.scoring import SectionRules, chosen_mask, grade, grade_attempts, score_record
 from exam.room import paper_cache
 from exam.room.models import Attempt, CandidateSession, Response, ResponseLog
 from exam.setup.models import Candidate, Exam, ExamSection, Paper, PaperItem, Sitting

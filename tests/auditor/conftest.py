@@ -16,8 +16,9 @@ from sqlalchemy import select, text
 
 from exam import merit
 from exam.audit import chain as audit
-from exam.models import CandidateScore, ExternalScore, GradingRun, MeritList
-from exam.results import section_results_of
+from exam.grading.models import CandidateScore, GradingRun
+from exam.grading.runs import section_results_of
+from exam.models import ExternalScore, MeritList
 from exam.room import attempts
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem

@@ -11,7 +11,7 @@ from sqlalchemy import select, update
 
 from exam.audit import chain as audit
 from exam.audit.models import HASHED_FIELDS, AuditEntry, AuditHead
-from exam.models import CandidateScore
+from exam.grading.models import CandidateScore
 from exam.room.models import Attempt, Response, ResponseLog
 from tests.auditor.conftest import attempt_of, drop_response_log_guard, export, verify
 

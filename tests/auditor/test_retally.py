@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from sqlalchemy import select, update
 
-from exam import grading, results
 from exam.audit import retally
-from exam.models import CandidateScore, KeyCorrection
+from exam.grading import runs as results
+from exam.grading import scoring as grading
+from exam.grading.models import CandidateScore, KeyCorrection
 from exam.room.models import Attempt, Response, ResponseLog
 from tests.auditor.conftest import T0, attempt_of, drop_response_log_guard
 

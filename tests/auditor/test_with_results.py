@@ -10,7 +10,7 @@ import pytest
 from exam.models import ExternalScore
 from tests.auditor.conftest import POST, T0, export, sit, verify
 
-results = pytest.importorskip("exam.results")
+results = pytest.importorskip("exam.grading.runs")
 merit_lists = pytest.importorskip("exam.merit_lists")
 
 

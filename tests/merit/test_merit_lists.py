@@ -7,8 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from exam import merit, merit_lists, results
+from exam import merit, merit_lists
 from exam.audit.models import AuditEntry
+from exam.grading import runs as results
 from exam.models import MeritList, TieDecision
 from exam.setup.spec import read_spec_toml, spec_from_toml, spec_to_toml
 from tests.merit.helpers import ACCOUNTS, LAW, T0, correct_the_key, make_round, round2_csv, spec_toml
@@ -267,7 +268,7 @@ def test_migration_0004_converts_scores_papers_and_lists_and_back(app, db):
     from sqlalchemy import text
 
     from exam.core import schema
-    from exam.models import CandidateScore
+    from exam.grading.models import CandidateScore
     from exam.setup.models import Paper
 
     found, record = tied_round(db)

@@ -9,8 +9,9 @@ from html import unescape
 import pytest
 from sqlalchemy import func, select
 
-from exam import merit_lists, results
+from exam import merit_lists
 from exam.core.db import get_session
+from exam.grading import runs as results
 from exam.models import ExternalScore, MeritList, TieDecision
 from exam.setup.models import Candidate, Exam
 from tests.conftest import csrf_from

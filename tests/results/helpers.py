@@ -83,7 +83,7 @@ def fill_choice_masks(db, exam) -> None:
     as submission and paper generation store them: the fast path's input."""
     import numpy as np
 
-    from exam.grading import chosen_mask, key_mask
+    from exam.grading.scoring import chosen_mask, key_mask
     from question_bank.models import QuestionVersion
 
     for attempt in db.scalars(select(Attempt).join(Paper, Paper.id == Attempt.paper_id)

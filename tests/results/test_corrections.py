@@ -7,9 +7,9 @@ import json
 import pytest
 from sqlalchemy import select
 
-from exam import results
 from exam.audit.models import AuditEntry
-from exam.models import KeyCorrection
+from exam.grading import runs as results
+from exam.grading.models import KeyCorrection
 from exam.setup.models import Exam, Paper, PaperItem
 from tests.factories import make_ready_candidates
 from tests.results.helpers import T0, correct_options, right_answers, sit
@@ -119,7 +119,7 @@ def test_approving_changes_nothing_until_the_exam_is_regraded(db, sat):
     exam, candidates = sat
     before = results.grade_exam(db, exam, actor="b", now=T0)
     approved(db, exam, item_at(db, candidates[0], 5).question_version_id, "void_award")
-    from exam.models import CandidateScore
+    from exam.grading.models import CandidateScore
     stored = {s.candidate_id: s.total for s in db.scalars(select(CandidateScore))}
     assert stored == before.totals  # nothing published or rescored by the approval itself
     after = results.grade_exam(db, exam, actor="b", now=T0)
@@ -194,7 +194,7 @@ def test_void_remove_changes_totals_and_the_pass_rule_count(db, sat):
             was_right = had.position <= 2 + index
             assert after.totals[candidate.id] == before.totals[candidate.id] - (1 if was_right else 0)
     # The stored rows carry the reduced count too.
-    from exam.models import CandidateScore
+    from exam.grading.models import CandidateScore
     stored = db.get(CandidateScore, candidates[0].id)
     sections = results.stored_scores(db, exam).record(candidates[0].id)["sections"]
     assert sections[0]["questions"] == 4 and stored.passed is False  # section 2: 0 of 3
@@ -212,7 +212,7 @@ def test_preview_lists_whose_score_changes(db, sat):
     assert change.new["total"] == change.old["total"] + 1
     assert [c.candidate.registration_no for c in changes] == sorted(c.candidate.registration_no for c in changes)
     assert db.scalar(select(KeyCorrection.status)) == "proposed"  # nothing decided, nothing written
-    from exam.models import GradingRun
+    from exam.grading.models import GradingRun
     assert db.scalar(select(GradingRun.id).limit(1)) is None
 
 

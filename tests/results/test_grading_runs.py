@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from exam import results
 from exam.audit.models import AuditEntry
-from exam.models import CandidateScore, GradingRun
+from exam.grading import runs as results
+from exam.grading.models import CandidateScore, GradingRun
 from exam.room.models import Attempt
 from exam.setup.models import Exam, Paper
 from tests.factories import make_ready_candidates

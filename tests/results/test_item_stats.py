@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from exam import item_stats, results
-from exam.models import GradingRun, ItemStatistic
+from exam.grading import item_stats
+from exam.grading import runs as results
+from exam.grading.models import GradingRun, ItemStatistic
 from exam.room.models import Response
 from exam.setup.models import Exam, Paper
 from tests.conftest import login

@@ -7,8 +7,8 @@ from io import BytesIO
 import pytest
 from sqlalchemy import select
 
-from exam import results
-from exam.models import GradingRun, KeyCorrection
+from exam.grading import runs as results
+from exam.grading.models import GradingRun, KeyCorrection
 from exam.setup.models import Exam, Paper
 from tests.conftest import csrf_from, login
 from tests.factories import make_ready_candidates

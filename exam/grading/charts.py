@@ -20,7 +20,13 @@ from typing import Any, Mapping, Sequence
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from exam.item_analysis import LOW_POINT_BISERIAL, NEGATIVE_DISCRIMINATION, POSSIBLE_WRONG_KEY, TOO_EASY, TOO_HARD
+from exam.grading.item_analysis import (
+    LOW_POINT_BISERIAL,
+    NEGATIVE_DISCRIMINATION,
+    POSSIBLE_WRONG_KEY,
+    TOO_EASY,
+    TOO_HARD,
+)
 
 DEFAULT_LABELS = {
     "score": "Điểm",

@@ -83,8 +83,8 @@ from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
 from exam.core.batch import alongside, gc_paused
-from exam.grading import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
-from exam.models import CandidateScore, GradingRun, KeyCorrection
+from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
+from exam.grading.scoring import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
 from exam.room.models import Attempt, Response
 from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
 
@@ -895,7 +895,7 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
             if write:
                 _write(session, exam, outcome, actor=actor, now=now, analysing=None, meanwhile=meanwhile)
             return outcome
-        from exam import item_stats
+        from exam.grading import item_stats
 
         # The item analysis (numpy) runs on the other core from the corrected key on, while this thread
         # grades, writes the scores (the driver stepping) and does ``meanwhile``: most of the work on
@@ -960,7 +960,7 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
         outcome.meanwhile = meanwhile(outcome)
         outcome.timings["meanwhile"] = time.perf_counter() - began
     if analysing is not None:
-        from exam import item_stats
+        from exam.grading import item_stats
 
         waited = time.perf_counter()
         analysed = analysing.result()

@@ -21,11 +21,12 @@ from wtforms import SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
-from exam import charts, item_stats, results
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
-from exam.item_analysis import score_distribution
-from exam.models import CandidateScore, GradingRun, KeyCorrection
+from exam.grading import charts, item_stats
+from exam.grading import runs as results
+from exam.grading.item_analysis import score_distribution
+from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
 from exam.setup import exams
 from exam.setup.models import Exam
 from exam.setup.sittings import local_time

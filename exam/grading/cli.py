@@ -20,11 +20,12 @@ import click
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from exam import item_stats, results
 from exam.accounts.models import User
 from exam.core.commands import CLI_ACTOR, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
-from exam.models import KeyCorrection
+from exam.grading import item_stats
+from exam.grading import runs as results
+from exam.grading.models import KeyCorrection
 from exam.setup.cli import _exam
 
 

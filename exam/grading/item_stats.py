@@ -37,9 +37,9 @@ import numpy as np
 from sqlalchemy import Text, cast, delete, insert, select
 from sqlalchemy.orm import Session
 
-from exam.grading import SectionRules, grade
-from exam.item_analysis import FLAGS, CellChunk, ItemAnalysis, RepeatedItem, analyse_cells, analyse_items
-from exam.models import GradingRun, ItemStatistic
+from exam.grading.item_analysis import FLAGS, CellChunk, ItemAnalysis, RepeatedItem, analyse_cells, analyse_items
+from exam.grading.models import GradingRun, ItemStatistic
+from exam.grading.scoring import SectionRules, grade
 from exam.setup.models import Exam, PaperItem
 
 # Plain Vietnamese for files and the CLI; the pages translate the same words.
