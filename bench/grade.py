@@ -259,7 +259,7 @@ def main(argv=None) -> None:
     from exam.grading.scoring import grade
 
     try:
-        from exam import merit_lists
+        from exam.merit import lists as merit_lists
     except ImportError:  # the merit lists' database side is not there yet
         merit_lists = None
     if args.skip_merit:

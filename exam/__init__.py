@@ -101,7 +101,7 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(exam_room_bp)
     app.register_blueprint(__import__("proctor.views", fromlist=["bp"]).bp)  # the proctor console (/proctor)
     app.register_blueprint(__import__("exam.grading.views", fromlist=["bp"]).bp)  # results (/board/results)
-    app.register_blueprint(__import__("exam.merit_views", fromlist=["bp"]).bp)  # merit lists (/board/merit)
+    app.register_blueprint(__import__("exam.merit.views", fromlist=["bp"]).bp)  # merit lists (/board/merit)
 
 
 def register_cli(app: Flask) -> None:

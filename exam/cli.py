@@ -30,8 +30,8 @@ def init_db():
 def register(app) -> None:
     import exam.accounts.cli  # noqa: F401
     import exam.audit.cli  # noqa: F401
-    import exam.cli_merit  # noqa: F401
     import exam.grading.cli  # noqa: F401
+    import exam.merit.cli  # noqa: F401
     import exam.room.cli  # noqa: F401  (attaches its commands to the groups above)
     import exam.setup.cli  # noqa: F401
     from exam.demo import demo

@@ -206,9 +206,10 @@ def load_finished_exam(db_session, now) -> None:
     place of the first post, a draft merit list, and a key correction awaiting a second board member."""
     import dataclasses
 
-    from exam import merit_lists, outside_scores
     from exam.grading import runs as results
-    from exam.models import MeritList
+    from exam.merit import lists as merit_lists
+    from exam.merit import outside_scores
+    from exam.merit.models import MeritList
     from exam.setup import exams, roster, sittings
     from exam.setup.papers import generate_papers
     from exam.setup.spec import spec_from_toml
@@ -375,8 +376,8 @@ def round2_scores_csv(db_session, exam) -> bytes:
     """Round-2 scores (a written exam marked on paper, out of 100, in half points) for the candidates who passed
     round 1, some absent ("vắng"); arranged so that two candidates of the first post, with the same score and no
     priority, share the 5th and last place: a tie for the board."""
-    from exam import merit
     from exam.grading.models import CandidateScore
+    from exam.merit import ranking as merit
     from exam.setup.models import Candidate
 
     rng = random.Random(FINISHED_SEED)

@@ -1,9 +1,13 @@
 """Alembic environment: runs against the engine the app (or a test) hands over."""
 from alembic import context
 
-import exam.accounts.staff  # noqa: F401  (registers tables on the metadata)
-import exam.audit.chain  # noqa: F401
-import exam.models  # noqa: F401
+import exam.accounts.models  # noqa: F401  (registers tables on the metadata)
+import exam.audit.models  # noqa: F401
+import exam.grading.models  # noqa: F401
+import exam.merit.models  # noqa: F401
+import exam.room.models  # noqa: F401
+import exam.setup.models  # noqa: F401
+import proctor.models  # noqa: F401
 import question_bank.models  # noqa: F401
 from exam.core.db import Base
 

@@ -43,12 +43,12 @@ from sqlalchemy.orm import Session
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
-from exam.models import Incident
 from exam.room import attempts
 from exam.room.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
 from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.sittings import current_access_code, seconds_until_rotation
+from proctor.models import Incident
 
 MAX_REASON = 500
 MAX_EXTENSION_SECONDS = 4 * 3600

@@ -10,7 +10,7 @@ import openpyxl
 import pytest
 from pypdf import PdfReader
 
-from exam.exports import (
+from exam.merit.exports import (
     EXPORTERS,
     ExportInfo,
     export_csv,
@@ -20,7 +20,7 @@ from exam.exports import (
     exporter_for,
     sheet_names,
 )
-from exam.merit import (
+from exam.merit.ranking import (
     CandidateResult,
     apply_decisions,
     build_merit_lists,

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exam.merit import (
+from exam.merit.ranking import (
     CIVIL_SERVICE_CATEGORIES,
     CandidateResult,
     CandidateTable,

@@ -50,7 +50,7 @@ from exam.audit.chain import canonical_json
 from exam.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
-from exam.models import TieDecision
+from exam.merit.models import TieDecision
 from exam.setup.models import BlueprintCell, Candidate, ExamPool, ExamSection
 
 FORMAT = "exam-audit-bundle/1"

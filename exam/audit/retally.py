@@ -51,7 +51,7 @@ from sqlalchemy.orm import Session
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
 from exam.grading.models import CandidateScore, KeyCorrection
-from exam.models import ExternalScore, MeritList
+from exam.merit.models import ExternalScore, MeritList
 from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
 

@@ -35,11 +35,11 @@ from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
-from exam.models import Incident
 from exam.room.attempts import verify_history
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam, Sitting
 from exam.setup.sittings import local_time, parse_local_time
+from proctor.models import Incident
 
 bp = Blueprint("auditor", __name__, url_prefix="/audit")
 PAGE_SIZE = 100
@@ -88,7 +88,7 @@ def action_label(action: str) -> str:
 
 @bp.context_processor
 def helpers():
-    from exam.merit import STATUS_LABELS
+    from exam.merit.ranking import STATUS_LABELS
 
     return {"local_time": local_time, "action_label": action_label, "OUTCOME_LABELS": OUTCOME_LABELS,
             "MERIT_STATUS_LABELS": STATUS_LABELS}

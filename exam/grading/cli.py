@@ -53,8 +53,8 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
     With --merit, also build the exam's draft merit list from the scores just graded (handed over in
     memory, not read back; ranked while the item analysis computes on the other core). Prints the
     run's summary, its hashes (also in the audit chain) and the time of each step."""
-    from exam import merit as merit_rules
-    from exam import merit_lists
+    from exam.merit import lists as merit_lists
+    from exam.merit import ranking as merit_rules
 
     require_schema()
     exam = _exam(db_session, code)

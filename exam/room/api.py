@@ -413,7 +413,7 @@ def result():
 
 def merit_standing(exam: Exam) -> dict:
     """The candidate's line on the published merit list (``{"published": false}`` before publication)."""
-    from exam.merit_lists import standing
+    from exam.merit.lists import standing
 
     found = standing(get_session(), exam, g.candidate.registration_no)
     if found is None:
@@ -428,7 +428,8 @@ def merit_standing(exam: Exam) -> dict:
 
 def _response_sheet():
     """The candidate's score report, from the published list only (403 ``not_published`` before)."""
-    from exam import merit_lists, score_reports
+    from exam.merit import lists as merit_lists
+    from exam.merit import score_reports
 
     if g.attempt.status != "submitted":
         raise RoomError("not_submitted")
@@ -450,7 +451,7 @@ def response_sheet():
 @bp.get("/attempt/response-sheet.pdf")
 @candidate_token_required
 def response_sheet_pdf():
-    from exam.score_reports import report_pdf
+    from exam.merit.score_reports import report_pdf
 
     report = _response_sheet()
     return current_app.response_class(report_pdf(report), mimetype="application/pdf", headers={

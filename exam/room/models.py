@@ -14,10 +14,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from exam.core.db import Base
 from exam.core.timeutil import UTCDateTime
-from exam.setup.models import (
-    Candidate,
-    Paper,
-)
+from exam.setup.models import Candidate, Paper
 
 ATTEMPT_STATUSES = ("not_started", "in_progress", "submitted")
 

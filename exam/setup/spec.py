@@ -399,7 +399,7 @@ class _Checker:
         its problems keyed like the rest (``ranking.quota."Chuyên viên"``); kept as given."""
         if data is None:
             return None
-        from exam.merit import rule_from_dict
+        from exam.merit.ranking import rule_from_dict
 
         _, errors = rule_from_dict(data, prefix="ranking")
         for error in errors:

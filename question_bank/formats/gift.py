@@ -24,15 +24,7 @@ from __future__ import annotations
 import re
 
 from .model import ParseResult, RowError
-from .validation import (
-    Collector,
-    Draft,
-    DraftOption,
-    decode_utf8,
-    normalise_text,
-    option_field,
-    parse_difficulty,
-)
+from .validation import Collector, Draft, DraftOption, decode_utf8, normalise_text, option_field, parse_difficulty
 
 FORMAT = "gift"
 DEFAULT_DIFFICULTY = "medium"

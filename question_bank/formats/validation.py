@@ -14,14 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from .model import (
-    DIFFICULTIES,
-    QUESTION_TYPES,
-    ParsedOption,
-    ParsedQuestion,
-    ParseResult,
-    RowError,
-)
+from .model import DIFFICULTIES, QUESTION_TYPES, ParsedOption, ParsedQuestion, ParseResult, RowError
 
 # --- limits (documented in docs/import-formats.md) -------------------------
 MAX_TEXT_CHARS = 4000

@@ -23,16 +23,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
 from .model import ParsedQuestion, ParseResult
-from .tabular import (
-    CAPTIONS_VI,
-    COLUMN_GUIDE,
-    COLUMNS,
-    EMPTY,
-    TEMPLATE_EXAMPLES,
-    Cell,
-    question_to_row,
-    read_rows,
-)
+from .tabular import CAPTIONS_VI, COLUMN_GUIDE, COLUMNS, EMPTY, TEMPLATE_EXAMPLES, Cell, question_to_row, read_rows
 from .validation import Collector, normalise_text
 
 try:  # openpyxl parses with defusedxml when it is installed (it is a requirement)

@@ -14,11 +14,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, text
 
-from exam import merit
 from exam.audit import chain as audit
 from exam.grading.models import CandidateScore, GradingRun
 from exam.grading.runs import section_results_of
-from exam.models import ExternalScore, MeritList
+from exam.merit import ranking as merit
+from exam.merit.models import ExternalScore, MeritList
 from exam.room import attempts
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem

@@ -170,7 +170,7 @@ def test_deleted_attempt_is_missed(runner, db, sat_exam, tmp_path):
 def test_merit_list_against_its_rule(runner, db, results_exam, tmp_path):
     """A published list whose statuses were edited (and its hash recomputed) breaks the rule and the hash
     no longer matches the one in the chain."""
-    from exam.models import MeritList
+    from exam.merit.models import MeritList
 
     merit_list = db.scalar(select(MeritList))
     content = json.loads(merit_list.content)
@@ -205,7 +205,7 @@ def test_not_a_bundle_exits_2(tmp_path):
 def test_a_list_published_in_the_earlier_row_format_still_verifies(runner, db, results_exam, tmp_path):
     """Lists published before the column format (merit-lists/1, one list per row) keep their hash: the
     verifier reads and checks them the same."""
-    from exam.models import MeritList
+    from exam.merit.models import MeritList
     from tests.test_merit import rows_format
 
     merit_list = db.scalar(select(MeritList))

@@ -31,7 +31,10 @@ def test_retally_imports_neither_numpy_nor_the_grader():
     tree = ast.parse((ROOT / "exam" / "audit" / "retally.py").read_text(encoding="utf-8"))
     imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-    assert not any(name.startswith(("numpy", "exam.grading")) for name in imported), imported
+    # It may read what grading and ranking stored (their models), never the code that computed it.
+    checked = {name for name in imported if name.startswith(("numpy", "exam.grading", "exam.merit", "exam.room"))}
+    # The save history's chain is the room's record format, checked with the room's own verifier.
+    assert checked <= {"exam.grading.models", "exam.merit.models", "exam.room.models", "exam.room.attempts"}, checked
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -176,7 +179,7 @@ def test_altered_scores_are_caught(runner, db, results_exam):
 
 
 def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results_exam):
-    from exam.models import MeritList
+    from exam.merit.models import MeritList
 
     merit_list = db.scalar(select(MeritList))
     content = json.loads(merit_list.content)

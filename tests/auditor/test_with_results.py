@@ -7,11 +7,11 @@ from datetime import timedelta
 
 import pytest
 
-from exam.models import ExternalScore
+from exam.merit.models import ExternalScore
 from tests.auditor.conftest import POST, T0, export, sit, verify
 
 results = pytest.importorskip("exam.grading.runs")
-merit_lists = pytest.importorskip("exam.merit_lists")
+merit_lists = pytest.importorskip("exam.merit.lists")
 
 
 def test_corrected_graded_ranked_and_published_exam_retallies_and_verifies(runner, db, tmp_path):

@@ -11,13 +11,7 @@ import pytest
 from format_helpers import HEADER, assert_error, good_row, make_xlsx, row
 from openpyxl import Workbook, load_workbook
 
-from question_bank.formats import (
-    ParsedOption,
-    ParsedQuestion,
-    export_xlsx,
-    parse_file,
-    template_xlsx,
-)
+from question_bank.formats import ParsedOption, ParsedQuestion, export_xlsx, parse_file, template_xlsx
 
 
 def parse(data: bytes, **kw):

@@ -9,8 +9,8 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import select
 
-from exam import outside_scores
 from exam.grading import runs as results
+from exam.merit import outside_scores
 from exam.room import attempts
 from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, PaperItem

@@ -11,12 +11,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from exam import merit_lists
 from exam.audit.models import AuditEntry
-from exam.exports import UTF8_BOM
 from exam.grading import runs as results
-from exam.merit import merit_hash
-from exam.models import MeritList
+from exam.merit import lists as merit_lists
+from exam.merit.exports import UTF8_BOM
+from exam.merit.models import MeritList
+from exam.merit.ranking import merit_hash
 from tests.merit.helpers import ACCOUNTS, FAILING, LAW, T0, correct_the_key, make_round
 
 

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from exam import merit, merit_lists
 from exam.audit.models import AuditEntry
 from exam.grading import runs as results
-from exam.models import MeritList, TieDecision
+from exam.merit import lists as merit_lists
+from exam.merit import ranking as merit
+from exam.merit.models import MeritList, TieDecision
 from exam.setup.spec import read_spec_toml, spec_from_toml, spec_to_toml
 from tests.merit.helpers import ACCOUNTS, LAW, T0, correct_the_key, make_round, round2_csv, spec_toml
 
@@ -144,7 +145,7 @@ def test_a_decision_made_for_another_tie_is_not_applied(db):
     # TS03 joins the tie (80 in round 2, no priority any more): the decision was for two, not for three.
     candidate = found.candidates["TS03"]
     candidate.priority_category = ""
-    from exam.outside_scores import import_scores
+    from exam.merit.outside_scores import import_scores
 
     import_scores(db, found.exam, "sua.csv", round2_csv({"TS03": "80"}), actor="hoidong", now=LATER)
     rebuilt = merit_lists.build_merit_list(db, found.exam, "hoidong", LATER + timedelta(hours=1))
@@ -166,7 +167,7 @@ def test_publishing_freezes_the_list(db):
     assert json.loads(entry.details)["hash"] == frozen_hash and json.loads(entry.details)["unresolved_ties"] == []
 
     # Later: new round-2 scores and a regrade. The published list does not move; a new build is refused.
-    from exam.outside_scores import import_scores
+    from exam.merit.outside_scores import import_scores
 
     import_scores(db, exam, "sua.csv", round2_csv({"TS07": "99"}), actor="hoidong", now=LATER + timedelta(days=1))
     results.grade_exam(db, exam, actor="hoidong", now=LATER + timedelta(days=1))

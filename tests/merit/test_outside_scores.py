@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
-from exam.models import ExternalScore
-from exam.outside_scores import import_scores, scores_of, template_csv
+from exam.merit.models import ExternalScore
+from exam.merit.outside_scores import import_scores, scores_of, template_csv
 from exam.setup.models import Candidate
 from tests.factories import make_exam
 

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
-from exam.models import Incident
 from exam.room import attempts
 from exam.room.attempts import RoomError
 from exam.room.models import Attempt, CandidateSession
 from exam.setup.models import Candidate, PaperItem, Sitting
 from exam.setup.sittings import current_access_code
 from proctor import room
+from proctor.models import Incident
 from proctor.room import ProctorError
 from tests.factories import make_exam, make_ready_candidates, make_sitting
 

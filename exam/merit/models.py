@@ -1,11 +1,5 @@
-"""Exams, sections and their blueprints, sittings, candidates, papers, attempts and responses.
-
-An exam is drafted, then published: publishing freezes its settings and the exact
-question versions it may draw (``exam_pool``). Papers are drawn before the sitting
-and stored; an attempt is one candidate's sitting of their paper. Deadlines are
-absolute UTC times held by the server. Every answer save is kept in
-``response_log`` (append-only, hash-chained per attempt); ``response`` holds the
-latest choice per question for fast reads.
+"""Merit lists as stored: scores from outside the system (round 2 on paper, an interview), the lists (draft,
+published, superseded) as their canonical JSON text, and the board's decisions on ties.
 """
 from __future__ import annotations
 
@@ -17,7 +11,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from exam.core.db import Base
 from exam.core.timeutil import UTCDateTime
 
-# --- results: grading runs, key corrections, outside scores, merit lists (grading issue) ---------
 
 class ExternalScore(Base):
     """A score from outside the system (e.g. round 2 marked on paper), per candidate and component."""
@@ -66,19 +59,3 @@ class TieDecision(Base):
     reason: Mapped[str] = mapped_column(Text)
     decided_by: Mapped[str] = mapped_column(String(64))
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime)
-
-
-# --- the room: incidents (proctor issue) ------------------------------------------------------------
-
-class Incident(Base):
-    """Something the proctor noted against a seat or the whole room."""
-
-    __tablename__ = "incident"
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    sitting_id: Mapped[int] = mapped_column(ForeignKey("sitting.id"), index=True)
-    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidate.id"))
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
-    by: Mapped[str] = mapped_column(String(64))
-    kind: Mapped[str] = mapped_column(String(32))  # e.g. violation, technical, power, note
-    description: Mapped[str] = mapped_column(Text)

@@ -29,14 +29,14 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from exam.merit import BONUS, MeritList, MeritRow, format_points
+from exam.merit.ranking import BONUS, MeritList, MeritRow, format_points
 
 try:
     LOCAL_TZ: tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
 except ZoneInfoNotFoundError:  # pragma: no cover - a system without tzdata
     LOCAL_TZ = timezone(timedelta(hours=7), "ICT")
 
-FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT_DIR = Path(__file__).resolve().parents[1] / "fonts"
 FONT_REGULAR = FONT_DIR / "DejaVuSans.ttf"
 FONT_BOLD = FONT_DIR / "DejaVuSans-Bold.ttf"
 

@@ -28,9 +28,9 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
-from exam import merit
 from exam.audit import chain as audit
-from exam.models import ExternalScore
+from exam.merit import ranking as merit
+from exam.merit.models import ExternalScore
 from exam.setup import roster
 from exam.setup.models import Candidate, Exam
 from question_bank.formats import MAX_FILE_BYTES, RowError

@@ -22,12 +22,14 @@ from sqlalchemy import func, select
 from wtforms import BooleanField, HiddenField, StringField, SubmitField, TextAreaField
 from wtforms.validators import DataRequired, Length, Regexp
 
-from exam import merit, merit_lists, outside_scores, score_reports
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
-from exam.exports import MEDIA_TYPES
-from exam.models import ExternalScore
+from exam.merit import lists as merit_lists
+from exam.merit import outside_scores, score_reports
+from exam.merit import ranking as merit
+from exam.merit.exports import MEDIA_TYPES
+from exam.merit.models import ExternalScore
 from exam.setup import exams
 from exam.setup.models import Candidate, Exam
 from exam.setup.sittings import local_time

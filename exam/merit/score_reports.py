@@ -18,10 +18,10 @@ from functools import cache
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam import merit
-from exam.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
 from exam.grading.models import KeyCorrection
-from exam.models import MeritList
+from exam.merit import ranking as merit
+from exam.merit.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
+from exam.merit.models import MeritList
 from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, Exam, PaperItem
 
@@ -173,7 +173,7 @@ def build_report(session: Session, exam: Exam, candidate: Candidate, *, record: 
     if attempt is not None and attempt.status == "submitted":
         report.answers = _answers(session, attempt, corrections_in_force(session, exam))
     if record is not None:
-        from exam.merit_lists import find_row
+        from exam.merit.lists import find_row
 
         report.list_status, report.list_hash = record.status, record.hash
         report.published_at = record.published_at if record.status == "published" else None

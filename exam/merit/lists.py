@@ -46,12 +46,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from exam import merit
 from exam.audit import chain as audit
 from exam.core.batch import gc_paused
-from exam.exports import ExportInfo, export_merit_lists
 from exam.grading.models import GradingRun, KeyCorrection
-from exam.models import ExternalScore, MeritList, TieDecision
+from exam.merit import ranking as merit
+from exam.merit.exports import ExportInfo, export_merit_lists
+from exam.merit.models import ExternalScore, MeritList, TieDecision
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam
 

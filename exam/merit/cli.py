@@ -17,10 +17,12 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from exam import merit, merit_lists, outside_scores
 from exam.core.commands import CLI_ACTOR, merit_cli, require_schema, scores_cli, transactional
 from exam.core.db import get_session, utcnow
-from exam.exports import EXPORTERS
+from exam.merit import lists as merit_lists
+from exam.merit import outside_scores
+from exam.merit import ranking as merit
+from exam.merit.exports import EXPORTERS
 from exam.setup.cli import _exam, _refuse
 
 
