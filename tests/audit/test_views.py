@@ -14,10 +14,10 @@ from sqlalchemy import func, select, text, update
 from exam.audit import views as auditor
 from exam.audit.models import AuditEntry, AuditHead
 from exam.room.models import Attempt, ResponseLog
-from tests.auditor.conftest import MACHINE, T0, drop_response_log_guard
+from tests.accounts.test_roles import PUBLIC_ENDPOINTS, sample_url
+from tests.audit.conftest import MACHINE, T0, drop_response_log_guard
+from tests.audit.test_chain import drop_guards
 from tests.conftest import csrf_from, login
-from tests.test_audit import drop_guards
-from tests.test_roles import PUBLIC_ENDPOINTS, sample_url
 
 
 def page(client, url, status=200) -> str:

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from exam.merit.models import ExternalScore
-from tests.auditor.conftest import POST, T0, export, sit, verify
+from tests.audit.conftest import POST, T0, export, sit, verify
 
 results = pytest.importorskip("exam.grading.runs")
 merit_lists = pytest.importorskip("exam.merit.lists")

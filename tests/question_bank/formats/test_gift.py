@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from format_helpers import GIFT_GOOD, assert_error
 
 from question_bank.formats import ParsedOption, parse_file
 from question_bank.formats.gift import category_topic
+from tests.question_bank.formats.format_helpers import GIFT_GOOD, assert_error
 
 
 def parse(text: str, **kw):

@@ -6,7 +6,7 @@ import dataclasses
 import io
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 DEMO_BANK_PATHS = (ROOT / "question_bank" / "demo" / "demo_bank.json",)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from format_helpers import HEADER, assert_error, good_row, make_csv
 
 from question_bank.formats import ParsedOption, ParsedQuestion, export_csv, parse_file, template_csv
 from question_bank.formats.csv_format import looks_like_formula
+from tests.question_bank.formats.format_helpers import HEADER, assert_error, good_row, make_csv
 
 
 def parse(data: bytes, **kw):

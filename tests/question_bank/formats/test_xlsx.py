@@ -8,10 +8,10 @@ import zipfile
 from datetime import datetime
 
 import pytest
-from format_helpers import HEADER, assert_error, good_row, make_xlsx, row
 from openpyxl import Workbook, load_workbook
 
 from question_bank.formats import ParsedOption, ParsedQuestion, export_xlsx, parse_file, template_xlsx
+from tests.question_bank.formats.format_helpers import HEADER, assert_error, good_row, make_xlsx, row
 
 
 def parse(data: bytes, **kw):

@@ -16,7 +16,7 @@ from exam.grading import runs as results
 from exam.grading import scoring as grading
 from exam.grading.models import CandidateScore, KeyCorrection
 from exam.room.models import Attempt, Response, ResponseLog
-from tests.auditor.conftest import T0, attempt_of, drop_response_log_guard
+from tests.audit.conftest import T0, attempt_of, drop_response_log_guard
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -191,7 +191,7 @@ def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results
     assert result.exit_code == 1
     assert f"{columns['registration_no'][0]} [merit_list] merit list (Chuyên viên): total" in result.output
     # A list published in the earlier format (one list per row) is read the same.
-    from tests.test_merit import rows_format
+    from tests.merit.test_ranking import rows_format
     old = rows_format(content)
     db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=json.dumps(old)))
     db.commit()

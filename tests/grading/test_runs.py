@@ -14,7 +14,7 @@ from exam.grading.models import CandidateScore, GradingRun
 from exam.room.models import Attempt
 from exam.setup.models import Exam, Paper
 from tests.factories import make_ready_candidates
-from tests.results.helpers import T0, fill_choice_masks, random_answers, right_answers, sit
+from tests.grading.helpers import T0, fill_choice_masks, random_answers, right_answers, sit
 
 # Section 1: 4 hard (some multiple-answer in the demo bank) + 2 easy; section 2: 3 easy.
 MIXED_SECTIONS = (
@@ -55,7 +55,7 @@ def test_negative_marking_and_blanks_hand_case(db):
     exam = exam_of(db, candidates)
 
     def choose(index, item, version):  # right, right, wrong, blank, blank | right, wrong, wrong
-        from tests.results.helpers import correct_options
+        from tests.grading.helpers import correct_options
         right = correct_options(version)
         wrong = [j for j in range(len(version.options)) if j not in right][:1]
         return {1: right, 2: right, 3: wrong, 6: right, 7: wrong, 8: wrong}.get(item.position, [])

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from format_helpers import AIKEN_GOOD, assert_error
-
 from question_bank.formats import ParsedOption, parse_file
+from tests.question_bank.formats.format_helpers import AIKEN_GOOD, assert_error
 
 
 def parse(text: str, default_topic="Kiến thức chung", **kw):

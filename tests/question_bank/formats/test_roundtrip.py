@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from format_helpers import AIKEN_GOOD, GIFT_GOOD, without_location
 
 from question_bank.formats import ParsedOption, ParsedQuestion, export_csv, export_json, export_xlsx, parse_file
+from tests.question_bank.formats.format_helpers import AIKEN_GOOD, GIFT_GOOD, without_location
 
 EXPORTS = [("xlsx", export_xlsx, "bank.xlsx"), ("csv", export_csv, "bank.csv"), ("json", export_json, "bank.json")]
 

@@ -14,9 +14,9 @@ from exam.room.models import Response
 from exam.setup.models import Exam, Paper
 from tests.conftest import login
 from tests.factories import make_ready_candidates
-from tests.results.helpers import T0, correct_options, random_answers, sit
-from tests.results.test_grading_runs import MIXED_SECTIONS
-from tests.test_item_analysis import assert_close_records
+from tests.grading.helpers import T0, correct_options, random_answers, sit
+from tests.grading.test_item_analysis import assert_close_records
+from tests.grading.test_runs import MIXED_SECTIONS
 
 
 def test_permutation_table_maps_displayed_masks_to_the_authors_order():

@@ -12,7 +12,7 @@ from exam.grading import runs as results
 from exam.grading.models import KeyCorrection
 from exam.setup.models import Exam, Paper, PaperItem
 from tests.factories import make_ready_candidates
-from tests.results.helpers import T0, correct_options, right_answers, sit
+from tests.grading.helpers import T0, correct_options, right_answers, sit
 
 
 @pytest.fixture

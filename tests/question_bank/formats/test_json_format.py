@@ -6,9 +6,9 @@ import json
 import unicodedata
 
 import pytest
-from format_helpers import assert_error
 
 from question_bank.formats import ParsedOption, export_json, parse_file
+from tests.question_bank.formats.format_helpers import assert_error
 
 
 def q(**overrides) -> dict:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from format_helpers import HEADER, assert_error, good_row, make_xlsx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,6 +23,7 @@ from question_bank.formats import (
     normalise_text,
     parse_file,
 )
+from tests.question_bank.formats.format_helpers import HEADER, assert_error, good_row, make_xlsx
 
 
 def test_public_constants_and_registry():

@@ -11,7 +11,7 @@ import pytest
 
 from tests.factories import make_candidates, make_exam, make_sitting
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = {
     "/thi/": "exam_room.sign_in",
     "/thi/huong-dan": "exam_room.instructions",

@@ -2,20 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parents[1]
-# The repo root (for question_bank) and this folder (for format_helpers) may not
-# be on sys.path, depending on how pytest is started and on its import mode.
-for _path in (ROOT, HERE):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from format_helpers import DEMO_BANK_PATHS  # noqa: E402
+from tests.question_bank.formats.format_helpers import DEMO_BANK_PATHS
 
 
 def pytest_configure(config):

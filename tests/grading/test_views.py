@@ -12,7 +12,7 @@ from exam.grading.models import GradingRun, KeyCorrection
 from exam.setup.models import Exam, Paper
 from tests.conftest import csrf_from, login
 from tests.factories import make_ready_candidates
-from tests.results.helpers import T0, random_answers, right_answers, sit
+from tests.grading.helpers import T0, random_answers, right_answers, sit
 
 
 @pytest.fixture

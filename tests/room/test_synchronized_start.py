@@ -18,8 +18,8 @@ from exam.room.attempts import RoomError
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Paper, PaperItem, Sitting
 from tests.factories import SMALL_SECTIONS, make_ready_candidates
-from tests.test_api import Machine, paper_key
-from tests.test_attempts import GRACE, T0, login
+from tests.room.test_api import Machine, paper_key
+from tests.room.test_attempts import GRACE, T0, login
 
 THREE_SECTIONS = SMALL_SECTIONS + (("informatics", "Tin học", 5, [("Tin học", "easy", 2)]),)
 BODY_KEYS = ["server_time", "paused", "attempt", "exam", "sections", "questions", "answers"]

@@ -20,7 +20,7 @@ from tests.factories import make_ready_candidates
 LAB_ADDR = "10.1.1.21"
 OTHER_ADDR = "10.1.1.35"
 FORBIDDEN_WORDS = ("correct", "key", "answer_key", "is_correct")
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Machine:

@@ -13,7 +13,7 @@ from exam.audit import chain as audit
 from exam.audit.models import HASHED_FIELDS, AuditEntry, AuditHead
 from exam.grading.models import CandidateScore
 from exam.room.models import Attempt, Response, ResponseLog
-from tests.auditor.conftest import attempt_of, drop_response_log_guard, export, verify
+from tests.audit.conftest import attempt_of, drop_response_log_guard, export, verify
 
 
 def rewrite(bundle: Path, name: str, change) -> None:
@@ -206,7 +206,7 @@ def test_a_list_published_in_the_earlier_row_format_still_verifies(runner, db, r
     """Lists published before the column format (merit-lists/1, one list per row) keep their hash: the
     verifier reads and checks them the same."""
     from exam.merit.models import MeritList
-    from tests.test_merit import rows_format
+    from tests.merit.test_ranking import rows_format
 
     merit_list = db.scalar(select(MeritList))
     content = rows_format(json.loads(merit_list.content))

@@ -8,7 +8,7 @@ from werkzeug.test import Client
 
 from exam import SECURITY_HEADERS
 from exam.room.lane import RoomLane
-from tests.test_api import LAB_ADDR, Machine, error_of, room  # noqa: F401 - the fixture
+from tests.room.test_api import LAB_ADDR, Machine, error_of, room  # noqa: F401 - the fixture
 
 VOLATILE = {"server_time", "saved_at", "deadline", "section_deadline"}
 
