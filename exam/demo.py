@@ -24,6 +24,7 @@ from exam.accounts import staff as accounts
 from exam.accounts.models import User
 from exam.core.commands import CLI_ACTOR, require_schema, transactional
 from exam.core.db import utcnow
+from exam.core.errors import Refused
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BANK = ROOT / "question_bank" / "demo" / "demo_bank.json"
@@ -67,7 +68,7 @@ def demo(db_session):
     if not db_session.scalar(select(func.count()).select_from(Question)):
         report = import_file(db_session, DEMO_BANK.name, DEMO_BANK.read_bytes(), actor=CLI_ACTOR, now=now)
         if report.errors:
-            raise ValueError("the demo bank did not import: " + "; ".join(map(str, report.errors[:5])))
+            raise Refused("the demo bank did not import: " + "; ".join(map(str, report.errors[:5])))
         click.echo(f"demo bank: {report.added} questions imported")
     else:
         click.echo("demo bank: the bank already holds questions, nothing imported")
@@ -91,7 +92,7 @@ def load_demo_exam(db_session, now) -> None:
 
     spec, errors = spec_from_toml(DEMO_SPEC.read_bytes())
     if spec is None:
-        raise ValueError(f"{DEMO_SPEC.name}: " + "; ".join(map(str, errors)))
+        raise Refused(f"{DEMO_SPEC.name}: " + "; ".join(map(str, errors)))
     exam = exams.exam_by_code(db_session, spec.code)
     if exam is None:
         problems = exams.check_spec(db_session, spec)
@@ -123,7 +124,7 @@ def load_demo_exam(db_session, now) -> None:
         report = roster.import_roster(db_session, exam, "demo-thi-sinh.csv", demo_roster_csv(), actor=CLI_ACTOR,
                                       now=now)
         if report.errors:
-            raise ValueError("the demo roster did not import: " + "; ".join(map(str, report.errors[:5])))
+            raise Refused("the demo roster did not import: " + "; ".join(map(str, report.errors[:5])))
         click.echo(f"demo candidates: {report.added} imported")
     run = sittings.assign_seats(db_session, exam, sitting, actor=CLI_ACTOR, now=now)
     if run.seated:
@@ -223,7 +224,7 @@ def load_finished_exam(db_session, now) -> None:
     if exam is None:
         spec, errors = spec_from_toml(DEMO_SPEC.read_bytes())
         if spec is None:
-            raise ValueError(f"{DEMO_SPEC.name}: " + "; ".join(map(str, errors)))
+            raise Refused(f"{DEMO_SPEC.name}: " + "; ".join(map(str, errors)))
         spec = dataclasses.replace(spec, code=FINISHED_CODE, title=FINISHED_TITLE,
                                    ranking={"preset": "civil_service", "quota": dict(FINISHED_QUOTA)})
         if exams.check_spec(db_session, spec):
@@ -244,7 +245,7 @@ def load_finished_exam(db_session, now) -> None:
                             sittings=[code for code, _ in FINISHED_SITTINGS], priorities=FINISHED_PRIORITIES),
             actor=CLI_ACTOR, now=day - timedelta(days=5))
         if report.errors:
-            raise ValueError("the finished exam's roster did not import: " + "; ".join(map(str, report.errors[:5])))
+            raise Refused("the finished exam's roster did not import: " + "; ".join(map(str, report.errors[:5])))
     for code, _ in FINISHED_SITTINGS:
         sittings.assign_seats(db_session, exam, sittings.sitting_by_code(db_session, code), actor=CLI_ACTOR,
                               now=day - timedelta(days=2))
@@ -257,7 +258,7 @@ def load_finished_exam(db_session, now) -> None:
     report = outside_scores.import_scores(db_session, exam, "diem-vong-2-2025.csv", scores, actor="hoidong",
                                           now=day + timedelta(days=20))
     if report.errors:
-        raise ValueError("the round-2 scores did not import: " + "; ".join(map(str, report.errors[:5])))
+        raise Refused("the round-2 scores did not import: " + "; ".join(map(str, report.errors[:5])))
     record = merit_lists.build_merit_list(db_session, exam, "hoidong", now)
     propose_demo_correction(db_session, exam, day + timedelta(days=2))
     lists = merit_lists.lists_of(record)

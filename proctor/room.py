@@ -40,6 +40,7 @@ from typing import Sequence
 from sqlalchemy import Text, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
+from exam.core.errors import Refused
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
@@ -61,13 +62,11 @@ ROOM_ACTIONS = ("sitting.open", "sitting.pause", "sitting.resume", "attempt.exte
 GRANT_ACTIONS = ("attempt.extend", "attempt.compensate")
 
 
-class ProctorError(Exception):
+class ProctorError(Refused):
     """A refused proctor action; ``code`` names the reason (the views turn it into a Vietnamese message)."""
 
     def __init__(self, code: str, **details):
-        super().__init__(code)
-        self.code = code
-        self.details = details
+        super().__init__(code, code=code, **details)
 
 
 def require_reason(reason: str | None) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
+from exam.core.errors import Refused
 from question_bank.formats import (
     DIFFICULTIES,
     QUESTION_TYPES,
@@ -48,14 +49,14 @@ STATUSES = ("active", "retired")
 VERSION_FIELDS = ("topic", "difficulty", "type", "text", "options", "explanation", "source", "tags", "image")
 
 
-class BankError(ValueError):
+class BankError(Refused):
     """A refused bank operation: an English message (CLI, logs), the form ``field`` it concerns when there
     is one, and a ``code`` the pages turn into the board's language."""
 
     def __init__(self, message: str, field: str = "", code: str = ""):
         super().__init__(message)
         self.field = field
-        self.code = code
+        self.code = code  # "" when the message is all there is
 
 
 class NoChange(BankError):

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from exam.core.commands import CLI_ACTOR, require_schema, transactional
 from exam.core.db import get_session, utcnow
+from exam.core.errors import Refused
 from question_bank import bank as rules
 from question_bank.formats import DIFFICULTIES, EXPORTERS, export_file
 from question_bank.importer import ImportReport, import_file
@@ -59,7 +60,7 @@ def import_command(db_session, file: Path, default_topic: str | None, dry_run: b
                          default_topic=default_topic, dry_run=dry_run)
     _print_report(str(file), report)
     if report.errors:
-        raise ValueError(f"{file}: {len(report.errors)} error(s); nothing imported")
+        raise Refused(f"{file}: {len(report.errors)} error(s); nothing imported")
     if dry_run:
         click.echo(f"dry run: {report.added} questions would be imported; nothing written")
     else:

@@ -17,13 +17,14 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from exam.accounts.models import ROLES, RecoveryCode, StaffSession, User
 from exam.audit import chain as audit
 from exam.core.db import utcnow
+from exam.core.errors import Refused
 
 RECOVERY_CODE_COUNT = 10
 # Checked against when the username is unknown, so a wrong name costs the same time as a wrong password.
 _DUMMY_HASH = generate_password_hash(secrets.token_hex(16))
 
 
-class AccountError(ValueError):
+class AccountError(Refused):
     """A refused account operation, with a message fit to show."""
 
 

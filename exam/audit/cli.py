@@ -25,14 +25,7 @@ from exam.audit import retally
 from exam.audit.models import AuditHead
 from exam.core.commands import CLI_ACTOR, audit_cli, require_schema, transactional
 from exam.core.db import get_database, get_session, utcnow
-from exam.setup import exams
-
-
-def _exam(db_session, code: str):
-    exam = exams.exam_by_code(db_session, code)
-    if exam is None:
-        raise click.ClickException(f"no exam with code {code!r}")
-    return exam
+from exam.setup.exams import exam_or_exit
 
 
 @audit_cli.command("verify")
@@ -75,7 +68,7 @@ def audit_retally(exam_code):
     require_schema()
     db_session = audit_bundle.snapshot_session(get_database())
     try:
-        report = retally.retally_exam(db_session, _exam(db_session, exam_code))
+        report = retally.retally_exam(db_session, exam_or_exit(db_session, exam_code))
     finally:
         db_session.close()
     merit = f"published merit list {report.merit_list[:16]}… checked" if report.merit_list else \
@@ -100,7 +93,7 @@ def audit_export(exam_code, target: Path):
     partial = target.with_name(target.name + ".partial")
     db_session = audit_bundle.snapshot_session(get_database())
     try:
-        exam = _exam(db_session, exam_code)
+        exam = exam_or_exit(db_session, exam_code)
         summary = audit_bundle.write_bundle(
             db_session, exam, str(partial), public_pem=current_app.extensions["audit_key"].public_pem,
             checkpoint_file=current_app.config["AUDIT_CHECKPOINT_FILE"], now=now, name=target.name)

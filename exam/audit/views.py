@@ -37,6 +37,7 @@ from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
 from exam.room.attempts import verify_history
 from exam.room.models import Attempt
+from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Sitting
 from exam.setup.sittings import local_time, parse_local_time
 from proctor.models import Incident
@@ -396,12 +397,6 @@ def fingerprint():
                            qr_svg=segno.make(qr_text, error="m").svg_data_uri(scale=5), now=utcnow())
 
 
-def _exam_or_404(db_session: Session, code: str) -> Exam:
-    exam = db_session.scalar(select(Exam).where(Exam.code == code))
-    if exam is None:
-        abort(404)
-    return exam
-
 
 @bp.route("/exams")
 @role_required("auditor", "board")
@@ -419,7 +414,7 @@ def exams():
 @role_required("auditor", "board")
 def candidates(code):
     db_session = get_session()
-    exam = _exam_or_404(db_session, code)
+    exam = exam_or_404(db_session, code)
     number = " ".join(request.args.get("q", "").split())[:40]
     query = (select(Candidate, Attempt.status, Attempt.submitted_at).outerjoin(Attempt, Attempt.candidate_id ==
                                                                                Candidate.id)
@@ -438,7 +433,7 @@ def candidates(code):
 @role_required("auditor", "board")
 def timeline(code, registration_no):
     db_session = get_session()
-    exam = _exam_or_404(db_session, code)
+    exam = exam_or_404(db_session, code)
     candidate = db_session.scalar(select(Candidate).where(Candidate.exam_id == exam.id,
                                                           Candidate.registration_no == registration_no))
     if candidate is None:
@@ -452,7 +447,7 @@ def timeline(code, registration_no):
 def retally_page(code):
     db_session = audit_bundle.snapshot_session(get_database())
     try:
-        exam = _exam_or_404(db_session, code)
+        exam = exam_or_404(db_session, code)
         report = retally.retally_exam(db_session, exam)
         return render_template("auditor/retally.html", exam=exam, report=report)
     finally:
@@ -467,7 +462,7 @@ def bundle(code):
     spool = tempfile.TemporaryFile()
     snapshot = audit_bundle.snapshot_session(get_database())
     try:
-        exam = _exam_or_404(snapshot, code)
+        exam = exam_or_404(snapshot, code)
         name = f"audit-{exam.code}-{now:%Y%m%d-%H%M%S}.zip"
         summary = audit_bundle.write_bundle(
             snapshot, exam, spool, public_pem=current_app.extensions["audit_key"].public_pem,

@@ -13,6 +13,7 @@ from flask.cli import AppGroup
 
 from exam.core import schema
 from exam.core.db import force_immediate, get_database, get_session
+from exam.core.errors import Refused
 
 CLI_ACTOR = "cli"
 
@@ -26,7 +27,7 @@ scores_cli = AppGroup("scores", help="Scores from outside the system (round 2, i
 
 
 def transactional(command):
-    """Run the command body in one write transaction; AccountError and ValueError become clean exits."""
+    """Run the command body in one write transaction; a refusal (``Refused``) rolls it back and exits cleanly."""
 
     @functools.wraps(command)
     def wrapped(*args, **kwargs):
@@ -36,13 +37,20 @@ def transactional(command):
             result = command(db_session, *args, **kwargs)
             db_session.commit()
             return result
-        except ValueError as exc:
+        except Refused as exc:
             db_session.rollback()
             raise click.ClickException(str(exc)) from exc
         finally:
             force_immediate.reset(token)
 
     return wrapped
+
+
+def refuse(label: str, problems: list[str]) -> None:
+    """Print every problem of an input (one line each, on stderr), then refuse it: nothing is written."""
+    for problem in problems:
+        click.echo(f"{label}: {problem}", err=True)
+    raise Refused(f"{label}: {len(problems)} problem(s); nothing written")
 
 
 def require_schema() -> None:

@@ -26,7 +26,7 @@ from exam.core.db import utcnow
 from exam.grading import item_stats
 from exam.grading import runs as results
 from exam.grading.models import KeyCorrection
-from exam.setup.cli import _exam
+from exam.setup.exams import exam_or_exit
 
 
 def _board_member(db_session, username: str) -> str:
@@ -57,7 +57,7 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
     from exam.merit import ranking as merit_rules
 
     require_schema()
-    exam = _exam(db_session, code)
+    exam = exam_or_exit(db_session, code)
     started = time.perf_counter()
     now = utcnow()
     ranking = {}
@@ -123,7 +123,7 @@ def exam_items(code: str, out: Path | None, show_all: bool):
 
     require_schema()
     db_session = get_session()
-    exam = _exam(db_session, code)
+    exam = exam_or_exit(db_session, code)
     run = results.latest_run(db_session, exam)
     rows = item_stats.stored_items(db_session, exam)
     if run is None or not rows:
@@ -174,7 +174,7 @@ exam_cli.add_command(key_correct)
 def correction_propose(db_session, code, question_id, version_id, action, correct, reason, username):
     """Propose a key correction of a question of EXAM."""
     require_schema()
-    exam = _exam(db_session, code)
+    exam = exam_or_exit(db_session, code)
     who = _board_member(db_session, username)
     if (question_id is None) == (version_id is None):
         raise click.ClickException("give either --question or --version")
@@ -240,7 +240,7 @@ def correction_list(code):
 
     require_schema()
     db_session = get_session()
-    exam = _exam(db_session, code)
+    exam = exam_or_exit(db_session, code)
     for c in results.corrections_of(db_session, exam):
         click.echo("\t".join([str(c.id), c.status, c.action, str(c.question_version_id),
                               results.letters(c.correct or ()) or "-", c.proposed_by, c.decided_by or "-",

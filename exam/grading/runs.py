@@ -83,6 +83,7 @@ from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
 from exam.core.batch import alongside, gc_paused
+from exam.core.errors import Refused
 from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
 from exam.grading.scoring import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
 from exam.room.models import Attempt, Response
@@ -96,12 +97,11 @@ _SCALE = 10 ** SCORE_DECIMALS
 OPTION_LETTERS = "ABCDEFGH"
 
 
-class ResultsError(ValueError):
+class ResultsError(Refused):
     """A grading or correction request refused; ``code`` names why (pages translate it)."""
 
     def __init__(self, code: str, message: str):
-        super().__init__(message)
-        self.code = code
+        super().__init__(message, code=code)
 
 
 # --- what grading reads ------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from exam.grading import charts, item_stats
 from exam.grading import runs as results
 from exam.grading.item_analysis import score_distribution
 from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
-from exam.setup import exams
+from exam.setup.exams import exam_or_404
 from exam.setup.models import Exam
 from exam.setup.sittings import local_time
 
@@ -96,12 +96,6 @@ class RejectForm(FlaskForm):
 
 
 # --- loading -------------------------------------------------------------------------------------
-
-def _exam_or_404(code: str) -> Exam:
-    exam = exams.exam_by_code(get_session(), code)
-    if exam is None:
-        abort(404)
-    return exam
 
 
 def _correction_or_404(exam: Exam, correction_id: int) -> KeyCorrection:
@@ -183,14 +177,14 @@ def _results_page(exam: Exam, propose_form: ProposeForm | None = None, status: i
 @bp.route("/<code>", endpoint="exam")
 @role_required("board", "auditor")
 def exam_results(code: str):
-    return _results_page(_exam_or_404(code))
+    return _results_page(exam_or_404(get_session(), code))
 
 
 @bp.route("/<code>/grade", methods=["POST"])
 @role_required("board")
 def grade(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     if not ActionForm().validate_on_submit():
         abort(400)
     started = time.perf_counter()
@@ -212,7 +206,7 @@ def grade(code: str):
 @role_required("board")
 def propose(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     form = ProposeForm()
     if not form.validate_on_submit():
         return _results_page(exam, propose_form=form, status=422)
@@ -237,7 +231,7 @@ def propose(code: str):
 @role_required("board")
 def approve(code: str, correction_id: int):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     correction = _correction_or_404(exam, correction_id)
     form = ApproveForm()
     if not form.validate_on_submit():
@@ -258,7 +252,7 @@ def approve(code: str, correction_id: int):
 @role_required("board")
 def reject(code: str, correction_id: int):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     correction = _correction_or_404(exam, correction_id)
     form = RejectForm()
     if not form.validate_on_submit():
@@ -278,7 +272,7 @@ def reject(code: str, correction_id: int):
 @bp.route("/<code>/corrections/<int:correction_id>/preview")
 @role_required("board", "auditor")
 def preview(code: str, correction_id: int):
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     correction = _correction_or_404(exam, correction_id)
     try:
         changes = results.preview_corrections(get_session(), exam, [correction])
@@ -299,7 +293,7 @@ ITEM_COLUMNS = ("question", "section", "n", "p", "rpb", "d", "omitted", "flags")
 @role_required("board", "auditor")
 def items(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     sort = request.args.get("sort", "question")
     sort = sort if sort in ITEM_COLUMNS else "question"
     descending = request.args.get("dir") == "desc"
@@ -321,7 +315,7 @@ def items(code: str):
 @role_required("board", "auditor")
 def items_xlsx(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     run = results.latest_run(db_session, exam)
     content = item_stats.items_workbook(exam, item_stats.stored_items(db_session, exam),
                                         run.summary.get("test") if run is not None else None)

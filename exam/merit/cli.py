@@ -17,17 +17,17 @@ from pathlib import Path
 import click
 from flask.cli import with_appcontext
 
-from exam.core.commands import CLI_ACTOR, merit_cli, require_schema, scores_cli, transactional
+from exam.core.commands import CLI_ACTOR, merit_cli, refuse, require_schema, scores_cli, transactional
 from exam.core.db import get_session, utcnow
 from exam.merit import lists as merit_lists
 from exam.merit import outside_scores
 from exam.merit import ranking as merit
 from exam.merit.exports import EXPORTERS
-from exam.setup.cli import _exam, _refuse
+from exam.setup.exams import exam_or_exit
 
 
 def _rejected(label: str, exc: merit.MeritRejected) -> None:
-    _refuse(label, [str(problem) for problem in exc.problems])
+    refuse(label, [str(problem) for problem in exc.problems])
 
 
 def _print_lists(lists: dict[str, merit.MeritList]) -> None:
@@ -53,11 +53,11 @@ def scores_import(db_session, exam_code: str, file: Path, component: str, dry_ru
     """Import outside scores from FILE (.xlsx or .csv): registration_no, score (empty or "vắng": absent),
     optional component and full_name columns. All or nothing."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     report = outside_scores.import_scores(db_session, exam, file.name, file.read_bytes(), actor=CLI_ACTOR,
                                           now=utcnow(), component=component, dry_run=dry_run)
     if not report.ok:
-        _refuse(str(file), [str(error) for error in report.errors])
+        refuse(str(file), [str(error) for error in report.errors])
     components = ", ".join(f"{name} {n}" for name, n in report.by_component())
     verb = "would import" if dry_run else "imported"
     click.echo(f"{file}: {verb} {report.imported} scores ({components}; {report.absent} absent, {report.replaced} "
@@ -73,13 +73,13 @@ def scores_import(db_session, exam_code: str, file: Path, component: str, dry_ru
 def merit_ranking(db_session, exam_code: str, file: Path | None):
     """Print the exam's ranking rule as TOML, or replace it with FILE's [ranking] table."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     if file is None:
         click.echo(merit_lists.ranking_toml(exam), nl=False)
         return
     data, errors = merit_lists.read_ranking_toml(file.read_text(encoding="utf-8-sig"))
     if errors:
-        _refuse(str(file), [str(e) for e in errors])
+        refuse(str(file), [str(e) for e in errors])
     try:
         merit_lists.set_ranking(db_session, exam, data, actor=CLI_ACTOR, now=utcnow())
     except merit.MeritRejected as exc:
@@ -93,7 +93,7 @@ def merit_ranking(db_session, exam_code: str, file: Path | None):
 def merit_build(db_session, exam_code: str):
     """Build (or rebuild) the exam's draft merit list from the latest grading and the outside scores."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     try:
         record = merit_lists.build_merit_list(db_session, exam, CLI_ACTOR, utcnow())
     except merit.MeritRejected as exc:
@@ -114,11 +114,11 @@ def merit_decide(db_session, exam_code: str, post: str, selected: tuple[str, ...
                  reason: str):
     """Record the board's decision on a tie at a quota's last place: every tied candidate is named."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     decisions = {reg: "selected" for reg in selected}
     for reg in not_selected:
         if reg in decisions:
-            _refuse(exam.code, [f"{reg} is given both --selected and --not-selected"])
+            refuse(exam.code, [f"{reg} is given both --selected and --not-selected"])
         decisions[reg] = "not_selected"
     record = merit_lists.draft_list(db_session, exam)
     lists = merit_lists.lists_of(record) if record is not None else {}
@@ -140,7 +140,7 @@ def merit_decide(db_session, exam_code: str, post: str, selected: tuple[str, ...
 def merit_publish(db_session, exam_code: str, with_unresolved_ties: bool):
     """Publish (freeze) the draft merit list; its hash enters the audit chain."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     record = merit_lists.publish_merit_list(db_session, exam, actor=CLI_ACTOR, now=utcnow(),
                                             allow_unresolved_ties=with_unresolved_ties)
     click.echo(f"merit list of {exam.code} published; hash {record.hash}")
@@ -156,7 +156,7 @@ def merit_export(exam_code: str, post: str | None, out: Path):
     """Write the merit list (the published one, else the draft) as CSV, XLSX or PDF."""
     require_schema()
     db_session = get_session()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     try:
         content = merit_lists.export_list(db_session, exam, out.name, post=post)
     except ValueError as exc:

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from exam.core.errors import Refused
 from exam.merit.ranking import BONUS, MeritList, MeritRow, format_points
 
 try:
@@ -454,7 +455,7 @@ def exporter_for(filename: str) -> Exporter:
     """The writer for a file name's extension (case ignored); ValueError naming the known ones."""
     suffix = Path(filename).suffix.lower()
     if suffix not in EXPORTERS:
-        raise ValueError(f"cannot export to {suffix or 'a file without extension'!r}: "
+        raise Refused(f"cannot export to {suffix or 'a file without extension'!r}: "
                          f"use one of {', '.join(EXPORTERS)}")
     return EXPORTERS[suffix]
 

@@ -48,6 +48,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from exam.audit import chain as audit
 from exam.core.batch import gc_paused
+from exam.core.errors import Refused
 from exam.grading.models import GradingRun, KeyCorrection
 from exam.merit import ranking as merit
 from exam.merit.exports import ExportInfo, export_merit_lists
@@ -61,7 +62,7 @@ MAX_REASON_CHARS = 2000
 MAX_RANKING_TOML = 64 * 1024
 
 
-class MeritListError(ValueError):
+class MeritListError(Refused):
     """A refused merit-list operation; the message names what is wrong."""
 
 

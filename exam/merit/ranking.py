@@ -105,6 +105,7 @@ from typing import Iterable, Mapping, NamedTuple, Sequence
 import numpy as np
 
 from exam.core.batch import gc_paused
+from exam.core.errors import Refused
 
 SCORE_DECIMALS = 4
 _EPS = 1e-9
@@ -239,7 +240,7 @@ class RuleError(NamedTuple):
         return f"{self.key}: {self.message}" if self.key else self.message
 
 
-class MeritRejected(ValueError):
+class MeritRejected(Refused):
     """Refused input (results, decisions, a stored list) with every problem found (``problems``)."""
 
     def __init__(self, problems: Sequence[RuleError]):

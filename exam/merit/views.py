@@ -30,7 +30,7 @@ from exam.merit import outside_scores, score_reports
 from exam.merit import ranking as merit
 from exam.merit.exports import MEDIA_TYPES
 from exam.merit.models import ExternalScore
-from exam.setup import exams
+from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam
 from exam.setup.sittings import local_time
 
@@ -93,12 +93,6 @@ class PublishForm(FlaskForm):
 
 # --- loading -------------------------------------------------------------------------------------
 
-def _exam_or_404(code: str) -> Exam:
-    exam = exams.exam_by_code(get_session(), code)
-    if exam is None:
-        abort(404)
-    return exam
-
 
 def _candidate_or_404(exam: Exam, registration_no: str) -> Candidate:
     candidate = get_session().scalar(select(Candidate).where(Candidate.exam_id == exam.id,
@@ -149,7 +143,7 @@ class RowsPage:
 @role_required("board", "auditor")
 def overview(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     record = merit_lists.current_list(db_session, exam)
     lists, problem = {}, ""
     if record is not None:
@@ -188,7 +182,7 @@ def current_user_is_board() -> bool:
 @bp.route("/<code>/build", methods=["POST"])
 @role_required("board")
 def build(code: str):
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     if ActionForm().validate_on_submit():
         db_session = get_session()
         started = time.perf_counter()
@@ -208,7 +202,7 @@ def build(code: str):
 @bp.route("/<code>/export/<fmt>")
 @role_required("board", "auditor")
 def export(code: str, fmt: str):
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     if fmt not in EXPORT_FORMATS:
         abort(404)
     post = request.args.get("post", "").strip() or None
@@ -226,7 +220,7 @@ def export(code: str, fmt: str):
 @role_required("board")
 def ties(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     record = merit_lists.draft_list(db_session, exam)
     if record is None or merit_lists.published_list(db_session, exam) is not None:
         flash(_("Chỉ quyết định được trên bản dự thảo chưa công bố."), "warning")
@@ -259,7 +253,7 @@ def ties(code: str):
 @role_required("board")
 def corrections(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     include_proposed = request.args.get("proposed") == "1"
     preview = merit_lists.preview_key_corrections(db_session, exam, actor=actor(), now=utcnow(),
                                                   include_proposed=include_proposed)
@@ -274,7 +268,7 @@ def corrections(code: str):
 @role_required("board")
 def publish(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     if merit_lists.published_list(db_session, exam) is not None:
         flash(_("Danh sách của %(code)s đã được công bố.", code=exam.code), "info")
         return redirect(url_for("merit.overview", code=exam.code))
@@ -308,7 +302,7 @@ def publish(code: str):
 @role_required("board")
 def ranking(code: str):
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     locked = merit_lists.published_list(db_session, exam) is not None
     form = RankingForm()
     problems: list[tuple[str, str]] = []
@@ -353,7 +347,7 @@ def _scores_page(exam: Exam, form: ScoresForm, report=None, confirm_form=None, s
 @bp.route("/<code>/scores", methods=["GET", "POST"])
 @role_required("board")
 def scores_import(code: str):
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     form = ScoresForm()
     if not form.validate_on_submit():
         return _scores_page(exam, form, status=422 if form.is_submitted() else 200)
@@ -373,7 +367,7 @@ def scores_import(code: str):
 @bp.route("/<code>/scores/confirm", methods=["POST"])
 @role_required("board")
 def scores_confirm(code: str):
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     form = ConfirmScoresForm()
     back = url_for("merit.scores_import", code=exam.code)
     staged = STAGING.checked_upload(form, exam_code=exam.code, actor=actor())
@@ -404,7 +398,7 @@ def scores_template():
 
 def _report(code: str, registration_no: str) -> score_reports.ScoreReport:
     db_session = get_session()
-    exam = _exam_or_404(code)
+    exam = exam_or_404(get_session(), code)
     candidate = _candidate_or_404(exam, registration_no)
     return score_reports.build_report(db_session, exam, candidate, record=merit_lists.current_list(db_session, exam))
 

@@ -51,6 +51,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 from exam.audit import chain as audit
 from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
+from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.grading.scoring import SectionRules, chosen_mask, grade, grade_attempts, score_record
 from exam.room import paper_cache
@@ -65,13 +66,11 @@ DISCONNECTED_AFTER = timedelta(seconds=60)  # no heartbeat for longer: the machi
 MAX_SEQ = 2**31 - 1  # an INTEGER column on PostgreSQL
 
 
-class RoomError(Exception):
+class RoomError(Refused):
     """A refused exam-room action; ``code`` is the contract's machine-readable code."""
 
     def __init__(self, code: str, **details):
-        super().__init__(code)
-        self.code = code
-        self.details = details
+        super().__init__(code, code=code, **details)
 
 
 def candidate_actor(candidate: Candidate | str) -> str:
@@ -283,7 +282,7 @@ def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: st
     from anywhere. Returns the number of sessions ended."""
     reason = (reason or "").strip()
     if not reason:
-        raise ValueError("give the reason for the move (it goes into the audit log)")
+        raise Refused("give the reason for the move (it goes into the audit log)")
     live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
                                                                 CandidateSession.ended_at.is_(None))))
     for old in live:

@@ -13,8 +13,10 @@ from sqlalchemy import select
 
 from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
+from exam.core.errors import Refused
 from exam.room import attempts
-from exam.setup.models import Candidate, Exam
+from exam.setup.exams import exam_or_exit
+from exam.setup.models import Candidate
 
 
 @exam_cli.command("close-overdue")
@@ -45,13 +47,11 @@ def admit_move(db_session, exam_code, registration_no, reason):
     """Let a candidate continue on another machine: the old machine's session ends now and the next
     login is admitted from any machine."""
     require_schema()
-    exam = db_session.scalar(select(Exam).where(Exam.code == exam_code.strip()))
-    if exam is None:
-        raise ValueError(f"no exam with code {exam_code!r}")
+    exam = exam_or_exit(db_session, exam_code)
     candidate = db_session.scalar(select(Candidate).where(Candidate.exam_id == exam.id,
                                                          Candidate.registration_no == registration_no.strip()))
     if candidate is None:
-        raise ValueError(f"exam {exam.code} has no candidate with registration number {registration_no!r}")
+        raise Refused(f"exam {exam.code} has no candidate with registration number {registration_no!r}")
     ended = attempts.admit_move(db_session, candidate, actor=CLI_ACTOR, reason=reason, now=utcnow())
     click.echo(f"move admitted for {candidate.registration_no}: {ended} session(s) ended; "
                f"the next login is accepted from any machine")

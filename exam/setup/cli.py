@@ -19,20 +19,13 @@ from pathlib import Path
 import click
 from sqlalchemy import func, select
 
-from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, sitting_cli, transactional
+from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, refuse, require_schema, sitting_cli, transactional
 from exam.core.db import get_session, utcnow
 from exam.setup import exams, roster, sittings
+from exam.setup.exams import exam_or_exit
 from exam.setup.models import Candidate, Exam, Sitting
 from exam.setup.papers import generate_papers
 from exam.setup.spec import SpecRejected, read_spec_toml, spec_to_toml
-
-
-def _exam(db_session, code: str) -> Exam:
-    exam = exams.exam_by_code(db_session, code)
-    if exam is None:
-        known = ", ".join(e.code for e in exams.list_exams(db_session)[:10]) or "none yet"
-        raise click.ClickException(f"no exam with code {code!r} (exams: {known})")
-    return exam
 
 
 def _sitting(db_session, code: str, exam: Exam | None = None) -> Sitting:
@@ -43,10 +36,6 @@ def _sitting(db_session, code: str, exam: Exam | None = None) -> Sitting:
     return sitting
 
 
-def _refuse(label: str, problems: list[str]) -> None:
-    for problem in problems:
-        click.echo(f"{label}: {problem}", err=True)
-    raise ValueError(f"{label}: {len(problems)} problem(s); nothing written")
 
 
 # --- exam ----------------------------------------------------------------------------------------
@@ -65,7 +54,7 @@ def exam_create(db_session, spec_file: Path, dry_run: bool):
     reading = read_spec_toml(spec_file.read_bytes())
     errors = exams.check_reading(db_session, reading)
     if errors:
-        _refuse(str(spec_file), [str(e) for e in errors])
+        refuse(str(spec_file), [str(e) for e in errors])
     spec = reading.spec
     if dry_run:
         click.echo(f"{spec_file}: valid; exam {spec.code} would have {len(spec.sections)} sections, "
@@ -74,7 +63,7 @@ def exam_create(db_session, spec_file: Path, dry_run: bool):
     try:
         exam = exams.create_exam(db_session, spec, CLI_ACTOR, utcnow())
     except SpecRejected as exc:
-        _refuse(str(spec_file), [str(e) for e in exc.errors])
+        refuse(str(spec_file), [str(e) for e in exc.errors])
     click.echo(f"created exam {exam.code} (draft): {len(spec.sections)} sections, {spec.total_questions} questions, "
                f"{spec.total_minutes} minutes")
     click.echo(f"publish it with: flask --app wsgi exam publish {exam.code}")
@@ -86,7 +75,7 @@ def exam_create(db_session, spec_file: Path, dry_run: bool):
 def exam_publish(db_session, exam_code: str):
     """Publish EXAM: freeze it and the question versions it may draw (audit-logged)."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     frozen = exams.publish_exam(db_session, exam, actor=CLI_ACTOR, now=utcnow())
     click.echo(f"published {exam.code}: {frozen} question versions frozen into its pool")
 
@@ -97,7 +86,7 @@ def exam_publish(db_session, exam_code: str):
 def exam_papers(db_session, exam_code: str):
     """Generate the paper of every candidate of EXAM who has none; check the stored ones."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     started = time.perf_counter()
     run = generate_papers(db_session, exam, actor=CLI_ACTOR, now=utcnow())
     db_session.flush()
@@ -119,7 +108,7 @@ def exam_list():
 def exam_spec(exam_code: str):
     """Print EXAM's specification as TOML (a starting point for the next exam)."""
     require_schema()
-    exam = _exam(get_session(), exam_code)
+    exam = exam_or_exit(get_session(), exam_code)
     spec = exams.spec_of(exam)
     if spec is None:
         raise click.ClickException(f"exam {exam.code} has no stored specification")
@@ -151,7 +140,7 @@ def _local(value: str | None, name: str):
 def sitting_create(db_session, exam_code, code, room, start, minutes, end, seats, late_entry):
     """Create a sitting of EXAM: room, start, length or end, seats."""
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     if minutes is not None and end is not None:
         raise click.UsageError("give --minutes or --end, not both")
     try:
@@ -160,7 +149,7 @@ def sitting_create(db_session, exam_code, code, room, start, minutes, end, seats
             ends_at=_local(end, "--end"), minutes=minutes, seats=seats, late_entry_minutes=late_entry,
             actor=CLI_ACTOR, now=utcnow())
     except sittings.SittingError as exc:
-        _refuse(f"sitting {code}", [f"{name}: {message}" for name, message in exc.problems])
+        refuse(f"sitting {code}", [f"{name}: {message}" for name, message in exc.problems])
     click.echo(f"created sitting {sitting.code} of {exam.code} in {sitting.room}: "
                f"{sittings.local_time(sitting.starts_at)} to {sittings.local_time(sitting.ends_at)} "
                f"(Asia/Ho_Chi_Minh), {sitting.seats} seats")
@@ -172,7 +161,7 @@ def sitting_list(exam_code: str):
     """One sitting per line: CODE, room, start, end (local time), seats, candidates (tab-separated)."""
     require_schema()
     db_session = get_session()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     counts = roster.counts_by_sitting(db_session, exam)
     for sitting in sittings.sittings_of(db_session, exam):
         click.echo("\t".join([sitting.code, sitting.room, sittings.local_time(sitting.starts_at, "%Y-%m-%d %H:%M"),
@@ -206,11 +195,11 @@ def candidates_import(db_session, exam_code: str, file: Path, dry_run: bool):
     Every error is printed as "FILE: row 7, date_of_birth: ..."; any error exits 1 with nothing written.
     """
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     report = roster.import_roster(db_session, exam, file.name, file.read_bytes(), actor=CLI_ACTOR, now=utcnow(),
                                   dry_run=dry_run)
     if report.errors:
-        _refuse(str(file), [str(e) for e in report.errors])
+        refuse(str(file), [str(e) for e in report.errors])
     for post, n in report.by_post():
         click.echo(f"{n}\t{post}")
     if dry_run:
@@ -227,7 +216,7 @@ def candidates_list(exam_code: str, sitting_code: str | None):
     """EXAM's candidates as CSV: registration_no,date_of_birth,full_name,seat (date as YYYY-MM-DD)."""
     require_schema()
     db_session = get_session()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     listed = roster.candidates_of(db_session, exam)
     if sitting_code:
         sitting = _sitting(db_session, sitting_code, exam)
@@ -246,12 +235,12 @@ def candidates_seat(db_session, exam_code: str, sitting_code: str):
     sitting; seats already given stay. Refused when they do not all fit.
     """
     require_schema()
-    exam = _exam(db_session, exam_code)
+    exam = exam_or_exit(db_session, exam_code)
     sitting = _sitting(db_session, sitting_code, exam)
     try:
         run = sittings.assign_seats(db_session, exam, sitting, actor=CLI_ACTOR, now=utcnow())
     except sittings.SittingError as exc:
-        _refuse(f"sitting {sitting.code}", [message for _, message in exc.problems])
+        refuse(f"sitting {sitting.code}", [message for _, message in exc.problems])
     in_sitting = db_session.scalar(select(func.count()).select_from(Candidate)
                                    .where(Candidate.sitting_id == sitting.id))
     click.echo(f"sitting {sitting.code}: {run.seated} candidates seated now, {in_sitting} of {sitting.seats} "

@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
+import click
+from flask import abort
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
+from exam.core.errors import Refused
 from exam.setup.models import BlueprintCell, Exam, ExamPool, ExamSection
 from exam.setup.spec import CellSpec, ExamSpec, SpecError, SpecReading, SpecRejected, spec_from_dict
 
 
-class ExamError(ValueError):
+class ExamError(Refused):
     """A refused exam operation; the message names what is wrong."""
 
 
@@ -84,6 +87,23 @@ def publish_exam(session: Session, exam: Exam, *, actor: str, now: datetime) -> 
 
 def exam_by_code(session: Session, code: str) -> Exam | None:
     return session.scalar(select(Exam).where(Exam.code == (code or "").strip()))
+
+
+def exam_or_404(session: Session, code: str) -> Exam:
+    """The exam a page's URL names, or the 404 page: the one loader every area's pages use."""
+    exam = exam_by_code(session, code)
+    if exam is None:
+        abort(404)
+    return exam
+
+
+def exam_or_exit(session: Session, code: str) -> Exam:
+    """The exam a command names, or a clean exit that lists the exams there are: every area's commands use it."""
+    exam = exam_by_code(session, code)
+    if exam is None:
+        known = ", ".join(e.code for e in list_exams(session)[:10]) or "none yet"
+        raise click.ClickException(f"no exam with code {code!r} (exams: {known})")
+    return exam
 
 
 def list_exams(session: Session) -> list[Exam]:

@@ -49,6 +49,7 @@ from sqlalchemy import JSON, Text, bindparam, cast, insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
+from exam.core.errors import Refused
 from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
 
 ITEM_PERSON = b"exam.paper.item"
@@ -59,7 +60,7 @@ MAX_OPTIONS = 8  # key and choice masks are one byte per question
 INSERT_CHUNK = 500  # papers per insert round (bounds memory for 100,000 candidates)
 
 
-class PaperError(ValueError):
+class PaperError(Refused):
     """Papers cannot be generated as asked; the message says why."""
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
+from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.setup.models import Candidate, Exam, Sitting
 
@@ -70,7 +71,7 @@ def parse_local_time(text: str) -> datetime:
         except ValueError:
             continue
         return naive.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc)
-    raise ValueError(f"must be {LOCAL_TIME_HINT} (got {text!r})")
+    raise Refused(f"must be {LOCAL_TIME_HINT} (got {text!r})")
 
 
 def local_time(value: datetime | None, fmt: str = "%d/%m/%Y %H:%M") -> str:
@@ -85,7 +86,7 @@ MAX_LATE_ENTRY_MINUTES = 120
 MAX_SITTING_MINUTES = 24 * 60
 
 
-class SittingError(ValueError):
+class SittingError(Refused):
     """A refused sitting or seat operation: every problem as (field, message), English."""
 
     def __init__(self, problems: list[tuple[str, str]]):

@@ -19,6 +19,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 
+from exam.core.errors import Refused
 from question_bank.formats.validation import find_html, normalise_text, normalise_topic
 
 TOPIC_SEPARATOR = " > "
@@ -56,7 +57,7 @@ class SpecError:
         return f"{self.key}: {self.message}" if self.key else self.message
 
 
-class SpecRejected(ValueError):
+class SpecRejected(Refused):
     """A specification refused with every problem found (``errors``)."""
 
     def __init__(self, errors: list[SpecError]):

@@ -38,6 +38,7 @@ from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
 from exam.setup import exams, roster, sittings
+from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.papers import PaperError, generate_papers
 from exam.setup.spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
@@ -151,12 +152,6 @@ class ConfirmRosterForm(FlaskForm):
 
 
 # --- loading -------------------------------------------------------------------------------------
-
-def _exam_or_404(code: str) -> Exam:
-    exam = exams.exam_by_code(get_session(), code)
-    if exam is None:
-        abort(404)
-    return exam
 
 
 def _sitting_or_404(code: str) -> Sitting:
@@ -336,7 +331,7 @@ def exam_new_form():
 @role_required("board")
 def exam_detail(code: str):
     db_session = get_session()
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     counts = roster.counts_by_sitting(db_session, item)
     papers = db_session.scalar(select(func.count()).select_from(Paper).where(Paper.exam_id == item.id))
     return render_template("board/exam.html", exam=item, cells=exams.blueprint_view(db_session, item),
@@ -347,7 +342,7 @@ def exam_detail(code: str):
 @bp.route("/exams/<code>/spec.toml")
 @role_required("board")
 def exam_spec(code: str):
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     spec = exams.spec_of(item)
     if spec is None:
         abort(404)
@@ -358,7 +353,7 @@ def exam_spec(code: str):
 @role_required("board")
 def publish(code: str):
     db_session = get_session()
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     if item.status == "published":
         flash(_("Kỳ thi %(code)s đã được công bố.", code=item.code), "info")
         return redirect(url_for("board.exam", code=item.code))
@@ -382,7 +377,7 @@ def publish(code: str):
 @role_required("board")
 def papers(code: str):
     db_session = get_session()
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     if ActionForm().validate_on_submit():
         started = time.perf_counter()
         try:
@@ -406,7 +401,7 @@ SITTING_FIELDS = {"code": "code", "room": "room", "starts_at": "starts_at", "end
 @bp.route("/exams/<code>/sittings/new", methods=["GET", "POST"])
 @role_required("board")
 def sitting_new(code: str):
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     form = SittingForm()
     if form.validate_on_submit():
         db_session = get_session()
@@ -498,7 +493,7 @@ def door_list(code: str):
 @bp.route("/exams/<code>/candidates")
 @role_required("board")
 def candidates(code: str):
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     return render_template("board/candidates.html", exam=item, rows=roster.candidates_of(get_session(), item))
 
 
@@ -510,7 +505,7 @@ def _roster_page(exam: Exam, form: RosterForm, report=None, confirm_form=None, s
 @bp.route("/exams/<code>/candidates/import", methods=["GET", "POST"])
 @role_required("board")
 def roster_import(code: str):
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     form = RosterForm()
     if not form.validate_on_submit():
         return _roster_page(item, form, status=422 if form.is_submitted() else 200)
@@ -528,7 +523,7 @@ def roster_import(code: str):
 @bp.route("/exams/<code>/candidates/import/confirm", methods=["POST"])
 @role_required("board")
 def roster_confirm(code: str):
-    item = _exam_or_404(code)
+    item = exam_or_404(get_session(), code)
     form = ConfirmRosterForm()
     back = url_for("board.roster_import", code=item.code)
     staged = STAGING.checked_upload(form, exam_code=item.code, actor=actor())

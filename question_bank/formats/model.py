@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from exam.core.errors import Refused
+
 DIFFICULTIES = ("easy", "medium", "hard")
 QUESTION_TYPES = ("single", "multiple")
 # Uploads larger than this are refused before any parsing; callers may pass a
@@ -61,7 +63,7 @@ class ParseResult:
         return not self.errors
 
 
-class UnsupportedFormat(ValueError):
+class UnsupportedFormat(Refused):
     """Raised by helpers that are asked for a format this package does not know.
 
     parse_file itself never raises it: an unknown extension becomes a "file"

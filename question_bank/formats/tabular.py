@@ -12,6 +12,8 @@ from typing import Iterable
 
 from openpyxl.utils import get_column_letter
 
+from exam.core.errors import Refused
+
 from .model import ParsedQuestion, RowError
 from .validation import (
     OPTION_LETTERS,
@@ -193,7 +195,7 @@ def read_rows(rows: Iterable[tuple[int, list[Cell]]], collector: Collector) -> N
 def question_to_row(q: ParsedQuestion) -> dict[str, str]:
     """The cells of one question in the export layout (values not yet escaped)."""
     if len(q.options) > len(OPTION_COLUMNS):
-        raise ValueError(f"{q.location}: {len(q.options)} options do not fit the spreadsheet layout (at most 6)")
+        raise Refused(f"{q.location}: {len(q.options)} options do not fit the spreadsheet layout (at most 6)")
     row = {c: "" for c in COLUMNS}
     row["topic"] = q.topic or ""
     row["difficulty"] = q.difficulty
