@@ -1,7 +1,7 @@
 """The one module-level app: ``bin/serve`` (granian wsgi:app) or ``flask --app wsgi ...``."""
 import gc
 
-from exam import create_app
+from exam.app import create_app
 
 app = create_app()
 

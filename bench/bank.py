@@ -25,8 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import select  # noqa: E402
 
-from exam import create_app
 from exam.accounts import staff as accounts
+from exam.app import create_app
 from exam.core import schema  # noqa: E402
 from exam.core.db import get_session, utcnow  # noqa: E402
 from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx  # noqa: E402

@@ -60,7 +60,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import insert, select, text  # noqa: E402
 
-from exam import create_app
+from exam.app import create_app
 from exam.core import schema  # noqa: E402
 from exam.core.db import force_immediate, get_session  # noqa: E402
 

@@ -297,7 +297,7 @@ def start_server(instance: Path, port: int, args) -> subprocess.Popen:
     if args.batching:
         config["SAVE_BATCHING"] = args.batching
     (instance / "bench_app.py").write_text(
-        "import gc\n\nfrom exam import create_app\n\n"
+        "import gc\n\nfrom exam.app import create_app\n\n"
         f"app = create_app(test_config={config!r}, instance_path={str(instance)!r})\n"
         "gc.collect()\ngc.freeze()  # as wsgi.py does\n")
     command = [str(ROOT / "bin" / "serve")]

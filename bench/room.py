@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:
 
 from sqlalchemy import select  # noqa: E402
 
-from exam import create_app
+from exam.app import create_app
 from exam.core import schema  # noqa: E402
 from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
 

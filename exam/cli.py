@@ -8,9 +8,21 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
+from exam.accounts import cli as accounts_cli
+from exam.audit import cli as audit_commands
 from exam.core import schema
 from exam.core.commands import audit_cli, candidates_cli, exam_cli, merit_cli, scores_cli, sitting_cli, users
 from exam.core.db import get_database
+from exam.demo import demo
+from exam.grading import cli as grading_cli
+from exam.merit import cli as merit_commands
+from exam.room import cli as room_cli
+from exam.setup import cli as setup_cli
+from question_bank.cli import bank
+
+# Each area's commands attach themselves to the groups of exam.core.commands when their module is imported
+# (an area's commands may sit in several groups: the room's in ``exam`` and ``candidates``).
+AREA_COMMANDS = (accounts_cli, audit_commands, setup_cli, room_cli, grading_cli, merit_commands)
 
 
 @click.command("init-db")
@@ -28,15 +40,8 @@ def init_db():
 
 
 def register(app) -> None:
-    import exam.accounts.cli  # noqa: F401
-    import exam.audit.cli  # noqa: F401
-    import exam.grading.cli  # noqa: F401
-    import exam.merit.cli  # noqa: F401
-    import exam.room.cli  # noqa: F401  (attaches its commands to the groups above)
-    import exam.setup.cli  # noqa: F401
-    from exam.demo import demo
-    from question_bank.cli import bank
-
+    """Add every command group to the app; each area's ``cli`` module, imported above, has attached its
+    commands to the groups of ``exam.core.commands``."""
     for command in (init_db, users, audit_cli, demo, bank, exam_cli, sitting_cli, candidates_cli, merit_cli,
                     scores_cli):
         app.cli.add_command(command)

@@ -22,9 +22,26 @@ from sqlalchemy import func, select
 
 from exam.accounts import staff as accounts
 from exam.accounts.models import User
+from exam.audit.chain import canonical_json
 from exam.core.commands import CLI_ACTOR, require_schema, transactional
 from exam.core.db import utcnow
 from exam.core.errors import Refused
+from exam.core.timeutil import iso_utc
+from exam.grading import runs as results
+from exam.grading.models import CandidateScore, KeyCorrection
+from exam.merit import lists as merit_lists
+from exam.merit import outside_scores
+from exam.merit import ranking as merit
+from exam.merit.models import MeritList
+from exam.room import attempts
+from exam.room.models import Attempt, Response, ResponseLog
+from exam.setup import exams, roster, sittings
+from exam.setup.models import Candidate, ExamPool, Paper, PaperItem, Sitting
+from exam.setup.papers import generate_papers
+from exam.setup.spec import spec_from_toml
+from proctor.room import mark_absent
+from question_bank.importer import import_file
+from question_bank.models import Question, QuestionVersion
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_BANK = ROOT / "question_bank" / "demo" / "demo_bank.json"
@@ -50,9 +67,6 @@ def demo(db_session):
 
     Run init-db first; safe to run twice (what exists is kept).
     """
-    from question_bank.importer import import_file
-    from question_bank.models import Question
-
     require_schema()
     now = utcnow()
     created, existing = [], []
@@ -86,10 +100,6 @@ def demo(db_session):
 
 def load_demo_exam(db_session, now) -> None:
     """The round-1 example: created, published, a sitting open now, 30 candidates seated, papers drawn."""
-    from exam.setup import exams, roster, sittings
-    from exam.setup.papers import generate_papers
-    from exam.setup.spec import spec_from_toml
-
     spec, errors = spec_from_toml(DEMO_SPEC.read_bytes())
     if spec is None:
         raise Refused(f"{DEMO_SPEC.name}: " + "; ".join(map(str, errors)))
@@ -207,13 +217,6 @@ def load_finished_exam(db_session, now) -> None:
     place of the first post, a draft merit list, and a key correction awaiting a second board member."""
     import dataclasses
 
-    from exam.grading import runs as results
-    from exam.merit import lists as merit_lists
-    from exam.merit import outside_scores
-    from exam.merit.models import MeritList
-    from exam.setup import exams, roster, sittings
-    from exam.setup.papers import generate_papers
-    from exam.setup.spec import spec_from_toml
 
     exam = exams.exam_by_code(db_session, FINISHED_CODE)
     if exam is not None and db_session.scalar(select(MeritList.id).where(MeritList.exam_id == exam.id).limit(1)):
@@ -279,14 +282,6 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
     probability of a three-parameter logistic model (ability θ ~ N(0.1, 1), the question's difficulty by its
     level, a guess), written as the room stores it (the answer and its hash-chained save history), then the
     attempts are submitted by the room's ``finish`` (graded as at submission)."""
-    from exam.audit.chain import canonical_json
-    from exam.core.timeutil import iso_utc
-    from exam.room import attempts
-    from exam.room.models import Attempt, Response, ResponseLog
-    from exam.setup.models import Candidate, Paper, PaperItem, Sitting
-    from proctor.room import mark_absent
-    from question_bank.models import QuestionVersion
-
     rng = _ability_rng()
     candidates = list(db_session.scalars(select(Candidate).where(Candidate.exam_id == exam.id)
                                          .order_by(Candidate.registration_no)))
@@ -377,10 +372,6 @@ def round2_scores_csv(db_session, exam) -> bytes:
     """Round-2 scores (a written exam marked on paper, out of 100, in half points) for the candidates who passed
     round 1, some absent ("vắng"); arranged so that two candidates of the first post, with the same score and no
     priority, share the 5th and last place: a tie for the board."""
-    from exam.grading.models import CandidateScore
-    from exam.merit import ranking as merit
-    from exam.setup.models import Candidate
-
     rng = random.Random(FINISHED_SEED)
     rule, _ = merit.rule_from_dict(exam.ranking)
     rows = db_session.execute(select(Candidate.registration_no, Candidate.full_name, Candidate.post,
@@ -428,10 +419,6 @@ def round2_scores_csv(db_session, exam) -> bytes:
 def propose_demo_correction(db_session, exam, now) -> None:
     """A board member proposes voiding a question of the general-knowledge section (everyone gets its mark):
     it awaits a second board member, and the merit page previews whose rank it would change."""
-    from exam.grading import runs as results
-    from exam.grading.models import KeyCorrection
-    from exam.setup.models import ExamPool
-
     if db_session.scalar(select(KeyCorrection.id).where(KeyCorrection.exam_id == exam.id).limit(1)):
         return
     section = exam.sections[0]

@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import Blueprint, abort, redirect, render_template, request, session, url_for
 from flask_login import current_user
 
-from exam import LANGUAGE_NAMES
-from exam.accounts.auth import _safe_next
+from exam.accounts.auth import safe_next
+from exam.core.config import LANGUAGE_NAMES
 
 bp = Blueprint("home", __name__)
 
@@ -22,7 +22,7 @@ def switch_language(code: str):
     if code not in LANGUAGE_NAMES:
         abort(404)
     session["lang"] = code
-    return redirect(_safe_next(request.args.get("next")))
+    return redirect(safe_next(request.args.get("next")))
 
 
 @bp.route("/healthz")

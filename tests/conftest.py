@@ -13,7 +13,7 @@ import pyotp
 import pytest
 from sqlalchemy import create_engine, text
 
-from exam import create_app
+from exam.app import create_app
 from exam.core import schema
 from exam.core.db import get_session, make_engine, utcnow
 

@@ -41,7 +41,7 @@ def empty_database_url(tmp_path):
 
 
 def test_init_db_creates_a_new_database(empty_database_url, tmp_path):
-    from exam import create_app
+    from exam.app import create_app
 
     app = create_app({"DATABASE_URL": empty_database_url}, instance_path=str(tmp_path / "i"))
     result = app.test_cli_runner().invoke(args=["init-db"])

@@ -91,7 +91,7 @@ def actor() -> str:
     return current_user.username
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     # Only paths on this server: never an open redirect to another host.
     if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
         return target
@@ -120,7 +120,7 @@ def login():
         if lang:
             session["lang"] = lang
         session["staff_token"] = outcome.token
-        session["next"] = _safe_next(request.args.get("next"))
+        session["next"] = safe_next(request.args.get("next"))
         if outcome.user.needs_2fa:
             endpoint = "auth.second_factor" if outcome.user.totp_enrolled else "auth.enrol"
             return redirect(url_for(endpoint))

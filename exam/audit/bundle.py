@@ -52,6 +52,7 @@ from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
 from exam.merit.models import TieDecision
 from exam.setup.models import BlueprintCell, Candidate, ExamPool, ExamSection
+from question_bank.models import Topic
 
 FORMAT = "exam-audit-bundle/1"
 MANIFEST = "manifest.json"
@@ -238,8 +239,6 @@ def _iso(value) -> str | None:
 
 
 def _pool(session: Session, exam_id: int) -> list[dict]:
-    from question_bank.models import Topic
-
     cells: dict[int, dict] = {}
     for cell, position, topic_path in session.execute(
             select(BlueprintCell, ExamSection.position, Topic.path)

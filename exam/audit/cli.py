@@ -26,6 +26,7 @@ from exam.audit.models import AuditHead
 from exam.core.commands import CLI_ACTOR, audit_cli, require_schema, transactional
 from exam.core.db import get_database, get_session, utcnow
 from exam.setup.exams import exam_or_exit
+from exam.setup.models import Exam
 
 
 @audit_cli.command("verify")
@@ -113,8 +114,6 @@ def audit_export(exam_code, target: Path):
 
 @transactional
 def _record_export(db_session, exam_id, summary, now):
-    from exam.setup.models import Exam
-
     audit_bundle.record_export(db_session, db_session.get(Exam, exam_id), summary, actor=CLI_ACTOR, now=now)
 
 

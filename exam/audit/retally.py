@@ -54,6 +54,7 @@ from exam.grading.models import CandidateScore, KeyCorrection
 from exam.merit.models import ExternalScore, MeritList
 from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
+from question_bank.models import QuestionVersion, Topic
 
 LETTERS = "ABCDEFGH"
 PASS_EPS = 1e-9
@@ -332,8 +333,6 @@ def correction_rows(session: Session, exam_id: int) -> list[dict]:
 
 
 def version_rows(session: Session, version_ids: Iterable[int]) -> dict[int, dict]:
-    from question_bank.models import QuestionVersion, Topic
-
     ids = sorted(set(version_ids))
     found = {}
     for start in range(0, len(ids), 1000):

@@ -101,3 +101,7 @@ def _instance_secret(path: Path) -> str:
         with os.fdopen(fd, "w") as fh:
             fh.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+# The languages a page can be shown in (the top bar's switch), Vietnamese first: it is the source language.
+LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}

@@ -18,6 +18,8 @@ from sqlalchemy import MetaData, create_engine, event
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from exam.core.timeutil import UTCDateTime, sqlite_time_text, sqlite_time_value
+
 # Stable constraint names so migrations are the same on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -184,8 +186,6 @@ class Driver:
         """How ``UTCDateTime`` columns take and give times on this dialect. On SQLite (naive UTC text) the
         standard library's ISO functions do what SQLAlchemy's processors do (tests/test_db.py compares
         them), at a fraction of the cost: a save reads several times."""
-        from exam.core.timeutil import UTCDateTime, sqlite_time_text, sqlite_time_value
-
         if dialect.name == "sqlite":
             return sqlite_time_text, sqlite_time_value
         column_type = UTCDateTime().dialect_impl(dialect)  # the dialect's own DATETIME underneath

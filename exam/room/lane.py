@@ -115,7 +115,7 @@ def read_body(environ) -> dict | None:
 
 
 def response_headers(length: int, extra: list) -> list[tuple[str, str]]:
-    from exam import SECURITY_HEADERS
+    from exam.core.headers import SECURITY_HEADERS
 
     return [("Content-Type", "application/json"), ("Content-Length", str(length)), ("Cache-Control", "no-store"),
             ("Pragma", "no-cache"), *extra, *SECURITY_HEADERS]

@@ -455,7 +455,7 @@ def main(argv=None) -> None:
     parser.add_argument("--instance", required=True)
     parser.add_argument("--parent", type=int)
     args = parser.parse_args(argv)
-    from exam import create_app
+    from exam.app import create_app
 
     settings = json.loads(os.environ.get("EXAM_WRITER_SETTINGS") or "{}")
     app = create_app({**settings, "ATTEMPT_SWEEPER": False, "SAVE_BATCHING": "on", "SAVE_WRITER": "thread"},

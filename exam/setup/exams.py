@@ -16,6 +16,8 @@ from exam.audit import chain as audit
 from exam.core.errors import Refused
 from exam.setup.models import BlueprintCell, Exam, ExamPool, ExamSection
 from exam.setup.spec import CellSpec, ExamSpec, SpecError, SpecReading, SpecRejected, spec_from_dict
+from question_bank.bank import freeze_versions, subtree_filter, topic_by_path
+from question_bank.models import Question, Topic
 
 
 class ExamError(Refused):
@@ -24,9 +26,6 @@ class ExamError(Refused):
 
 def _pool_query(columns, topic_path: str, difficulty: str):
     """Active questions in the topic (with subtopics) at the difficulty ("any": every difficulty)."""
-    from question_bank.bank import subtree_filter
-    from question_bank.models import Question, Topic
-
     query = (select(*columns).select_from(Question).join(Topic, Topic.id == Question.topic_id)
              .where(Question.status == "active", subtree_filter(topic_path)))
     if difficulty != "any":
@@ -36,8 +35,6 @@ def _pool_query(columns, topic_path: str, difficulty: str):
 
 def cell_pool(session: Session, cell: BlueprintCell) -> list[int]:
     """Current versions of the active questions in the cell's topic (with subtopics) and difficulty."""
-    from question_bank.models import Question
-
     return sorted(session.scalars(_pool_query([Question.current_version_id], cell.topic.path, cell.difficulty)))
 
 
@@ -60,8 +57,6 @@ def pool_shortfalls(session: Session, exam: Exam) -> list[str]:
 
 def publish_exam(session: Session, exam: Exam, *, actor: str, now: datetime) -> int:
     """Freeze the exam and its pool; returns the number of question versions frozen into the pool."""
-    from question_bank.bank import freeze_versions
-
     if exam.status == "published":
         raise ExamError(f"exam {exam.code} is already published")
     shortfalls = pool_shortfalls(session, exam)
@@ -115,8 +110,6 @@ def check_cells(session: Session, cells: Iterable[tuple[str, CellSpec]]) -> list
     """Every cell (key, cell) whose topic is missing from the bank or that the bank cannot fill."""
     import difflib
 
-    from question_bank.bank import topic_by_path
-    from question_bank.models import Topic
 
     errors = []
     all_paths: list[str] | None = None
@@ -160,8 +153,6 @@ def create_exam(session: Session, spec: ExamSpec, actor: str, now: datetime) -> 
     Raises SpecRejected with every problem when the code is taken or the bank cannot
     fill the blueprint; nothing is written then.
     """
-    from question_bank.bank import topic_by_path
-
     errors = check_spec(session, spec)
     if errors:
         raise SpecRejected(errors)

@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from exam.audit import chain as audit
 from exam.core.errors import Refused
 from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
+from question_bank.models import QuestionVersion
 
 ITEM_PERSON = b"exam.paper.item"
 DRAW_PERSON = b"exam.paper.draw"
@@ -99,8 +100,6 @@ class Draft:
 
 def load_pool(session: Session, exam: Exam) -> tuple[list[ExamSection], list[PoolCell]]:
     """The published exam's sections and, per blueprint cell, the frozen versions it may draw."""
-    from question_bank.models import QuestionVersion
-
     sections = list(exam.sections)
     rows = session.execute(
         select(BlueprintCell.id, BlueprintCell.section_id, BlueprintCell.count, ExamPool.question_version_id,

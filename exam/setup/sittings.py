@@ -19,6 +19,7 @@ from exam.audit import chain as audit
 from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.setup.models import Candidate, Exam, Sitting
+from exam.setup.spec import CODE_PATTERN, CODE_RULE
 
 ACCESS_CODE_SECONDS = 120  # long enough to read off a projector and type
 ACCESS_CODE_DIGITS = 6
@@ -111,8 +112,6 @@ def create_sitting(session: Session, exam: Exam, *, code: str, room: str, starts
 
     Raises SittingError with every problem; the window must hold the whole exam and not be over already.
     """
-    from exam.setup.spec import CODE_PATTERN, CODE_RULE
-
     problems: list[tuple[str, str]] = []
     code = (code or "").strip()
     room = " ".join((room or "").split())

@@ -42,6 +42,7 @@ from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.papers import PaperError, generate_papers
 from exam.setup.spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
+from question_bank import bank
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -251,8 +252,6 @@ def spec_data_from_form(form: ExamForm) -> tuple[dict, dict[str, object], dict[s
 
 
 def _new_exam_page(form=None, toml_form=None, problems=(), status: int = 200):
-    from question_bank import bank
-
     db_session = get_session()
     return render_template("board/exam_new.html", form=form or ExamForm(formdata=None),
                            toml_form=toml_form or ExamTomlForm(formdata=None), problems=list(problems),

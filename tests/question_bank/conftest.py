@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import create_engine, text
 
-from exam import create_app
+from exam.app import create_app
 from exam.core import schema
 from question_bank import bank
 from tests.conftest import PG_URL

@@ -530,7 +530,7 @@ def test_every_api_view_is_candidate_facing_and_documented(app):
 def test_the_sweeper_thread_starts_with_the_first_request_outside_tests(database_url, tmp_path, db, room):
     import time
 
-    from exam import create_app
+    from exam.app import create_app
 
     candidate = room[0]
     live = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "ATTEMPT_SWEEP_SECONDS": 0.05},

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from werkzeug.test import Client
 
-from exam import SECURITY_HEADERS
+from exam.core.headers import SECURITY_HEADERS
 from exam.room.lane import RoomLane
 from tests.room.test_api import LAB_ADDR, Machine, error_of, room  # noqa: F401 - the fixture
 
