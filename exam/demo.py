@@ -378,7 +378,7 @@ def round2_scores_csv(db_session, exam) -> bytes:
     round 1, some absent ("vắng"); arranged so that two candidates of the first post, with the same score and no
     priority, share the 5th and last place: a tie for the board."""
     from exam.grading.models import CandidateScore
-    from exam.merit import ranking as merit
+    from exam.merit import rule as merit
     from exam.setup.models import Candidate
 
     rng = random.Random(FINISHED_SEED)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -18,7 +18,7 @@ from exam.setup.papers import generate_papers
 from exam.setup.spec import read_spec_toml
 from tests.factories import EXAMPLE_TOML, make_exam_from_spec, make_sitting
 
-T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên"
 RANKING = f"""

@@ -10,8 +10,8 @@ from sqlalchemy import func, select
 from exam.audit.models import AuditEntry
 from exam.grading import runs as results
 from exam.merit import lists as merit_lists
-from exam.merit import ranking as merit
 from exam.merit.models import MeritList, TieDecision
+from exam.merit.rule import MeritRejected
 from exam.setup.spec import read_spec_toml, spec_from_toml, spec_to_toml
 from tests.merit.helpers import ACCOUNTS, LAW, T0, correct_the_key, make_round, round2_csv, spec_toml
 
@@ -67,7 +67,7 @@ def test_the_exam_toml_ranking_table_is_checked_with_keys_and_round_trips():
 def test_without_a_rule_the_preset_needs_a_quota_per_post(db):
     found = make_round(db)
     found.exam.ranking = None
-    with pytest.raises(merit.MeritRejected) as refused:
+    with pytest.raises(MeritRejected) as refused:
         merit_lists.build_merit_list(db, found.exam, "hoidong", LATER)
     assert {p.key for p in refused.value.problems} == {f'ranking.quota."{LAW}"', f'ranking.quota."{ACCOUNTS}"'}
 
@@ -99,14 +99,14 @@ def test_the_rule_is_set_from_toml_until_a_list_is_published(db):
 def test_tie_decisions_must_fill_the_places_left_with_a_reason(db):
     found, record = tied_round(db)
     exam = found.exam
-    with pytest.raises(merit.MeritRejected) as refused:
+    with pytest.raises(MeritRejected) as refused:
         merit_lists.decide_tie(db, exam, post=LAW, decisions={"TS01": "selected", "TS02": "selected"},
                                reason="Hội đồng họp và thống nhất chọn cả hai.", actor="hoidong", now=LATER)
     assert "2 selected for 1 place(s)" in str(refused.value)
-    with pytest.raises(merit.MeritRejected, match="undecided: TS02"):
+    with pytest.raises(MeritRejected, match="undecided: TS02"):
         merit_lists.decide_tie(db, exam, post=LAW, decisions={"TS01": "selected"},
                                reason="Hội đồng họp và thống nhất.", actor="hoidong", now=LATER)
-    with pytest.raises(merit.MeritRejected, match="not in an unresolved tie"):
+    with pytest.raises(MeritRejected, match="not in an unresolved tie"):
         merit_lists.decide_tie(db, exam, post=LAW, decisions={"TS01": "selected", "TS02": "not_selected",
                                                                   "TS03": "not_selected"},
                                reason="Hội đồng họp và thống nhất.", actor="hoidong", now=LATER)
