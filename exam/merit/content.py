@@ -30,7 +30,7 @@ FORMATS = (ROWS_FORMAT, FORMAT)
 ROW_FIELDS = MeritRow._fields  # the columns of a stored list, in order (its ``row_fields``)
 
 
-# --- one list -------------------------------------------------------------------------------------
+# --- one list --------------------------------------------------------------------------------------
 
 def list_as_data(merit_list: MeritList) -> dict:
     """One post's list as plain data (JSON-ready, the stored and hashed form, format ``merit-lists/2``):
@@ -124,7 +124,7 @@ def _columns_of(data: Mapping, components: tuple[str, ...]) -> RowColumns:
                       values[7], values[8], values[9], values[10], reasons, values[12])
 
 
-# --- the lists of an exam: canonical text and hash ----------------------------------------------------------
+# --- the lists of an exam: canonical text and hash -------------------------------------------------
 
 def _ordered(merit_lists: Mapping[str, MeritList] | Iterable[MeritList]) -> list[MeritList]:
     lists = list(merit_lists.values()) if isinstance(merit_lists, Mapping) else list(merit_lists)

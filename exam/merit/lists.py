@@ -133,7 +133,7 @@ def _rule(exam: Exam) -> RankingRule:
 def load_candidates(session: Session, exam: Exam, rule: RankingRule, *, round1=None) -> merit.CandidateTable:
     """Every candidate of the exam as the rule reads them, column by column (by registration number).
 
-    ``round1`` (an ``exam.results.ScoreTable``, e.g. ``GradeOutcome.table`` of a grading just done or
+    ``round1`` (an ``exam.grading.runs.ScoreTable``, e.g. ``GradeOutcome.table`` of a grading just done or
     previewed in memory) replaces the stored round-1 results (``candidate_score``)."""
     check_round1 = rule.uses_round1
     roster = fetch_rows(session, select(

@@ -13,7 +13,7 @@ column's value, else the ``component`` argument, ``round2`` by default), the nam
 given, the candidate's own; a candidate and component appear once in the file. Only when
 there is no error at all are the scores written (a score imported again replaces the old
 one) with one ``scores.import`` audit entry carrying the file's SHA-256. A dry run reports
-the same and writes nothing. The file readers are the roster's (``exam.roster``), with the
+the same and writes nothing. The file readers are the roster's (``exam.setup.roster``), with the
 bank import's hostile-file checks.
 """
 from __future__ import annotations

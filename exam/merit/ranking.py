@@ -14,7 +14,9 @@ object per candidate; ``MeritList.rows`` makes the ``MeritRow`` tuples when firs
 
 One concept, the ranking, in the order it happens (past 600 lines because its records come with it):
 
-* input: ``SectionResult``, ``CandidateResult``, ``round1_from_score_record``, ``CandidateTable``;
+* scores as the lists write them: ``format_points``;
+* input: ``SectionResult``, ``CandidateResult``, ``round1_from_score_record``, ``CandidateTable`` (the same
+  column by column, as the database side loads it);
 * output: ``Reason``, ``MeritNote``, ``MeritRow``, ``TieGroup``, ``BoardDecision``, ``RowColumns``,
   ``MeritList``;
 * ranking: ``build_merit_lists``, ``rank_candidates`` and their steps (posts and bonus, scores and
@@ -155,12 +157,107 @@ class CandidateResult:
 
 
 def round1_from_score_record(record: Mapping | None) -> tuple[tuple[SectionResult, ...], float | None]:
-    """(sections, total) from ``exam.grading.score_record``'s dict (``attempt.score``); None → ((), None)."""
+    """(sections, total) from ``exam.grading.scoring.score_record``'s dict (``attempt.score``); None → ((), None)."""
     if not record:
         return (), None
     sections = tuple(SectionResult(s["title"], float(s["score"]), float(s["max_score"]), bool(s["passed"]))
                      for s in record.get("sections", ()))
     return sections, float(record["total"]) if record.get("total") is not None else None
+
+
+# --- input, column by column -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CandidateTable:
+    """What the merit list needs about every candidate, column by column (row i is one candidate): the
+    form the database side loads, so 100,000 candidates are ranked without an object each.
+    ``CandidateTable.of`` makes one from ``CandidateResult`` rows."""
+
+    registration_no: Sequence[str]
+    full_name: Sequence[str]
+    date_of_birth: Sequence[str | None]  # ISO dates
+    post: Sequence[str]
+    priority_categories: Sequence[str]  # the roster's text, several separated by ";"
+    round1_total: np.ndarray  # [C] float64, NaN: no round-1 total
+    round1_failed: np.ndarray  # [C] int64: index into failed_sections; -1: no round-1 section results
+    failed_sections: Sequence[tuple[str, ...]]  # distinct sets of failed round-1 section titles (() = none)
+    # External scores: name → (scores [C] float64, NaN where none; given [C] bool: the candidate has the
+    # component, a given NaN meaning absent from that part).
+    components: Mapping[str, tuple[np.ndarray, np.ndarray]]
+    absent: np.ndarray  # [C] bool: did not sit at all
+
+    def __len__(self) -> int:
+        return len(self.registration_no)
+
+    @classmethod
+    def of(cls, results: Sequence[CandidateResult]) -> tuple[CandidateTable, list[RuleError]]:
+        """The table of ``CandidateResult`` rows and the problems found in them, in input order (a
+        registration number given twice, a score that is not a finite number, a reserved name); a bad
+        value is left out of the table."""
+        n = len(results)
+        problems: list[RuleError] = []
+        seen: set[str] = set()
+        round1_total = np.full(n, np.nan)
+        round1_failed = np.full(n, -1, dtype=np.int64)
+        failed_index: dict[tuple[str, ...], int] = {}
+        values: dict[str, np.ndarray] = {}
+        given: dict[str, np.ndarray] = {}
+        for i, result in enumerate(results):
+            reg = result.registration_no
+            if reg in seen:
+                problems.append(RuleError(reg, "is given twice"))
+            seen.add(reg)
+            for name, value in (result.components or {}).items():
+                if name in RESERVED_COMPONENTS:
+                    problems.append(RuleError(reg, f"external score {name!r} uses a reserved name"))
+                    continue
+                if name not in values:
+                    values[name], given[name] = np.full(n, np.nan), np.zeros(n, dtype=bool)
+                given[name][i] = True
+                if value is not None:
+                    if _finite(value):
+                        values[name][i] = value
+                    else:
+                        problems.append(RuleError(reg, f"{name} must be a finite number (got {value!r})"))
+            if result.round1_total is not None:
+                if _finite(result.round1_total):
+                    round1_total[i] = result.round1_total
+                else:
+                    problems.append(RuleError(reg, f"{ROUND1_TOTAL} must be a finite number "
+                                                   f"(got {result.round1_total!r})"))
+            if result.round1_sections:
+                failed = tuple(s[0] for s in result.round1_sections if not s[3])
+                round1_failed[i] = failed_index.setdefault(failed, len(failed_index))
+        categories = [c if isinstance(c, str) else "; ".join(c) for c in (r.priority_categories for r in results)]
+        return cls(
+            registration_no=[r.registration_no for r in results], full_name=[r.full_name for r in results],
+            date_of_birth=[r.date_of_birth.isoformat() if r.date_of_birth else None for r in results],
+            post=[r.post for r in results], priority_categories=categories, round1_total=round1_total,
+            round1_failed=round1_failed, failed_sections=list(failed_index),
+            components={name: (values[name], given[name]) for name in values},
+            absent=np.array([bool(r.absent) for r in results], dtype=bool)), problems
+
+    def problems(self) -> list[RuleError]:
+        """What ``of`` would report, checked on the columns: registration numbers given twice, infinite
+        scores, reserved component names."""
+        problems: list[tuple[int, RuleError]] = []
+        if len(set(self.registration_no)) != len(self):
+            seen: set[str] = set()
+            for i, reg in enumerate(self.registration_no):
+                if reg in seen:
+                    problems.append((i, RuleError(reg, "is given twice")))
+                seen.add(reg)
+        for name, (values, given) in self.components.items():
+            if name in RESERVED_COMPONENTS:
+                problems += [(i, RuleError(self.registration_no[i], f"external score {name!r} uses a reserved "
+                                                                     "name")) for i in np.flatnonzero(given)]
+            problems += [(i, RuleError(self.registration_no[i], f"{name} must be a finite number (got "
+                                                                 f"{values[i]!r})"))
+                         for i in np.flatnonzero(np.isinf(values)).tolist()]
+        problems += [(i, RuleError(self.registration_no[i], f"{ROUND1_TOTAL} must be a finite number (got "
+                                                             f"{self.round1_total[i]!r})"))
+                     for i in np.flatnonzero(np.isinf(self.round1_total)).tolist()]
+        return [problem for _, problem in sorted(problems, key=lambda p: p[0])]
 
 
 # --- output ----------------------------------------------------------------------------------------
@@ -318,101 +415,6 @@ class MeritList:
     def places_left(self) -> int:
         """Places the board still has to fill by deciding the ties."""
         return sum(t.places for t in self.ties)
-
-# --- input, column by column -----------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CandidateTable:
-    """What the merit list needs about every candidate, column by column (row i is one candidate): the
-    form the database side loads, so 100,000 candidates are ranked without an object each.
-    ``CandidateTable.of`` makes one from ``CandidateResult`` rows."""
-
-    registration_no: Sequence[str]
-    full_name: Sequence[str]
-    date_of_birth: Sequence[str | None]  # ISO dates
-    post: Sequence[str]
-    priority_categories: Sequence[str]  # the roster's text, several separated by ";"
-    round1_total: np.ndarray  # [C] float64, NaN: no round-1 total
-    round1_failed: np.ndarray  # [C] int64: index into failed_sections; -1: no round-1 section results
-    failed_sections: Sequence[tuple[str, ...]]  # distinct sets of failed round-1 section titles (() = none)
-    # External scores: name → (scores [C] float64, NaN where none; given [C] bool: the candidate has the
-    # component, a given NaN meaning absent from that part).
-    components: Mapping[str, tuple[np.ndarray, np.ndarray]]
-    absent: np.ndarray  # [C] bool: did not sit at all
-
-    def __len__(self) -> int:
-        return len(self.registration_no)
-
-    @classmethod
-    def of(cls, results: Sequence[CandidateResult]) -> tuple[CandidateTable, list[RuleError]]:
-        """The table of ``CandidateResult`` rows and the problems found in them, in input order (a
-        registration number given twice, a score that is not a finite number, a reserved name); a bad
-        value is left out of the table."""
-        n = len(results)
-        problems: list[RuleError] = []
-        seen: set[str] = set()
-        round1_total = np.full(n, np.nan)
-        round1_failed = np.full(n, -1, dtype=np.int64)
-        failed_index: dict[tuple[str, ...], int] = {}
-        values: dict[str, np.ndarray] = {}
-        given: dict[str, np.ndarray] = {}
-        for i, result in enumerate(results):
-            reg = result.registration_no
-            if reg in seen:
-                problems.append(RuleError(reg, "is given twice"))
-            seen.add(reg)
-            for name, value in (result.components or {}).items():
-                if name in RESERVED_COMPONENTS:
-                    problems.append(RuleError(reg, f"external score {name!r} uses a reserved name"))
-                    continue
-                if name not in values:
-                    values[name], given[name] = np.full(n, np.nan), np.zeros(n, dtype=bool)
-                given[name][i] = True
-                if value is not None:
-                    if _finite(value):
-                        values[name][i] = value
-                    else:
-                        problems.append(RuleError(reg, f"{name} must be a finite number (got {value!r})"))
-            if result.round1_total is not None:
-                if _finite(result.round1_total):
-                    round1_total[i] = result.round1_total
-                else:
-                    problems.append(RuleError(reg, f"{ROUND1_TOTAL} must be a finite number "
-                                                   f"(got {result.round1_total!r})"))
-            if result.round1_sections:
-                failed = tuple(s[0] for s in result.round1_sections if not s[3])
-                round1_failed[i] = failed_index.setdefault(failed, len(failed_index))
-        categories = [c if isinstance(c, str) else "; ".join(c) for c in (r.priority_categories for r in results)]
-        return cls(
-            registration_no=[r.registration_no for r in results], full_name=[r.full_name for r in results],
-            date_of_birth=[r.date_of_birth.isoformat() if r.date_of_birth else None for r in results],
-            post=[r.post for r in results], priority_categories=categories, round1_total=round1_total,
-            round1_failed=round1_failed, failed_sections=list(failed_index),
-            components={name: (values[name], given[name]) for name in values},
-            absent=np.array([bool(r.absent) for r in results], dtype=bool)), problems
-
-    def problems(self) -> list[RuleError]:
-        """What ``of`` would report, checked on the columns: registration numbers given twice, infinite
-        scores, reserved component names."""
-        problems: list[tuple[int, RuleError]] = []
-        if len(set(self.registration_no)) != len(self):
-            seen: set[str] = set()
-            for i, reg in enumerate(self.registration_no):
-                if reg in seen:
-                    problems.append((i, RuleError(reg, "is given twice")))
-                seen.add(reg)
-        for name, (values, given) in self.components.items():
-            if name in RESERVED_COMPONENTS:
-                problems += [(i, RuleError(self.registration_no[i], f"external score {name!r} uses a reserved "
-                                                                     "name")) for i in np.flatnonzero(given)]
-            problems += [(i, RuleError(self.registration_no[i], f"{name} must be a finite number (got "
-                                                                 f"{values[i]!r})"))
-                         for i in np.flatnonzero(np.isinf(values)).tolist()]
-        problems += [(i, RuleError(self.registration_no[i], f"{ROUND1_TOTAL} must be a finite number (got "
-                                                             f"{self.round1_total[i]!r})"))
-                     for i in np.flatnonzero(np.isinf(self.round1_total)).tolist()]
-        return [problem for _, problem in sorted(problems, key=lambda p: p[0])]
-
 
 # --- ranking ---------------------------------------------------------------------------------------
 

@@ -1,7 +1,7 @@
 """Board pages of the merit list (blueprint "merit", /board/merit): the list per post, the ranking rule,
 outside scores, tie decisions, the key-correction preview, publication, exports and score reports.
 
-Thin views over ``exam.merit_lists``, ``exam.outside_scores`` and ``exam.score_reports``: parse the
+Thin views over ``exam.merit.lists``, ``correction_preview``, ``outside_scores`` and ``score_reports``: parse the
 form, load the exam once, call one rule, commit once, redirect or render. Changing anything
 needs the role "board"; the auditor may read the list, the reports and the exports.
 An outside-scores upload is checked first (dry run) and kept under

@@ -97,7 +97,7 @@ def test_rule_round_trips_through_its_toml_shape():
     assert errors == [] and again == rule and again.preset is None
 
 
-# --- what the rule imports ------------------------------------------------------------------------
+# --- what the rule imports -------------------------------------------------------------------------
 
 def test_the_rule_imports_only_the_core():
     """exam.setup.spec (a lower area) imports exam.merit.rule at the top: the rule must import nothing but the
