@@ -31,7 +31,7 @@ from exam.grading import runs as results
 from exam.grading.models import CandidateScore, KeyCorrection
 from exam.merit import lists as merit_lists
 from exam.merit import outside_scores
-from exam.merit import ranking as merit
+from exam.merit import rule as merit
 from exam.merit.models import MeritList
 from exam.room import attempts
 from exam.room.models import Attempt, Response, ResponseLog

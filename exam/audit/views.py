@@ -35,6 +35,7 @@ from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
+from exam.merit.ranking import STATUS_LABELS
 from exam.room.attempts import verify_history
 from exam.room.models import Attempt
 from exam.setup.exams import exam_or_404
@@ -89,8 +90,6 @@ def action_label(action: str) -> str:
 
 @bp.context_processor
 def helpers():
-    from exam.merit.ranking import STATUS_LABELS
-
     return {"local_time": local_time, "action_label": action_label, "OUTCOME_LABELS": OUTCOME_LABELS,
             "MERIT_STATUS_LABELS": STATUS_LABELS}
 

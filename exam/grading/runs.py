@@ -977,8 +977,10 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
 
 
 def latest_run(session: Session, exam: Exam) -> GradingRun | None:
+    # By id, not by ``at``: the run written last is the one candidate_score holds (each grading replaces it),
+    # while ``at`` is the caller's ``now`` and can go back (a clock set back, a run dated by hand).
     return session.scalar(select(GradingRun).where(GradingRun.exam_id == exam.id)
-                          .order_by(GradingRun.at.desc(), GradingRun.id.desc()).limit(1))
+                          .order_by(GradingRun.id.desc()).limit(1))
 
 
 # --- previews ------------------------------------------------------------------------------------------

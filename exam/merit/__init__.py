@@ -1,3 +1,4 @@
-"""Merit lists: the ranking rule and its presets, the ranking itself (pure), lists in the database (build, tie
-decisions, publish), outside scores, exports (CSV, XLSX, PDF), score reports; the merit pages (/board/merit) and
-the merit and scores commands."""
+"""Merit lists: the ranking rule and its presets (rule), the ranking itself (ranking, pure), the stored form of a
+list (content), lists in the database (lists: build, tie decisions, publish, read), what a key correction would
+change (correction_preview), outside scores, exports (CSV, XLSX, PDF), score reports; the merit pages
+(/board/merit) and the merit and scores commands."""

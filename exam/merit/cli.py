@@ -23,10 +23,11 @@ from exam.merit import lists as merit_lists
 from exam.merit import outside_scores
 from exam.merit import ranking as merit
 from exam.merit.exports import EXPORTERS
+from exam.merit.rule import MeritRejected
 from exam.setup.exams import exam_or_exit
 
 
-def _rejected(label: str, exc: merit.MeritRejected) -> None:
+def _rejected(label: str, exc: MeritRejected) -> None:
     refuse(label, [str(problem) for problem in exc.problems])
 
 
@@ -82,7 +83,7 @@ def merit_ranking(db_session, exam_code: str, file: Path | None):
         refuse(str(file), [str(e) for e in errors])
     try:
         merit_lists.set_ranking(db_session, exam, data, actor=CLI_ACTOR, now=utcnow())
-    except merit.MeritRejected as exc:
+    except MeritRejected as exc:
         _rejected(str(file), exc)
     click.echo(f"ranking rule of {exam.code} replaced; build the list again: flask --app wsgi merit build {exam.code}")
 
@@ -96,7 +97,7 @@ def merit_build(db_session, exam_code: str):
     exam = exam_or_exit(db_session, exam_code)
     try:
         record = merit_lists.build_merit_list(db_session, exam, CLI_ACTOR, utcnow())
-    except merit.MeritRejected as exc:
+    except MeritRejected as exc:
         _rejected(exam.code, exc)
     _print_lists(merit_lists.lists_of(record))
     click.echo(f"draft merit list of {exam.code} built; hash {record.hash}")
@@ -126,7 +127,7 @@ def merit_decide(db_session, exam_code: str, post: str, selected: tuple[str, ...
     try:
         record = merit_lists.decide_tie(db_session, exam, post=found.post if found else post, decisions=decisions,
                                         reason=reason, actor=CLI_ACTOR, now=utcnow())
-    except merit.MeritRejected as exc:
+    except MeritRejected as exc:
         _rejected(exam.code, exc)
     _print_lists(merit_lists.lists_of(record))
     click.echo(f"decision recorded; hash {record.hash}")

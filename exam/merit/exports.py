@@ -22,15 +22,16 @@ from __future__ import annotations
 import csv
 import io
 import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import Callable, Iterable, Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from exam.core.errors import Refused
-from exam.merit.ranking import BONUS, MeritList, MeritRow, format_points
+from exam.merit.ranking import MeritList, MeritRow, format_points
+from exam.merit.rule import BONUS
 
 try:
     LOCAL_TZ: tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -166,33 +167,21 @@ def sheet_names(posts: Iterable[str]) -> list[str]:
     return names
 
 
-def export_xlsx(merit_lists: Lists, info: ExportInfo) -> bytes:
-    """A sheet per post: title block, bold frozen header, score formats 0.00; text never becomes a formula.
-    Written row by row (openpyxl's write-only mode): 100,000 rows take seconds and little memory."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
-    from openpyxl.utils import get_column_letter
-    from openpyxl.worksheet.properties import PageSetupProperties
+class _XlsxCells:
+    """The cells of a write-only sheet: text that never becomes a formula, numbers with their format."""
 
-    lists = _lists(merit_lists)
-    workbook = Workbook(write_only=True)
-    bold = Font(bold=True)
-    header_fill = PatternFill("solid", fgColor="DDE5F0")
-    wrap = Alignment(wrap_text=True, vertical="top")
-    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
-    thin = Side(style="thin", color="808080")
-    box = Border(bottom=thin, top=thin, left=thin, right=thin)
-    status_fonts = {"selected": Font(bold=True, color="006100"), "tie": Font(bold=True, color="9C5700"),
-                    "not_selected": Font(color="000000"), "ineligible": Font(color="7F7F7F")}
-    status_fills = {"tie": PatternFill("solid", fgColor="FFEB9C")}
+    def __init__(self):
+        # openpyxl is imported on first use, as in export_xlsx: the app starts without it.
+        from openpyxl.cell import WriteOnlyCell
+        from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
-    def text(ws, value: str, font=None, alignment=None):
-        value = ILLEGAL_CHARACTERS_RE.sub("", _nfc(value))
+        self.cell_class, self.illegal = WriteOnlyCell, ILLEGAL_CHARACTERS_RE
+
+    def text(self, ws, value: str, font=None, alignment=None):
+        value = self.illegal.sub("", _nfc(value))
         if not value:
             return None  # no cell: Excel shows it empty anyway
-        cell = WriteOnlyCell(ws, value=value)
+        cell = self.cell_class(ws, value=value)
         # openpyxl takes "=..." for a formula; the list means the text. "s" keeps it text, and
         # quotePrefix keeps Excel from reading it again as a formula when the cell is edited.
         cell.data_type = "s"
@@ -204,16 +193,40 @@ def export_xlsx(merit_lists: Lists, info: ExportInfo) -> bytes:
             cell.alignment = alignment
         return cell
 
-    def number(ws, value, number_format: str, font=None):
+    def number(self, ws, value, number_format: str, font=None):
         if value is None:
             return None
-        cell = WriteOnlyCell(ws, value=value)
+        cell = self.cell_class(ws, value=value)
         cell.number_format = number_format
         if font is not None:
             cell.font = font
         return cell
 
-    for ml, name in zip(lists, sheet_names(ml.post for ml in lists)):
+
+def export_xlsx(merit_lists: Lists, info: ExportInfo) -> bytes:
+    """A sheet per post: title block, bold frozen header, score formats 0.00; text never becomes a formula.
+    Written row by row (openpyxl's write-only mode): 100,000 rows take seconds and little memory."""
+    # openpyxl is imported on first use: the app starts without it (the XLSX export only needs it).
+    from openpyxl import Workbook
+    from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.properties import PageSetupProperties
+
+    lists = _lists(merit_lists)
+    workbook = Workbook(write_only=True)
+    cells = _XlsxCells()
+    text, number = cells.text, cells.number
+    bold = Font(bold=True)
+    header_fill = PatternFill("solid", fgColor="DDE5F0")
+    wrap = Alignment(wrap_text=True, vertical="top")
+    centre = Alignment(horizontal="center", vertical="center", wrap_text=True)
+    thin = Side(style="thin", color="808080")
+    box = Border(bottom=thin, top=thin, left=thin, right=thin)
+    status_fonts = {"selected": Font(bold=True, color="006100"), "tie": Font(bold=True, color="9C5700"),
+                    "not_selected": Font(color="000000"), "ineligible": Font(color="7F7F7F")}
+    status_fills = {"tie": PatternFill("solid", fgColor="FFEB9C")}
+
+    for ml, name in zip(lists, sheet_names(ml.post for ml in lists), strict=True):
         ws = workbook.create_sheet(name)
         headers = (["Hạng", "Số báo danh", "Họ và tên", "Ngày sinh"]
                    + [_label(ml, c) for c in ml.components]
@@ -320,14 +333,14 @@ def _signature_date(info: ExportInfo) -> str:
 def export_pdf(merit_lists: Lists, info: ExportInfo) -> bytes:
     """A4, a section per post: running header, table, tally, ties, signature block; page numbers and the hash
     in every footer."""
-    from fpdf.fonts import FontFace
+    from fpdf.fonts import FontFace  # on first use, as _pdf_class's fpdf
 
     lists = _lists(merit_lists)
     pdf = _pdf_class()(unit="mm", format="A4")
     pdf.set_title(_nfc(f"{info.exam_title} ({info.exam_code})"))
     pdf.set_creator("exam")
     if info.published_at is not None:  # the document's date is the publication's: the same list, the same file
-        pdf.set_creation_date(info.published_at.astimezone(timezone.utc))
+        pdf.set_creation_date(info.published_at.astimezone(UTC))
     pdf.add_font("DejaVu", "", str(FONT_REGULAR))
     pdf.add_font("DejaVu", "B", str(FONT_BOLD))
     pdf.set_margins(MARGIN, MARGIN, MARGIN)

@@ -1,26 +1,33 @@
 """Merit lists in the database: the ranking rule of an exam, build, the board's tie decisions, publish, read.
 
-The rules themselves are pure (``exam.merit``); this module loads what they need and keeps
-what they produce. Like every rule of the app it takes a session, plain values and ``now``,
-only flushes, and writes its audit entry in the caller's transaction.
+The rules themselves are pure (``exam.merit.rule``, ``exam.merit.ranking``, the stored form
+``exam.merit.content``); this module loads what they need and keeps what they produce. Like
+every rule of the app it takes a session, plain values and ``now``, only flushes, and writes
+its audit entry in the caller's transaction.
+
+One concept, the stored list of an exam through its life, in the order below: the rule it is
+built by, the candidates it reads, the draft, the decisions, publication, and reading the list
+back (the board's pages, the exports, a candidate's standing) through the one per-process
+cache of parsed lists, checked against their hash. What a key correction would change is
+``exam.merit.correction_preview``.
 
 The life of an exam's list
 --------------------------
 * The **ranking rule** is ``exam.ranking`` (the ``[ranking]`` table of the exam's TOML, in
-  the shape ``merit.rule_from_dict`` reads); none given means ``preset = "civil_service"``,
-  which still needs a quota per post. It can be changed (``set_ranking``) until a list is
-  published.
+  the shape ``exam.merit.rule.rule_from_dict`` reads); none given means ``preset =
+  "civil_service"``, which still needs a quota per post. It can be changed (``set_ranking``)
+  until a list is published.
 * ``build_merit_list`` reads every candidate of the exam, column by column
-  (``load_candidates`` → ``merit.CandidateTable``): round 1 from ``candidate_score`` (the
-  latest grading run: section results and the total; or the ``ScoreTable`` of a grading
-  just done, handed over in memory), the outside scores (``external_score``: round 2, an
-  interview…), the post, the priority categories and whether the candidate sat; ranks
-  them (``merit.rank_candidates``) and stores the result as the exam's one **draft**
-  (``merit_list.content``: the canonical JSON text of ``merit.dump_merit_lists``, and
-  ``hash``, its SHA-256). A candidate sat round 1 when graded; one with no round-1 result
-  who did not submit (or whom the proctor marked absent) is absent. Reading a list back
-  (``lists_of``) checks the stored text against the hash every time and parses it once per
-  process.
+  (``load_candidates`` → ``ranking.CandidateTable``): round 1 from ``candidate_score`` (the
+  latest grading run, ``exam.grading.runs.latest_run``: section results and the total; or
+  the ``ScoreTable`` of a grading just done, handed over in memory), the outside scores
+  (``external_score``: round 2, an interview…), the post, the priority categories and
+  whether the candidate sat; ranks them (``ranking.rank_candidates``) and stores the result
+  as the exam's one **draft** (``merit_list.content``: the canonical JSON text of
+  ``content.dump_merit_lists``, and ``hash``, its SHA-256). A candidate sat round 1 when
+  graded; one with no round-1 result who did not submit (or whom the proctor marked absent)
+  is absent. Reading a list back (``lists_of``) checks the stored text against the hash
+  every time and parses it once per process.
 * **Ties** at a quota's last place stay unresolved until the board decides
   (``decide_tie``: one ``tie_decision`` row per member, the same reason, audit-logged);
   the decisions are applied to the draft and re-applied by every later build for as long
@@ -29,17 +36,16 @@ The life of an exam's list
   again, its hash enters the audit chain (``merit.publish``). It is refused when the draft
   no longer matches what a build would give now (new scores, a regrade, a new rule: build
   again), and, unless the board says so, while a tie is unresolved. Afterwards the
-  candidate side and the exports read the frozen list and a new build is refused.
+  candidate side (``standing``) and the exports read the frozen list and a new build is
+  refused.
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import itemgetter
-from typing import Mapping
 
 import numpy as np
 from sqlalchemy import select, update
@@ -49,12 +55,15 @@ from sqlalchemy.orm.attributes import set_committed_value
 from exam.audit import chain as audit
 from exam.core.batch import gc_paused
 from exam.core.errors import Refused
-from exam.grading.models import GradingRun, KeyCorrection
+from exam.grading.runs import fetch_rows, latest_run, stored_scores
 from exam.merit import ranking as merit
+from exam.merit.content import load_merit_lists, matches_hash, merit_hash, merit_lists_text_and_hash
 from exam.merit.exports import ExportInfo, export_merit_lists
 from exam.merit.models import ExternalScore, MeritList, TieDecision
+from exam.merit.rule import MeritRejected, RankingRule, RuleError, fold, rule_from_dict
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Exam
+from exam.setup.spec import ranking_toml_lines
 
 DEFAULT_RANKING = {"preset": "civil_service"}
 MIN_REASON_CHARS = 10
@@ -73,40 +82,38 @@ def ranking_data(exam: Exam) -> dict:
     return exam.ranking if exam.ranking else dict(DEFAULT_RANKING)
 
 
-def ranking_rule(exam: Exam) -> tuple[merit.RankingRule | None, list[merit.RuleError]]:
-    return merit.rule_from_dict(ranking_data(exam))
+def ranking_rule(exam: Exam) -> tuple[RankingRule | None, list[RuleError]]:
+    return rule_from_dict(ranking_data(exam))
 
 
 def ranking_toml(exam: Exam) -> str:
     """The exam's ranking table as TOML, for the board's text box."""
-    from exam.setup.spec import ranking_toml_lines
-
     return "\n".join(ranking_toml_lines(ranking_data(exam))) + "\n"
 
 
-def read_ranking_toml(text: str) -> tuple[dict | None, list[merit.RuleError]]:
+def read_ranking_toml(text: str) -> tuple[dict | None, list[RuleError]]:
     """A ``[ranking]`` table typed as TOML (with or without its ``[ranking]`` header): (data, []) or
     (None, every problem, keyed ``ranking.quota."…"`` like the exam file's)."""
     if len(text.encode("utf-8")) > MAX_RANKING_TOML:
-        return None, [merit.RuleError("", f"is too long (at most {MAX_RANKING_TOML // 1024} KiB)")]
+        return None, [RuleError("", f"is too long (at most {MAX_RANKING_TOML // 1024} KiB)")]
     try:
         data = tomllib.loads(text.lstrip("\ufeff"))
     except tomllib.TOMLDecodeError as exc:
-        return None, [merit.RuleError("", f"is not valid TOML: {exc}")]
+        return None, [RuleError("", f"is not valid TOML: {exc}")]
     if set(data) == {"ranking"} and isinstance(data["ranking"], dict):
         data = data["ranking"]
-    _, errors = merit.rule_from_dict(data)
+    _, errors = rule_from_dict(data)
     return (None, errors) if errors else (data, [])
 
 
-def set_ranking(session: Session, exam: Exam, data: dict, *, actor: str, now: datetime) -> merit.RankingRule:
+def set_ranking(session: Session, exam: Exam, data: dict, *, actor: str, now: datetime) -> RankingRule:
     """Replace the exam's ranking rule (audit ``ranking.update``); refused once a list is published.
-    Raises ``merit.MeritRejected`` with every problem of the table."""
+    Raises ``MeritRejected`` with every problem of the table."""
     if published_list(session, exam) is not None:
         raise MeritListError(f"the merit list of {exam.code} is published: its ranking rule can no longer change")
-    rule, errors = merit.rule_from_dict(data)
+    rule, errors = rule_from_dict(data)
     if errors:
-        raise merit.MeritRejected(errors)
+        raise MeritRejected(errors)
     exam.ranking = data
     audit.append(session, actor=actor, action="ranking.update", object_type="exam", object_id=exam.code,
                  details={"ranking": data}, now=now)
@@ -114,32 +121,21 @@ def set_ranking(session: Session, exam: Exam, data: dict, *, actor: str, now: da
     return rule
 
 
-def _rule(exam: Exam) -> merit.RankingRule:
+def _rule(exam: Exam) -> RankingRule:
     rule, errors = ranking_rule(exam)
     if errors:
-        raise merit.MeritRejected(errors)
+        raise MeritRejected(errors)
     return rule
-
-
-def uses_round1(rule: merit.RankingRule) -> bool:
-    return rule.require_round1_sections_passed or merit.ROUND1_TOTAL in (rule.score, *rule.tie_break)
 
 
 # --- loading what the rule needs ---------------------------------------------------------------------
 
-def latest_grading_run(session: Session, exam: Exam) -> GradingRun | None:
-    return session.scalars(select(GradingRun).where(GradingRun.exam_id == exam.id)
-                           .order_by(GradingRun.id.desc()).limit(1)).first()
-
-
-def load_candidates(session: Session, exam: Exam, rule: merit.RankingRule, *, round1=None) -> merit.CandidateTable:
+def load_candidates(session: Session, exam: Exam, rule: RankingRule, *, round1=None) -> merit.CandidateTable:
     """Every candidate of the exam as the rule reads them, column by column (by registration number).
 
-    ``round1`` (an ``exam.results.ScoreTable``, e.g. ``GradeOutcome.table`` of a grading just done or
+    ``round1`` (an ``exam.grading.runs.ScoreTable``, e.g. ``GradeOutcome.table`` of a grading just done or
     previewed in memory) replaces the stored round-1 results (``candidate_score``)."""
-    from exam.grading.runs import fetch_rows, stored_scores
-
-    check_round1 = uses_round1(rule)
+    check_round1 = rule.uses_round1
     roster = fetch_rows(session, select(
         Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.date_of_birth, Candidate.post,
         Candidate.priority_category, Candidate.absent_at.is_not(None))
@@ -239,9 +235,9 @@ def reapply_decisions(session: Session, exam: Exam, lists: dict[str, merit.Merit
                 continue
             try:
                 result[post] = merit.apply_decisions(result[post], {reg: d.decision for reg, d in
-                                                                    zip(tie.registration_nos, found)},
+                                                                    zip(tie.registration_nos, found, strict=True)},
                                                      reason=found[0].reason)
-            except merit.MeritRejected:
+            except MeritRejected:
                 continue  # the tie is no longer the one decided: the board decides again
     return result
 
@@ -269,7 +265,7 @@ _LISTS_KEPT = 4
 
 def _remember(record: MeritList, lists: Mapping[str, merit.MeritList]) -> dict[str, merit.MeritList]:
     """Keep the lists of a stored record for this process: its id and hash name one content."""
-    rule, _ = merit.rule_from_dict(record.rule) if record.rule else (None, [])
+    rule, _ = rule_from_dict(record.rule) if record.rule else (None, [])
     order = {post: k for k, post in enumerate(rule.quota)} if rule else {}  # the quota table's order, as typed
     ordered = dict(sorted(lists.items(), key=lambda item: (order.get(item[0], len(order)), item[0])))
     while len(_LISTS) >= _LISTS_KEPT:
@@ -282,30 +278,17 @@ def lists_of(record: MeritList) -> dict[str, merit.MeritList]:
     """The per-post lists stored in a record, checked against its hash (``MeritListError`` if altered) at
     every read; parsed once per process (the record's id and hash name its content)."""
     text = record.content
-    if not _matches(text, record.hash):
+    if not matches_hash(text, record.hash):
         raise MeritListError(f"the stored merit list {record.id} does not match its hash: it was altered")
     known = _LISTS.get((record.id, record.hash))
     if known is not None:
         return dict(known)
-    return dict(_remember(record, merit.load_merit_lists(text)))
-
-
-def _matches(text: str, digest: str) -> bool:
-    """The content is the canonical JSON whose SHA-256 is the hash (a content stored before 0004 as other
-    JSON text is read and written canonically first)."""
-    if hashlib.sha256(text.encode("utf-8")).hexdigest() == digest:
-        return True
-    try:
-        canonical = json.dumps(json.loads(text), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                               allow_nan=False)
-    except ValueError:
-        return False
-    return hashlib.sha256(canonical.encode("utf-8")).hexdigest() == digest
+    return dict(_remember(record, load_merit_lists(text)))
 
 
 def _content(lists: Mapping[str, merit.MeritList]) -> tuple[str, str]:
     """(the canonical JSON text to store, its SHA-256)."""
-    return merit.merit_lists_text_and_hash(lists)
+    return merit_lists_text_and_hash(lists)
 
 
 def _tally(lists: Mapping[str, merit.MeritList]) -> dict:
@@ -318,7 +301,7 @@ def build_merit_list(session: Session, exam: Exam, actor: str, now: datetime, *,
     ``scores``: the round-1 results when the caller has them in memory, e.g. ``GradeOutcome.table`` of
     the grading run just written in this transaction (they are what ``candidate_score`` now holds), so
     they are not read back. Refused once a list is published (``MeritListError``); a rule or data
-    problem raises ``merit.MeritRejected`` naming each (a post without a quota, …)."""
+    problem raises ``MeritRejected`` naming each (a post without a quota, …)."""
     return store_draft(session, exam, draft_content(session, exam, scores=scores), actor, now)
 
 
@@ -347,7 +330,7 @@ def store_draft(session: Session, exam: Exam, draft: DraftContent, actor: str, n
     """The second half of ``build_merit_list``: store the draft (the exam's draft replaced, linked to its
     latest grading run) and audit ``merit.build``."""
     lists, content, digest = draft.lists, draft.content, draft.hash
-    run = latest_grading_run(session, exam)
+    run = latest_run(session, exam)
     record = draft_list(session, exam)
     if record is None:
         record = MeritList(exam_id=exam.id, status="draft")
@@ -429,15 +412,15 @@ class Staleness:
 def staleness(session: Session, exam: Exam, record: MeritList) -> Staleness:
     """Compare a draft with a build of the current data: what the board would publish must be current."""
     found = Staleness()
-    run = latest_grading_run(session, exam)
+    run = latest_run(session, exam)
     found.newer_grading = (run.id if run else None) != record.grading_run_id
     found.rule_changed = record.rule != ranking_data(exam)
     try:
         fresh = compute_lists(session, exam)
-    except (merit.MeritRejected, MeritListError) as exc:
+    except (MeritRejected, MeritListError) as exc:
         found.problem = str(exc)
         return found
-    if merit.merit_hash(fresh) != record.hash:
+    if merit_hash(fresh) != record.hash:
         found.changes = merit.compare_merit_lists(lists_of(record), fresh)
         found.other = not found.changes
     return found
@@ -478,8 +461,8 @@ def publish_merit_list(session: Session, exam: Exam, *, actor: str, now: datetim
 
 def find_post(lists: Mapping[str, merit.MeritList], post: str) -> merit.MeritList | None:
     """The list of a post, matched like the quota table (case and spaces ignored)."""
-    wanted = merit.fold(post or "")
-    return next((ml for name, ml in lists.items() if merit.fold(name) == wanted), None)
+    wanted = fold(post or "")
+    return next((ml for name, ml in lists.items() if fold(name) == wanted), None)
 
 
 @dataclass(frozen=True)
@@ -544,93 +527,3 @@ def export_list(session: Session, exam: Exam, filename: str, *, post: str | None
     else:
         chosen = list(lists.values())
     return export_merit_lists(filename, chosen, export_info(exam, record))
-
-
-# --- key corrections: what would change ---------------------------------------------------------------------
-
-@dataclass
-class ScoreChange:
-    registration_no: str
-    full_name: str
-    post: str
-    before: float | None
-    after: float | None
-    passed_before: bool | None
-    passed_after: bool | None
-
-
-@dataclass
-class CorrectionPreview:
-    """Whose round-1 score, and whose rank or status on the list, an approved key correction would change."""
-
-    corrections: list[KeyCorrection]
-    scores: list[ScoreChange] = field(default_factory=list)
-    changes: list[merit.MeritChange] = field(default_factory=list)  # on the list (rank, status, total…)
-    problem: str = ""  # the list could not be built (e.g. a post without a quota)
-
-
-def pending_corrections(session: Session, exam: Exam) -> list[KeyCorrection]:
-    """The exam's key corrections (every status), newest first."""
-    return list(session.scalars(select(KeyCorrection).where(KeyCorrection.exam_id == exam.id)
-                                .order_by(KeyCorrection.proposed_at.desc(), KeyCorrection.id.desc())))
-
-
-def preview_key_corrections(session: Session, exam: Exam, *, actor: str, now: datetime,
-                            include_proposed: bool = False) -> CorrectionPreview:
-    """Regrade in memory with every approved key correction (and, with ``include_proposed``, those still
-    awaiting a second board member) through the grading's ``grade_exam(write=False)``, rebuild the list
-    from it and compare with the list from the stored scores. Writes nothing."""
-    from exam.grading import runs as results
-
-    preview = CorrectionPreview(corrections=pending_corrections(session, exam))
-    applied = results.approved_corrections(session, exam)
-    if include_proposed:
-        applied += sorted((c for c in preview.corrections if c.status == "proposed"),
-                          key=lambda c: (c.proposed_at, c.id))
-    try:
-        outcome = results.grade_exam(session, exam, actor=actor, now=now, corrections=applied, write=False)
-    except (results.ResultsError, ValueError) as exc:
-        preview.problem = str(exc)
-        return preview
-    after_round1 = outcome.table
-    before_round1 = results.stored_scores(session, exam)
-    preview.scores = _score_changes(session, before_round1, after_round1)
-    try:
-        before = compute_lists(session, exam, round1=before_round1)
-        after = compute_lists(session, exam, round1=after_round1)
-    except (merit.MeritRejected, MeritListError) as exc:
-        preview.problem = str(exc)
-        return preview
-    preview.changes = merit.compare_merit_lists(before, after)
-    return preview
-
-
-def _score_changes(session: Session, before, after) -> list[ScoreChange]:
-    """Candidates whose round-1 total or pass differs between two score tables, by registration number."""
-    ids = np.union1d(before.candidate_ids, after.candidate_ids)
-
-    def aligned(table):
-        at = np.minimum(np.searchsorted(table.candidate_ids, ids), max(len(table) - 1, 0))
-        has = (table.candidate_ids[at] == ids) if len(table) else np.zeros(len(ids), dtype=bool)
-        return has, np.where(has, table.total[at] if len(table) else 0.0, np.nan), \
-            np.where(has, table.passed_all[at] if len(table) else False, False)
-
-    had, old_total, old_passed = aligned(before)
-    has, new_total, new_passed = aligned(after)
-    differs = (had != has) | (had & has & ((old_total != new_total) | (old_passed != new_passed)))
-    changed = ids[differs].tolist()
-    if not changed:
-        return []
-    people = {}
-    for start in range(0, len(changed), 900):
-        people.update({cid: (reg, name, post) for cid, reg, name, post in session.execute(
-            select(Candidate.id, Candidate.registration_no, Candidate.full_name, Candidate.post)
-            .where(Candidate.id.in_(changed[start:start + 900])))})
-    found = []
-    for k in np.flatnonzero(differs).tolist():
-        cid = int(ids[k])
-        found.append(ScoreChange(*people[cid], float(old_total[k]) if had[k] else None,
-                                 float(new_total[k]) if has[k] else None, bool(old_passed[k]) if had[k] else None,
-                                 bool(new_passed[k]) if has[k] else None))
-    found.sort(key=lambda change: change.registration_no)
-    return found

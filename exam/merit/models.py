@@ -35,7 +35,7 @@ class MeritList(Base):
     exam_id: Mapped[int] = mapped_column(ForeignKey("exam.id"), index=True)
     status: Mapped[str] = mapped_column(String(16), default="draft")  # draft | published
     rule: Mapped[dict] = mapped_column(JSON)
-    # The ranked rows per post as computed (and frozen): the canonical JSON text of exam.merit.dump_merit_lists,
+    # The ranked rows per post as computed (and frozen): the canonical JSON text of exam.merit.content.dump_merit_lists,
     # whose SHA-256 is ``hash``. Loaded only when read (it holds every candidate).
     content: Mapped[str] = mapped_column(Text, deferred=True)
     hash: Mapped[str] = mapped_column(String(64))

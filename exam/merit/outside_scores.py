@@ -13,7 +13,7 @@ column's value, else the ``component`` argument, ``round2`` by default), the nam
 given, the candidate's own; a candidate and component appear once in the file. Only when
 there is no error at all are the scores written (a score imported again replaces the old
 one) with one ``scores.import`` audit entry carrying the file's SHA-256. A dry run reports
-the same and writes nothing. The file readers are the roster's (``exam.roster``), with the
+the same and writes nothing. The file readers are the roster's (``exam.setup.roster``), with the
 bank import's hostile-file checks.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
-from exam.merit import ranking as merit
 from exam.merit.models import ExternalScore
+from exam.merit.rule import COMPONENT_PATTERN, COMPONENT_RULE, RESERVED_COMPONENTS, ROUND2, SCORE_DECIMALS, fold
 from exam.setup import roster
 from exam.setup.models import Candidate, Exam
 from question_bank.formats import MAX_FILE_BYTES, RowError
@@ -49,7 +49,7 @@ _ALIASES = {
 HEADER_ALIASES = {roster.fold_caption(caption): column for column in COLUMNS
                   for caption in (column, CAPTIONS_VI[column], *_ALIASES[column])}
 ABSENT_WORDS = ("vắng", "vắng thi", "vắng mặt", "v", "absent")  # compared without case or accents
-DEFAULT_COMPONENT = merit.ROUND2
+DEFAULT_COMPONENT = ROUND2
 DEFAULT_MAX_SCORE = 100.0
 MAX_ROWS = 50_000
 NUMBER_PATTERN = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
@@ -59,10 +59,10 @@ _ABSENT = {roster.fold_caption(word) for word in ABSENT_WORDS}
 
 def check_component(name: str) -> str | None:
     """Why ``name`` cannot name an outside score, or None."""
-    if name in merit.RESERVED_COMPONENTS:
-        return f"{name!r} is a reserved name ({', '.join(merit.RESERVED_COMPONENTS)})"
-    if not merit.COMPONENT_PATTERN.match(name):
-        return f"must be {merit.COMPONENT_RULE} (got {name!r})"
+    if name in RESERVED_COMPONENTS:
+        return f"{name!r} is a reserved name ({', '.join(RESERVED_COMPONENTS)})"
+    if not COMPONENT_PATTERN.match(name):
+        return f"must be {COMPONENT_RULE} (got {name!r})"
     return None
 
 
@@ -115,8 +115,8 @@ def parse_score(value: roster.Value, max_score: float) -> tuple[float | None, st
         number = float(text.replace(",", "."))
     if not math.isfinite(number) or not 0 <= number <= max_score:
         return None, f"must be between 0 and {max_score:g} (got {number:g})"
-    if round(number, merit.SCORE_DECIMALS) != number:
-        return None, f"has more than {merit.SCORE_DECIMALS} decimals (got {number!r})"
+    if round(number, SCORE_DECIMALS) != number:
+        return None, f"has more than {SCORE_DECIMALS} decimals (got {number!r})"
     return number, None
 
 
@@ -208,7 +208,7 @@ def _against_database(session: Session, exam: Exam, rows: list[ScoreRow], names:
             continue
         row.candidate_id = found[0]
         given = names.get(row.location)
-        if given and merit.fold(given) != merit.fold(found[1]):
+        if given and fold(given) != fold(found[1]):
             errors.append(RowError(row.location, "full_name", f"{given!r} is not the name of {row.registration_no} "
                                                               f"({found[1]!r}); check the row"))
 

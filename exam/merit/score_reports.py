@@ -19,11 +19,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam.grading.models import KeyCorrection
+from exam.grading.runs import stored_scores
 from exam.merit import ranking as merit
 from exam.merit.exports import FONT_BOLD, FONT_REGULAR, LOCAL_TZ
+from exam.merit.lists import find_row
 from exam.merit.models import MeritList
+from exam.merit.rule import BONUS
 from exam.room.models import Attempt, Response
-from exam.setup.models import Candidate, Exam, PaperItem
+from exam.setup.models import Candidate, Exam, ExamSection, PaperItem
+from question_bank.models import QuestionVersion
 
 LETTERS = "ABCDEFGH"
 OUTCOME_LABELS = {
@@ -120,9 +124,6 @@ def corrections_in_force(session: Session, exam: Exam) -> dict[int, KeyCorrectio
 
 
 def _answers(session: Session, attempt: Attempt, corrections: dict[int, KeyCorrection]) -> list[AnswerLine]:
-    from exam.setup.models import ExamSection
-    from question_bank.models import QuestionVersion
-
     chosen_of = dict(session.execute(select(Response.item_id, Response.choices)
                                      .where(Response.attempt_id == attempt.id)).all())
     lines = []
@@ -159,8 +160,6 @@ def build_report(session: Session, exam: Exam, candidate: Candidate, *, record: 
     report = ScoreReport(exam_code=exam.code, exam_title=exam.title, registration_no=candidate.registration_no,
                          full_name=candidate.full_name, date_of_birth=candidate.date_of_birth, post=candidate.post,
                          submitted_at=attempt.submitted_at if attempt is not None else None)
-    from exam.grading.runs import stored_scores
-
     scores = stored_scores(session, exam, [candidate.id])
     record_score = scores.record(candidate.id) if len(scores) else \
         (attempt.score if attempt is not None and attempt.status == "submitted" else None)
@@ -173,8 +172,6 @@ def build_report(session: Session, exam: Exam, candidate: Candidate, *, record: 
     if attempt is not None and attempt.status == "submitted":
         report.answers = _answers(session, attempt, corrections_in_force(session, exam))
     if record is not None:
-        from exam.merit.lists import find_row
-
         report.list_status, report.list_hash = record.status, record.hash
         report.published_at = record.published_at if record.status == "published" else None
         found = find_row(record, candidate.registration_no)
@@ -182,7 +179,7 @@ def build_report(session: Session, exam: Exam, candidate: Candidate, *, record: 
             ml, row = found
             report.row, report.list_post, report.quota = row, ml.post, ml.quota
             report.components = [(ml.rule.label(c), row.components.get(c)) for c in ml.components]
-            report.bonus_label = ml.rule.label(merit.BONUS)
+            report.bonus_label = ml.rule.label(BONUS)
     return report
 
 
@@ -193,7 +190,7 @@ MARGIN = 14.0
 
 @cache
 def _pdf_class():
-    from fpdf import FPDF
+    from fpdf import FPDF  # imported on first use: the app starts without it
 
     class ReportPDF(FPDF):
         footer_text = ""
@@ -216,7 +213,7 @@ def _points(value: float | None) -> str:
 
 def report_pdf(report: ScoreReport) -> bytes:
     """The report as an A4 PDF (DejaVu fonts: Vietnamese prints right), the list's hash in every footer."""
-    from fpdf.fonts import FontFace
+    from fpdf.fonts import FontFace  # on first use, as _pdf_class's fpdf
 
     pdf = _pdf_class()(unit="mm", format="A4")
     pdf.footer_text = (f"{report.exam_code} · SBD {report.registration_no}"

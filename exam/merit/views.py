@@ -1,7 +1,7 @@
 """Board pages of the merit list (blueprint "merit", /board/merit): the list per post, the ranking rule,
 outside scores, tie decisions, the key-correction preview, publication, exports and score reports.
 
-Thin views over ``exam.merit_lists``, ``exam.outside_scores`` and ``exam.score_reports``: parse the
+Thin views over ``exam.merit.lists``, ``correction_preview``, ``outside_scores`` and ``score_reports``: parse the
 form, load the exam once, call one rule, commit once, redirect or render. Changing anything
 needs the role "board"; the auditor may read the list, the reports and the exports.
 An outside-scores upload is checked first (dry run) and kept under
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import func, select
@@ -25,11 +26,13 @@ from wtforms.validators import DataRequired, Length, Regexp
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
+from exam.grading.runs import latest_run
+from exam.merit import correction_preview, outside_scores, score_reports
 from exam.merit import lists as merit_lists
-from exam.merit import outside_scores, score_reports
 from exam.merit import ranking as merit
 from exam.merit.exports import MEDIA_TYPES
 from exam.merit.models import ExternalScore
+from exam.merit.rule import PRESETS, MeritRejected
 from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam
 from exam.setup.sittings import local_time
@@ -103,7 +106,7 @@ def _candidate_or_404(exam: Exam, registration_no: str) -> Candidate:
 
 
 def _problems(exc: Exception) -> list[tuple[str, str]]:
-    if isinstance(exc, merit.MeritRejected):
+    if isinstance(exc, MeritRejected):
         return [(p.key, p.message) for p in exc.problems]
     return [("", str(exc))]
 
@@ -133,7 +136,7 @@ class RowsPage:
     SIZE = 200
 
     @classmethod
-    def of(cls, rows: list, number: int | None) -> "RowsPage":
+    def of(cls, rows: list, number: int | None) -> RowsPage:
         count = max(1, -(-len(rows) // cls.SIZE))
         number = min(max(1, number or 1), count)
         start = (number - 1) * cls.SIZE
@@ -153,7 +156,7 @@ def overview(code: str):
             problem = str(exc)
     chosen = merit_lists.find_post(lists, request.args.get("post", "")) or next(iter(lists.values()), None)
     shown = RowsPage.of(chosen.rows if chosen else [], request.args.get("page", 1, type=int))
-    run = merit_lists.latest_grading_run(db_session, exam)
+    run = latest_run(db_session, exam)
     last_import = db_session.scalar(select(func.max(ExternalScore.imported_at)).where(ExternalScore.exam_id == exam.id))
     hints = []
     if record is not None and record.status == "draft":
@@ -174,8 +177,6 @@ def overview(code: str):
 
 
 def current_user_is_board() -> bool:
-    from flask_login import current_user
-
     return current_user.has_role("board")
 
 
@@ -188,7 +189,7 @@ def build(code: str):
         started = time.perf_counter()
         try:
             record = merit_lists.build_merit_list(db_session, exam, actor(), utcnow())
-        except (merit.MeritRejected, merit_lists.MeritListError) as exc:
+        except (MeritRejected, merit_lists.MeritListError) as exc:
             db_session.rollback()
             _flash_refusal(_("Không xây dựng được danh sách:"), exc)
         else:
@@ -235,7 +236,7 @@ def ties(code: str):
         try:
             merit_lists.decide_tie(db_session, exam, post=chosen_post, decisions=decisions,
                                    reason=request.form.get("reason", ""), actor=actor(), now=utcnow())
-        except (merit.MeritRejected, merit_lists.MeritListError) as exc:
+        except (MeritRejected, merit_lists.MeritListError) as exc:
             db_session.rollback()
             problems = _problems(exc)
         else:
@@ -255,8 +256,8 @@ def corrections(code: str):
     db_session = get_session()
     exam = exam_or_404(get_session(), code)
     include_proposed = request.args.get("proposed") == "1"
-    preview = merit_lists.preview_key_corrections(db_session, exam, actor=actor(), now=utcnow(),
-                                                  include_proposed=include_proposed)
+    preview = correction_preview.preview_key_corrections(db_session, exam, actor=actor(), now=utcnow(),
+                                                         include_proposed=include_proposed)
     db_session.rollback()  # a preview writes nothing
     return render_template("merit/corrections.html", exam=exam, preview=preview, include_proposed=include_proposed,
                            results_pages="results" in current_app.blueprints)
@@ -313,7 +314,7 @@ def ranking(code: str):
         else:
             try:
                 merit_lists.set_ranking(db_session, exam, data, actor=actor(), now=utcnow())
-            except (merit.MeritRejected, merit_lists.MeritListError) as exc:
+            except (MeritRejected, merit_lists.MeritListError) as exc:
                 db_session.rollback()
                 problems = _problems(exc)
             else:
@@ -329,7 +330,7 @@ def ranking(code: str):
                                .group_by(Candidate.post).order_by(Candidate.post)).all()
     return render_template("merit/ranking.html", exam=exam, form=form, problems=problems, locked=locked, rule=rule,
                            rule_errors=rule_errors, posts=posts,
-                           presets=merit.PRESETS), 422 if problems else 200
+                           presets=PRESETS), 422 if problems else 200
 
 
 # --- outside scores ------------------------------------------------------------------------------
@@ -359,8 +360,8 @@ def scores_import(code: str):
                                           component=component, dry_run=True)
     if not report.ok:
         return _scores_page(exam, form, report, status=422)
-    token = STAGING.stage(content, {"kind": "scores", "exam": exam.code, "filename": filename, "sha256": report.file_sha256,
-                             "component": component, "actor": actor()})
+    token = STAGING.stage(content, {"kind": "scores", "exam": exam.code, "filename": filename,
+                                    "sha256": report.file_sha256, "component": component, "actor": actor()})
     return _scores_page(exam, form, report, ConfirmScoresForm(formdata=None, token=token, sha256=report.file_sha256))
 
 

@@ -20,6 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from exam.core.errors import Refused
+from exam.merit.rule import rule_from_dict  # the one merit module a lower area may import (it imports only core)
 from question_bank.formats.validation import find_html, normalise_text, normalise_topic
 
 TOPIC_SEPARATOR = " > "
@@ -115,7 +116,7 @@ class ExamSpec:
     instructions: str
     scoring: Scoring  # the defaults every section starts from
     sections: tuple[SectionSpec, ...] = field(default_factory=tuple)
-    ranking: dict | None = None  # the [ranking] table as given (checked by exam.merit.rule_from_dict)
+    ranking: dict | None = None  # the [ranking] table as given (checked by exam.merit.rule.rule_from_dict)
 
     @property
     def total_minutes(self) -> int:
@@ -396,12 +397,10 @@ class _Checker:
         return ExamSpec(code, title, show_score, forms, instructions, defaults, tuple(sections), ranking)
 
     def ranking(self, data: object) -> dict | None:
-        """The optional [ranking] table (the merit-list rule): checked by ``exam.merit.rule_from_dict``,
+        """The optional [ranking] table (the merit-list rule): checked by ``exam.merit.rule.rule_from_dict``,
         its problems keyed like the rest (``ranking.quota."Chuyên viên"``); kept as given."""
         if data is None:
             return None
-        from exam.merit.ranking import rule_from_dict
-
         _, errors = rule_from_dict(data, prefix="ranking")
         for error in errors:
             self.error(error.key, error.message)

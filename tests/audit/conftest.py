@@ -18,7 +18,9 @@ from exam.audit import chain as audit
 from exam.grading.models import CandidateScore, GradingRun
 from exam.grading.runs import section_results_of
 from exam.merit import ranking as merit
+from exam.merit.content import dump_merit_lists, merit_hash
 from exam.merit.models import ExternalScore, MeritList
+from exam.merit.rule import rule_from_dict
 from exam.room import attempts
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem
@@ -114,11 +116,11 @@ def publish_results(db, sat: SatExam, round2: dict[int, float], *, quota: int = 
         results.append(merit.CandidateResult(
             candidate.registration_no, candidate.full_name, candidate.date_of_birth, candidate.post,
             candidate.priority_category, sections, total, components))
-    rule, errors = merit.rule_from_dict({"preset": "civil_service", "quota": {POST: quota}})
+    rule, errors = rule_from_dict({"preset": "civil_service", "quota": {POST: quota}})
     assert not errors, errors
     lists = merit.build_merit_lists(results, rule)
-    content = merit.dump_merit_lists(lists).decode("utf-8")
-    digest = merit.merit_hash(lists)
+    content = dump_merit_lists(lists).decode("utf-8")
+    digest = merit_hash(lists)
     merit_list = MeritList(exam_id=sat.exam.id, status="published", rule=rule.as_dict(), content=content,
                            hash=digest, grading_run_id=run.id, created_at=now, created_by="hoidong",
                            published_at=now, published_by="chutich")

@@ -206,7 +206,7 @@ def test_a_list_published_in_the_earlier_row_format_still_verifies(runner, db, r
     """Lists published before the column format (merit-lists/1, one list per row) keep their hash: the
     verifier reads and checks them the same."""
     from exam.merit.models import MeritList
-    from tests.merit.test_ranking import rows_format
+    from tests.merit.test_content import rows_format
 
     merit_list = db.scalar(select(MeritList))
     content = rows_format(json.loads(merit_list.content))

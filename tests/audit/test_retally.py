@@ -191,7 +191,7 @@ def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results
     assert result.exit_code == 1
     assert f"{columns['registration_no'][0]} [merit_list] merit list (Chuyên viên): total" in result.output
     # A list published in the earlier format (one list per row) is read the same.
-    from tests.merit.test_ranking import rows_format
+    from tests.merit.test_content import rows_format
     old = rows_format(content)
     db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=json.dumps(old)))
     db.commit()

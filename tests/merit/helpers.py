@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
@@ -16,9 +16,10 @@ from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, PaperItem
 from exam.setup.papers import generate_papers
 from exam.setup.spec import read_spec_toml
+from question_bank.models import QuestionVersion
 from tests.factories import EXAMPLE_TOML, make_exam_from_spec, make_sitting
 
-T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên"
 RANKING = f"""
@@ -96,8 +97,6 @@ def round2_csv(scores: dict[str, str] | None = None) -> bytes:
 def sit(db, found: Round, candidates: list[Candidate], *, now: datetime = T0) -> None:
     """Everyone answers every question right, except TS04 in Tin học: 14 of 30 right, and on the first
     single-answer question of that section the first wrong option (the one a corrected key will accept)."""
-    from question_bank.models import QuestionVersion
-
     informatics = next(s for s in found.exam.sections if s.code == "informatics")
     done = []
     for candidate in candidates:

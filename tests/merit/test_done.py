@@ -13,10 +13,11 @@ from sqlalchemy import select
 
 from exam.audit.models import AuditEntry
 from exam.grading import runs as results
+from exam.merit import correction_preview
 from exam.merit import lists as merit_lists
+from exam.merit.content import merit_hash
 from exam.merit.exports import UTF8_BOM
 from exam.merit.models import MeritList
-from exam.merit.ranking import merit_hash
 from tests.merit.helpers import ACCOUNTS, FAILING, LAW, T0, correct_the_key, make_round
 
 
@@ -47,7 +48,7 @@ def test_from_submitted_attempts_to_a_published_list_with_a_corrected_key_and_a_
     # A key correction, proposed and approved by two board members: before anything is regraded or
     # published, the preview shows whose score changes and whose rank and status would change.
     correct_the_key(db, found)
-    preview = merit_lists.preview_key_corrections(db, exam, actor="hoidong", now=T0 + timedelta(days=3))
+    preview = correction_preview.preview_key_corrections(db, exam, actor="hoidong", now=T0 + timedelta(days=3))
     changed = {(c.registration_no, c.what): (c.before, c.after) for c in preview.changes}
     assert changed[(FAILING, "status")] == ("ineligible", "selected")
     assert changed[(FAILING, "rank")] == (None, 1)

@@ -4,12 +4,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import openpyxl
 import pytest
 from pypdf import PdfReader
 
+from exam.merit.content import dump_merit_lists, load_merit_lists, merit_hash
 from exam.merit.exports import (
     EXPORTERS,
     ExportInfo,
@@ -20,15 +21,8 @@ from exam.merit.exports import (
     exporter_for,
     sheet_names,
 )
-from exam.merit.ranking import (
-    CandidateResult,
-    apply_decisions,
-    build_merit_lists,
-    dump_merit_lists,
-    load_merit_lists,
-    merit_hash,
-    rule_from_dict,
-)
+from exam.merit.ranking import CandidateResult, apply_decisions, build_merit_lists
+from exam.merit.rule import rule_from_dict
 
 LAW = "Chuyên viên pháp chế"
 ACCOUNTS = "Kế toán viên: Phòng Tài chính [cấp huyện] / thị xã"  # characters a sheet name cannot hold
@@ -52,7 +46,7 @@ RESULTS = [
     result("TS008", "-Vũ Minh Châu", ACCOUNTS, 66.0),
 ]
 QUOTA = {LAW: 2, ACCOUNTS: 1}
-PUBLISHED = datetime(2026, 6, 5, 2, 30, tzinfo=timezone.utc)  # 09:30 in Hà Nội
+PUBLISHED = datetime(2026, 6, 5, 2, 30, tzinfo=UTC)  # 09:30 in Hà Nội
 
 
 @pytest.fixture
@@ -167,7 +161,7 @@ def pdf_pages(content: bytes) -> list[str]:
 def test_pdf_prints_each_post_with_vietnamese_header_footer_and_signatures(lists, info):
     pages = pdf_pages(export_pdf(lists, info))
     assert len(pages) == 2  # one short section per post
-    for page, post in zip(pages, (LAW, ACCOUNTS)):
+    for page, post in zip(pages, (LAW, ACCOUNTS), strict=True):
         assert "Thi tuyển công chức Sở Tư pháp năm 2026 (CC-2026)" in page
         assert f"Vị trí việc làm: {post}" in page
         assert "Công bố lúc 09:30 ngày 05/06/2026" in page

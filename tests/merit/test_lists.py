@@ -1,17 +1,23 @@
-"""Merit lists in the database: the ranking rule, tie decisions, publication freezing the list, the CLI."""
+"""Merit lists in the database: the ranking rule, tie decisions, publication freezing the list, reading it back
+after migration 0004."""
 from __future__ import annotations
 
 import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from alembic import command
+from sqlalchemy import func, select, text
 
 from exam.audit.models import AuditEntry
+from exam.core import schema
 from exam.grading import runs as results
+from exam.grading.models import CandidateScore
 from exam.merit import lists as merit_lists
-from exam.merit import ranking as merit
 from exam.merit.models import MeritList, TieDecision
+from exam.merit.outside_scores import import_scores
+from exam.merit.rule import MeritRejected
+from exam.setup.models import Paper
 from exam.setup.spec import read_spec_toml, spec_from_toml, spec_to_toml
 from tests.merit.helpers import ACCOUNTS, LAW, T0, correct_the_key, make_round, round2_csv, spec_toml
 
@@ -67,7 +73,7 @@ def test_the_exam_toml_ranking_table_is_checked_with_keys_and_round_trips():
 def test_without_a_rule_the_preset_needs_a_quota_per_post(db):
     found = make_round(db)
     found.exam.ranking = None
-    with pytest.raises(merit.MeritRejected) as refused:
+    with pytest.raises(MeritRejected) as refused:
         merit_lists.build_merit_list(db, found.exam, "hoidong", LATER)
     assert {p.key for p in refused.value.problems} == {f'ranking.quota."{LAW}"', f'ranking.quota."{ACCOUNTS}"'}
 
@@ -99,14 +105,14 @@ def test_the_rule_is_set_from_toml_until_a_list_is_published(db):
 def test_tie_decisions_must_fill_the_places_left_with_a_reason(db):
     found, record = tied_round(db)
     exam = found.exam
-    with pytest.raises(merit.MeritRejected) as refused:
+    with pytest.raises(MeritRejected) as refused:
         merit_lists.decide_tie(db, exam, post=LAW, decisions={"TS01": "selected", "TS02": "selected"},
                                reason="Hội đồng họp và thống nhất chọn cả hai.", actor="hoidong", now=LATER)
     assert "2 selected for 1 place(s)" in str(refused.value)
-    with pytest.raises(merit.MeritRejected, match="undecided: TS02"):
+    with pytest.raises(MeritRejected, match="undecided: TS02"):
         merit_lists.decide_tie(db, exam, post=LAW, decisions={"TS01": "selected"},
                                reason="Hội đồng họp và thống nhất.", actor="hoidong", now=LATER)
-    with pytest.raises(merit.MeritRejected, match="not in an unresolved tie"):
+    with pytest.raises(MeritRejected, match="not in an unresolved tie"):
         merit_lists.decide_tie(db, exam, post=LAW, decisions={"TS01": "selected", "TS02": "not_selected",
                                                                   "TS03": "not_selected"},
                                reason="Hội đồng họp và thống nhất.", actor="hoidong", now=LATER)
@@ -145,8 +151,6 @@ def test_a_decision_made_for_another_tie_is_not_applied(db):
     # TS03 joins the tie (80 in round 2, no priority any more): the decision was for two, not for three.
     candidate = found.candidates["TS03"]
     candidate.priority_category = ""
-    from exam.merit.outside_scores import import_scores
-
     import_scores(db, found.exam, "sua.csv", round2_csv({"TS03": "80"}), actor="hoidong", now=LATER)
     rebuilt = merit_lists.build_merit_list(db, found.exam, "hoidong", LATER + timedelta(hours=1))
     law = merit_lists.lists_of(rebuilt)[LAW]
@@ -167,8 +171,6 @@ def test_publishing_freezes_the_list(db):
     assert json.loads(entry.details)["hash"] == frozen_hash and json.loads(entry.details)["unresolved_ties"] == []
 
     # Later: new round-2 scores and a regrade. The published list does not move; a new build is refused.
-    from exam.merit.outside_scores import import_scores
-
     import_scores(db, exam, "sua.csv", round2_csv({"TS07": "99"}), actor="hoidong", now=LATER + timedelta(days=1))
     results.grade_exam(db, exam, actor="hoidong", now=LATER + timedelta(days=1))
     with pytest.raises(merit_lists.MeritListError, match="already published"):
@@ -206,72 +208,10 @@ def test_the_board_order_of_posts_and_post_names_matched_loosely(db):
         merit_lists.export_list(db, found.exam, "x.csv", post="Văn thư")
 
 
-# --- the CLI ---------------------------------------------------------------------------------------
-
-def test_the_merit_and_scores_commands(app, runner, tmp_path):
-    from exam.core.db import get_session
-
-    with app.app_context():
-        db = get_session()
-        found = make_round(db, code="R1-CLI")
-        correct_the_key(db, found)
-        results.grade_exam(db, found.exam, actor="hoidong", now=T0 + timedelta(days=4))
-        db.commit()
-    scores = tmp_path / "vong2.csv"
-    scores.write_bytes(round2_csv({"TS07": "79"}))
-    result = runner.invoke(args=["scores", "import", "R1-CLI", str(scores), "--dry-run"])
-    assert result.exit_code == 0 and "would import 1 scores" in result.output, result.output
-    result = runner.invoke(args=["scores", "import", "R1-CLI", str(scores)])
-    assert result.exit_code == 0 and "imported 1 scores" in result.output, result.output
-    bad = tmp_path / "bad.csv"
-    bad.write_bytes(round2_csv({"TS99": "79"}))
-    result = runner.invoke(args=["scores", "import", "R1-CLI", str(bad)])
-    assert result.exit_code != 0 and "TS99 is not a candidate" in result.output
-
-    # Grading with --merit builds the draft from the scores in memory: the same list as a build from the database.
-    result = runner.invoke(args=["exam", "grade", "R1-CLI", "--merit"])
-    assert result.exit_code == 0 and "draft merit list" in result.output, result.output
-    in_memory = result.output.split("draft merit list")[1].split("hash ")[1].split()[0]
-    result = runner.invoke(args=["merit", "build", "R1-CLI"])
-    assert result.exit_code == 0, result.output
-    assert "tie at rank 2 for 1 place(s)" in result.output and "TS01, TS02" in result.output
-    with app.app_context():
-        assert get_session().scalar(select(MeritList.hash)) == in_memory
-    result = runner.invoke(args=["merit", "publish", "R1-CLI"])
-    assert result.exit_code != 0 and "await the board" in result.output
-    result = runner.invoke(args=["merit", "decide", "R1-CLI", "--post", "chuyên viên pháp chế", "--selected", "TS01",
-                                 "--selected", "TS02", "--reason", "Hội đồng chọn cả hai người."])
-    assert result.exit_code != 0 and "2 selected for 1 place(s)" in result.output
-    result = runner.invoke(args=["merit", "decide", "R1-CLI", "--post", "chuyên viên pháp chế", "--selected", "TS02",
-                                 "--not-selected", "TS01", "--reason", "Biên bản họp Hội đồng số 12."])
-    assert result.exit_code == 0, result.output
-    result = runner.invoke(args=["merit", "publish", "R1-CLI"])
-    assert result.exit_code == 0 and "published; hash" in result.output, result.output
-    for name in ("all.csv", "all.xlsx", "all.pdf"):
-        out = tmp_path / name
-        result = runner.invoke(args=["merit", "export", "R1-CLI", "--out", str(out)])
-        assert result.exit_code == 0 and "published;" in result.output, result.output
-        assert out.stat().st_size > 500
-    out = tmp_path / "ke-toan.csv"
-    result = runner.invoke(args=["merit", "export", "R1-CLI", "--post", ACCOUNTS, "--out", str(out)])
-    assert result.exit_code == 0 and LAW not in out.read_text(encoding="utf-8-sig")
-    result = runner.invoke(args=["merit", "export", "R1-CLI", "--out", str(tmp_path / "x.docx")])
-    assert result.exit_code != 0 and "cannot export" in result.output
-    result = runner.invoke(args=["merit", "ranking", "R1-CLI"])
-    assert result.exit_code == 0 and 'preset = "civil_service"' in result.output
-
-
 def test_migration_0004_converts_scores_papers_and_lists_and_back(app, db):
     """Down to 0003 (scores as JSON, no option orders, the list as a JSON column written the old way) and up
     again: the packed scores, the papers' option orders and the list's canonical text come back the same, and
     the list still matches its hash."""
-    from alembic import command
-    from sqlalchemy import text
-
-    from exam.core import schema
-    from exam.grading.models import CandidateScore
-    from exam.setup.models import Paper
-
     found, record = tied_round(db)
     merit_lists.publish_merit_list(db, found.exam, actor="hoidong", now=LATER, allow_unresolved_ties=True)
     db.commit()

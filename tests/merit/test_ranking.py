@@ -1,96 +1,43 @@
-"""Merit lists: the civil-service preset on hand-computed groups, rule parsing, board decisions, the hash,
-and a property: a candidate's rank and status never depend on the order of the input."""
+"""Merit lists: the civil-service preset on hand-computed groups, board decisions, comparison of two builds,
+and properties: a candidate's rank and status never depend on the order of the input, and the vectorized
+ranking equals a straightforward one."""
 from __future__ import annotations
 
-import json
 import math
-import random
 from datetime import date
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from exam.merit.content import dump_merit_lists, load_merit_lists, merit_hash
 from exam.merit.ranking import (
-    CIVIL_SERVICE_CATEGORIES,
     CandidateResult,
     CandidateTable,
-    MeritRejected,
-    RankingRule,
     SectionResult,
     apply_decisions,
     build_merit_lists,
     compare_merit_lists,
-    dump_merit_lists,
     format_points,
-    load_merit_lists,
-    merit_hash,
-    merit_lists_as_data,
-    merit_lists_from_data,
     rank_candidates,
     round1_from_score_record,
-    rule_from_dict,
+)
+from exam.merit.rule import MeritRejected, rule_from_dict
+from tests.merit.cases import (
+    ACCOUNTS,
+    CATEGORIES,
+    GROUP,
+    LAW,
+    QUOTA,
+    by_reg,
+    candidate,
+    civil_service,
+    ranked_groups,
+    sections,
 )
 
-LAW = "Chuyên viên pháp chế"
-ACCOUNTS = "Kế toán viên"
+# --- the civil-service preset on the group ---------------------------------------------------------
 
-
-def sections(*failed: str) -> list[tuple]:
-    """Round-1 sections as grading reports them: (title, score, max, passed)."""
-    return [(title, 20.0 if title in failed else 40.0, 60.0, title not in failed)
-            for title in ("Kiến thức chung", "Ngoại ngữ", "Tin học")]
-
-
-def candidate(reg: str, post: str, round2: float | None, categories: str = "", *, failed: tuple = (),
-              absent: bool = False, name: str | None = None, round1_total: float = 100.0) -> CandidateResult:
-    return CandidateResult(
-        registration_no=reg, full_name=name or f"Thí sinh {reg}", date_of_birth=date(1998, 3, 14), post=post,
-        priority_categories=categories, round1_sections=sections(*failed), round1_total=round1_total,
-        components={} if round2 is None else {"round2": round2}, absent=absent)
-
-
-def civil_service(quota: dict[str, int], **overrides) -> RankingRule:
-    rule, errors = rule_from_dict({"preset": "civil_service", "quota": quota, **overrides})
-    assert errors == []
-    return rule
-
-
-GROUP = [
-    candidate("TS01", LAW, 80),                     # 80           rank 1   selected
-    candidate("TS02", LAW, 75),                     # 75 (r2 75)   rank 2   tie
-    candidate("TS03", LAW, 75),                     # 75 (r2 75)   rank 2   tie
-    candidate("TS04", LAW, 75),                     # 75 (r2 75)   rank 2   tie
-    candidate("TS05", LAW, 72.5, "Hoàn thành nghĩa vụ quân sự"),  # 72.5 + 2.5 = 75, r2 lower: rank 5
-    candidate("TS06", LAW, 95, failed=("Tin học",)),              # ineligible: a failed round-1 section
-    candidate("TS07", LAW, 49.5, "Thương binh"),    # ineligible: 49.5 < 50, the bonus cannot rescue it
-    candidate("TS08", LAW, None, absent=True),      # ineligible: absent
-    candidate("TS09", LAW, None),                   # ineligible: no round-2 score
-    candidate("TS10", LAW, 60, "Con thương binh; Thương binh; Hoàn thành nghĩa vụ quân sự"),  # 60 + 7.5 only
-    candidate("TS11", ACCOUNTS, 90),                # 90   rank 1 selected
-    candidate("TS12", ACCOUNTS, 90),                # 90   rank 1 selected (a tie above the boundary)
-    candidate("TS13", ACCOUNTS, 80),                # 80   rank 3 selected
-    candidate("TS14", ACCOUNTS, 70),                # 70   rank 4 not selected
-    candidate("TS15", ACCOUNTS, 65, "Dân tộc thiểu số"),  # 65 + 5 = 70, r2 lower: rank 5
-]
-QUOTA = {LAW: 2, ACCOUNTS: 3}
-
-
-def by_reg(merit_list) -> dict:
-    return {row.registration_no: row for row in merit_list.rows}
-
-
-# --- the preset ------------------------------------------------------------------------------------
-
-def test_the_civil_service_preset_fills_in_the_common_rule():
-    rule = civil_service(QUOTA)
-    assert rule.score == "round2" and rule.min_score == 50 and rule.require_round1_sections_passed
-    assert rule.tie_break == ("round2",)
-    assert rule.bonus == {"anh_hung_thuong_binh": 7.5, "dan_toc_thieu_so": 5.0, "nghia_vu_quan_su": 2.5}
-    assert [c.points for c in CIVIL_SERVICE_CATEGORIES] == [7.5, 5.0, 2.5]
-    assert rule.label("dan_toc_thieu_so").startswith("Người dân tộc thiểu số")
-    assert rule.label("round2") == "Điểm vòng 2"
-    assert rule.preset == "civil_service"
 
 
 def test_preset_on_a_post_with_a_three_way_tie_at_the_last_place():
@@ -138,20 +85,6 @@ def test_a_score_given_as_none_means_absent_from_that_round():
     rows = by_reg(build_merit_lists([absent, missing], civil_service(QUOTA))[LAW])
     assert (str(rows["X1"].reasons[0]), rows["X1"].reason_text) == ("absent: round2", "Không dự thi (điểm vòng 2)")
     assert (str(rows["X2"].reasons[0]), rows["X2"].reason_text) == ("missing_round2", "Không có điểm vòng 2")
-
-
-def test_only_the_highest_bonus_counts():
-    rule = civil_service(QUOTA)
-    assert rule.bonus_for("Con thương binh; Thương binh; Hoàn thành nghĩa vụ quân sự") == (
-        7.5, "anh_hung_thuong_binh", ())
-    assert rule.bonus_for("Hoàn thành nghĩa vụ quân sự;Con liệt sĩ") == (5.0, "dan_toc_thieu_so", ())
-    assert rule.bonus_for("  dân   tộc THIỂU số ") == (5.0, "dan_toc_thieu_so", ())  # case and spaces ignored
-    assert rule.bonus_for("nghia_vu_quan_su") == (2.5, "nghia_vu_quan_su", ())  # the code itself
-    assert rule.bonus_for("") == (0.0, "", ())
-    assert rule.bonus_for(["Thương binh", "Con thương binh"]) == (7.5, "anh_hung_thuong_binh", ())
-    row = by_reg(build_merit_lists(GROUP, rule)[LAW])["TS10"]
-    assert (row.bonus, row.bonus_category, row.total) == (7.5, "anh_hung_thuong_binh", 67.5)
-    assert row.priority_categories == "Con thương binh; Thương binh; Hoàn thành nghĩa vụ quân sự"
 
 
 def test_unknown_category_earns_nothing_and_is_noted():
@@ -232,16 +165,6 @@ def test_bad_input_is_refused_with_every_problem():
 
 # --- other rules -----------------------------------------------------------------------------------
 
-def test_preset_values_are_overridden_by_explicit_keys():
-    rule = civil_service(QUOTA, min_score=60, bonus={"dan_toc_thieu_so": 4, "Vận động viên": 1},
-                         tie_break=["round2", "round1_total"], labels={"round2": "Điểm thi viết"})
-    assert rule.min_score == 60 and rule.tie_break == ("round2", "round1_total")
-    assert rule.bonus == {"anh_hung_thuong_binh": 7.5, "dan_toc_thieu_so": 4.0, "nghia_vu_quan_su": 2.5,
-                          "Vận động viên": 1.0}  # tables merge key by key
-    assert rule.bonus_for("Con liệt sĩ") == (4.0, "dan_toc_thieu_so", ())  # the preset's alias still points there
-    assert rule.label("round2") == "Điểm thi viết"
-    row = build_merit_lists([candidate("A", LAW, 55)], rule)[LAW].rows[0]
-    assert row.reason_text == "Điểm thi viết (55) thấp hơn mức tối thiểu 60"
 
 
 def test_a_rule_without_preset_on_round1_total_and_the_bonus_as_tie_break():
@@ -264,50 +187,9 @@ def test_a_rule_without_preset_on_round1_total_and_the_bonus_as_tie_break():
     assert [(n.registration_no, n.code) for n in law.notes] == [("P2", "missing_tie_break")]
 
 
-def test_rule_errors_name_every_key():
-    rule, errors = rule_from_dict({
-        "preset": "ministry", "score": "Round 2", "min_score": "50", "require_round1_sections_passed": "yes",
-        "bonus": {"A": -1, "B": "five", "b": 2}, "aliases": {"Con liệt sĩ": "C"},
-        "quota": {"Kế toán": 0, "Văn thư": 2.5, "kế  toán": 3, "Pháp chế": 2},
-        "tie_break": ["round2", "full_name", "round2", "total", 3], "labels": {"round2": ""}, "colour": "red"})
-    assert rule is None
-    assert [(e.key, e.message.split(" (")[0].split(";")[0]) for e in errors] == [
-        ("ranking.colour", "unknown key"),
-        ("ranking.preset", "must be one of civil_service"),
-        ("ranking.score", 'must be "round2", "round1_total" or an external score named with 1 to 40 characters: '
-                          "lower-case letters, digits or '_', starting with a letter"),
-        ("ranking.min_score", "must be a number"),
-        ("ranking.require_round1_sections_passed", "must be true or false"),
-        ("ranking.bonus.A", "must be between 0 and 1000"),
-        ("ranking.bonus.B", "must be a number"),
-        ("ranking.bonus.b", "is the same category as 'B'"),
-        ('ranking.aliases."Con liệt sĩ"', "names 'C', which is not a category of the bonus table"),
-        ('ranking.labels.round2', "must be non-blank text"),
-        ('ranking.quota."Kế toán"', "must be between 1 and 1000000"),
-        ('ranking.quota."Văn thư"', "must be a whole number of places"),
-        ('ranking.quota."kế toán"', "is the same post as 'Kế toán'"),
-        ("ranking.tie_break[1]", "'full_name' cannot break a tie: equal candidates are never ordered by name, "
-                                 "number, birth date or order"),
-        ("ranking.tie_break[2]", "'round2' is listed twice"),
-        ("ranking.tie_break[3]", "the total is already the first key"),
-        ("ranking.tie_break[4]", "must be text"),
-    ]
-
-
-def test_rule_needs_a_score_without_preset_and_must_be_a_table():
-    assert rule_from_dict({"quota": {LAW: 1}})[1][0].key == "ranking.score"
-    assert rule_from_dict(["round2"])[1] == [("ranking", "must be a table (got a list)")]
-    for name in ("registration_no", "id", "date_of_birth", "random"):
-        assert "cannot break a tie" in rule_from_dict({"score": "round2", "tie_break": [name]})[1][0].message
-
-
-def test_rule_round_trips_through_its_toml_shape():
-    rule = civil_service(QUOTA, min_score=55)
-    again, errors = rule_from_dict(rule.as_dict())
-    assert errors == [] and again == rule and again.preset is None
-
-
 # --- board decisions -------------------------------------------------------------------------------
+
+
 
 def law_list():
     return build_merit_lists(GROUP, civil_service(QUOTA))[LAW]
@@ -358,42 +240,8 @@ def test_decisions_on_a_list_without_tie_are_refused_and_none_change_nothing():
     assert apply_decisions(accounts, {}) is accounts
 
 
-# --- hash, storage, comparison ---------------------------------------------------------------------
+# --- comparison, input, display --------------------------------------------------------------------
 
-def test_hash_changes_when_any_score_changes_and_not_with_input_order():
-    rule = civil_service(QUOTA)
-    base = merit_hash(build_merit_lists(GROUP, rule))
-    assert len(base) == 64 and int(base, 16) >= 0
-    shuffled = GROUP[:]
-    random.Random(7).shuffle(shuffled)
-    assert merit_hash(build_merit_lists(shuffled, rule)) == base
-    for k, c in enumerate(GROUP):
-        for change in ({"components": {"round2": (c.components.get("round2") or 0) + 0.25}},
-                       {"round1_total": c.round1_total + 1}):
-            changed = GROUP[:k] + [CandidateResult(**{**c.__dict__, **change})] + GROUP[k + 1:]
-            assert merit_hash(build_merit_lists(changed, rule)) != base, (c.registration_no, change)
-    assert merit_hash(build_merit_lists(GROUP, civil_service({LAW: 3, ACCOUNTS: 3}))) != base
-
-
-def test_the_stored_form_reads_back_to_the_same_lists_and_hash():
-    lists = build_merit_lists(GROUP, civil_service(QUOTA))
-    stored = dump_merit_lists(lists)
-    assert stored.decode("utf-8").startswith('{"format":"merit-lists/2"')
-    again = load_merit_lists(stored)
-    assert again == lists and merit_hash(again) == merit_hash(lists) and dump_merit_lists(again) == stored
-    with pytest.raises(MeritRejected):
-        load_merit_lists(b'{"format": "other"}')
-    with pytest.raises(MeritRejected):
-        load_merit_lists(b"not json")
-
-
-def test_the_data_form_survives_a_json_column():
-    lists = build_merit_lists(GROUP, civil_service(QUOTA))
-    stored = json.loads(json.dumps(merit_lists_as_data(lists)))  # what a JSON column gives back
-    again = merit_lists_from_data(stored)
-    assert again == lists and merit_hash(again) == merit_hash(lists)
-    with pytest.raises(MeritRejected):
-        merit_lists_from_data({"format": "merit-lists/1", "lists": [{"post": LAW}]})
 
 
 def test_compare_shows_whose_score_rank_and_status_change():
@@ -426,8 +274,6 @@ def test_points_are_written_the_vietnamese_way():
 
 # --- the property: order never matters -------------------------------------------------------------
 
-CATEGORIES = ("", "", "Con thương binh", "Thương binh", "Hoàn thành nghĩa vụ quân sự",
-              "Con liệt sĩ; Hoàn thành nghĩa vụ quân sự")
 
 
 @st.composite
@@ -479,6 +325,8 @@ def test_status_and_rank_never_depend_on_input_order(case):
 
 # --- the vectorized ranking against a straightforward one ------------------------------------------
 
+
+
 def straightforward(results, rule):
     """Rank, status and total per registration number, the slow obvious way: eligibility by the rule's
     words, the key (total, tie-breaks…), rank = 1 + how many have a strictly greater key, status from
@@ -519,39 +367,6 @@ def straightforward(results, rule):
     return outcome
 
 
-RULES = (
-    {"preset": "civil_service"},
-    {"preset": "civil_service", "min_score": 60, "tie_break": ["round2", "interview"]},
-    {"score": "round1_total", "require_round1_sections_passed": True, "tie_break": ["bonus"],
-     "bonus": {"a": 2.5, "b": 1}},
-    {"score": "interview", "tie_break": ["round1_total", "round2"]},
-)
-
-
-@st.composite
-def ranked_groups(draw):
-    n = draw(st.integers(0, 60))
-    results = []
-    for k in range(n):
-        def score(values):
-            return draw(st.sampled_from(values))
-        components = {}
-        for name, values in (("round2", [None, 45.0, 50.0, 60.0, 62.5, 75.0, 75.00001]),
-                             ("interview", [None, 5.0, 7.25, 9.0])):
-            if draw(st.integers(0, 5)):
-                components[name] = score(values)
-        results.append(CandidateResult(
-            registration_no=f"R{draw(st.integers(0, 10 ** 6)):07d}-{k}", full_name="An", date_of_birth=None,
-            post=draw(st.sampled_from([LAW, ACCOUNTS, " kế toán  VIÊN "])),
-            priority_categories=draw(st.sampled_from(CATEGORIES + ("a", "b; a", "unknown"))),
-            round1_sections=sections(*(("Tin học",) if draw(st.integers(0, 6)) == 0 else ()))
-            if draw(st.integers(0, 12)) else (),
-            round1_total=score([None, 55.0, 61.25, 61.25, 80.0]), components=components,
-            absent=draw(st.integers(0, 19)) == 0))
-    data = {**draw(st.sampled_from(RULES)), "quota": {LAW: draw(st.integers(1, 8)), ACCOUNTS: draw(st.integers(1, 8))}}
-    return results, data
-
-
 @settings(max_examples=300, deadline=None)
 @given(ranked_groups())
 def test_vectorized_ranking_equals_the_straightforward_one(case):
@@ -566,26 +381,6 @@ def test_vectorized_ranking_equals_the_straightforward_one(case):
             row.registration_no for row in ml.rows if row.status == "tie")
 
 
-@settings(max_examples=100, deadline=None)
-@given(ranked_groups(), st.sampled_from(['', 'Tên "trong" ngoặc', "a\\b, c", "dòng\nmới", "\u0001\u2028"]))
-def test_the_canonical_json_is_written_column_by_column_exactly(case, odd):
-    results, data = case
-    results = [CandidateResult(**{**r.__dict__, "full_name": r.full_name + odd,
-                                  "date_of_birth": date(1990, 1, 1 + k % 28)}) for k, r in enumerate(results)]
-    rule, _ = rule_from_dict(data)
-    lists = build_merit_lists(results, rule)
-    for ml in list(lists.values()):
-        for tie in ml.ties:
-            decided = {reg: "selected" if k < tie.places else "not_selected"
-                       for k, reg in enumerate(tie.registration_nos)}
-            lists[ml.post] = apply_decisions(lists[ml.post], decided, reason=f"Biên bản {odd}")
-    straight = json.dumps(merit_lists_as_data(lists), ensure_ascii=False, sort_keys=True, separators=(",", ":"),
-                          allow_nan=False).encode("utf-8")
-    assert dump_merit_lists(lists) == straight
-    again = load_merit_lists(straight)
-    assert again == lists and dump_merit_lists(again) == straight
-
-
 def test_the_column_table_ranks_like_the_rows():
     rule = civil_service(QUOTA)
     table, problems = CandidateTable.of(GROUP)
@@ -594,25 +389,3 @@ def test_the_column_table_ranks_like_the_rows():
     twice, _ = CandidateTable.of(GROUP + [GROUP[0]])
     with pytest.raises(MeritRejected, match="TS01: is given twice"):
         rank_candidates(twice, rule)
-
-
-def rows_format(data: dict) -> dict:
-    """Lists data in the earlier format (merit-lists/1: one list per row), as lists published with it hold."""
-    lists = []
-    for item in data["lists"]:
-        columns, table = item["columns"], item["reasons"]
-        names = item["row_fields"]
-        rows = [list(values) for values in zip(*(columns[name] for name in names if name != "components"))]
-        for row, values, reasons in zip(rows, zip(*columns["components"]) if item["components"]
-                                        else [()] * len(rows), columns["reasons"]):
-            row.insert(names.index("components"), list(values))
-            row[names.index("reasons")] = [table[k] for k in reasons]
-        lists.append({key: value for key, value in item.items() if key not in ("columns", "reasons")} | {"rows": rows})
-    return {"format": "merit-lists/1", "lists": lists}
-
-
-def test_lists_stored_in_the_earlier_row_format_read_back_the_same():
-    lists = build_merit_lists(GROUP, civil_service(QUOTA))
-    old = rows_format(merit_lists_as_data(lists))
-    text = json.dumps(old, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    assert load_merit_lists(text) == lists

@@ -13,6 +13,7 @@ from exam.core.db import get_session
 from exam.grading import runs as results
 from exam.merit import lists as merit_lists
 from exam.merit.models import ExternalScore, MeritList, TieDecision
+from exam.merit.views import RowsPage
 from exam.setup.models import Candidate, Exam
 from tests.conftest import csrf_from
 from tests.merit.helpers import ACCOUNTS, FAILING, LAW, T0, candidate_token, correct_the_key, make_round, round2_csv
@@ -243,8 +244,6 @@ def test_the_demo_holds_a_finished_exam_with_a_draft_list_and_a_tie(app, runner,
 
 def test_a_long_list_is_shown_a_page_at_a_time_with_its_ties_above_every_page(app, runner, client, login_as,
                                                                                monkeypatch):
-    from exam.merit.views import RowsPage
-
     monkeypatch.setattr(RowsPage, "SIZE", 10)
     assert runner.invoke(args=["demo"]).exit_code == 0
     with app.app_context():
