@@ -5,6 +5,7 @@ from flask import Flask, current_app, g, render_template, session
 
 from exam.core import config, db
 from exam.core.extensions import babel, bootstrap, csrf, login_manager
+from exam.room.lane import RoomLane
 
 LANGUAGE_NAMES = {"vi": "Tiếng Việt", "en": "English"}
 # On every answer (set unless a view set its own).
@@ -21,9 +22,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 template_folder="../templates", static_folder="../static")
     config.configure(app, test_config)
-    from exam.room.lane import RoomLane
-
-    app.wsgi_app = RoomLane(app, app.wsgi_app)  # inside ProxyFix: it sees the lab machine's address
+    app.wsgi_app = RoomLane(app, app.wsgi_app, SECURITY_HEADERS)  # inside ProxyFix: it sees the lab machine's address
     if app.config["PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
