@@ -32,7 +32,7 @@ def create_app(test_config: dict | None = None, instance_path: str | None = None
     app = Flask(__name__, instance_relative_config=True, instance_path=instance_path,
                 template_folder="../templates", static_folder="../static")
     config.configure(app, test_config)
-    app.wsgi_app = RoomLane(app, app.wsgi_app)  # inside ProxyFix: it sees the lab machine's address
+    app.wsgi_app = RoomLane(app, app.wsgi_app, SECURITY_HEADERS)  # inside ProxyFix: it sees the lab machine's address
     if app.config["PROXY_HOPS"]:
         hops = int(app.config["PROXY_HOPS"])
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)

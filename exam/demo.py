@@ -34,6 +34,7 @@ from exam.merit import outside_scores
 from exam.merit import rule as merit
 from exam.merit.models import MeritList
 from exam.room import attempts
+from exam.room.history import GENESIS_HASH, log_hash
 from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup import exams, roster, sittings
 from exam.setup.models import Candidate, ExamPool, Paper, PaperItem, Sitting
@@ -308,10 +309,10 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
         candidate = candidates[index]
         mark_absent(db_session, candidate, actor="giamthi", reason="Không có mặt khi vào phòng thi",
                     now=sitting_of[candidate.sitting_id].starts_at + timedelta(minutes=16))
-    # The attempts as the first login creates them (attempts.ensure_attempt), made together: one flush.
+    # The attempts as the first login creates them (sessions.ensure_attempt), made together: one flush.
     opened = {c.id: Attempt(public_id=secrets.token_hex(12), candidate_id=c.id, paper_id=papers[c.id],
                             status="not_started", section_position=1, extra_seconds=0, last_seq=0,
-                            history_hash=attempts.GENESIS_HASH, history_count=0, machine="")
+                            history_hash=GENESIS_HASH, history_count=0, machine="")
               for index, c in enumerate(candidates) if index not in absent_at}
     db_session.add_all(opened.values())
     db_session.flush()
@@ -325,7 +326,7 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
         attempt.status, attempt.started_at, attempt.machine = "in_progress", begun, f"10.0.{index // 100}.{index % 100}"
         attempt.deadline = begun + timedelta(minutes=exam.total_minutes)
         attempt.section_position = len(exam.sections)
-        head, seq = attempts.GENESIS_HASH, 0
+        head, seq = GENESIS_HASH, 0
         paper_items = items[paper_id]
         at_step = timedelta(seconds=exam.total_minutes * 60 / (len(paper_items) + 1))
         masks = bytearray(len(paper_items))  # the final choices as displayed, as submission keeps them
@@ -347,8 +348,8 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
             seq += 1
             saved = begun + at_step * (k + 1)
             at = iso_utc(saved)
-            digest = attempts.log_hash(attempt_public_id=attempt.public_id, seq=seq, item_id=item.id,
-                                       choices=choices, flagged=False, at=at, machine=attempt.machine, prev_hash=head)
+            digest = log_hash(attempt_public_id=attempt.public_id, seq=seq, item_id=item.id,
+                              choices=choices, flagged=False, at=at, machine=attempt.machine, prev_hash=head)
             responses.append({"attempt_id": attempt.id, "item_id": item.id, "choices": choices, "flagged": False,
                               "seq": seq, "saved_at": saved})
             history.append({"attempt_id": attempt.id, "seq": seq, "item_id": item.id,

@@ -9,7 +9,7 @@ The semantics (docs/exam-room-contract.md, "The proctor"):
 
 * **open** (``open_sitting``): candidates may sign in from ``starts_at`` on, but start only once the
   proctor has opened the sitting (``sitting_not_open`` before). The late-entry cut-off counts from the
-  later of ``starts_at`` and the opening (``attempts.late_entry_cutoff``).
+  later of ``starts_at`` and the opening (``sessions.late_entry_cutoff``).
 * **pause / resume** (``pause_room``, ``resume_room``): a power cut. While ``sitting.paused_at`` is set
   every clock of the room stands still (the candidate API reports ``paused`` and a frozen time left,
   saves and starts are refused with ``room_paused``, sections do not roll over, the sweeper leaves the
@@ -44,7 +44,7 @@ from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.room.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
 from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, Sitting
@@ -120,7 +120,7 @@ def open_sitting(session: Session, sitting: Sitting, *, actor: str, reason: str,
     if now >= sitting.ends_at:
         raise ProctorError("sitting_ended")
     sitting.opened_at = now
-    cutoff = attempts.late_entry_cutoff(sitting, now)
+    cutoff = sessions.late_entry_cutoff(sitting, now)
     audit.append(session, actor=actor, action="sitting.open", object_type="sitting", object_id=sitting.code,
                  details={"reason": reason, "room": sitting.room, "starts_at": iso_utc(sitting.starts_at),
                           "late_entry_until": iso_utc(cutoff)}, now=now)
@@ -207,7 +207,7 @@ def _attempt_for_time(session: Session, candidate: Candidate) -> Attempt:
         paper = session.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
         if paper is None:
             raise ProctorError("no_paper")
-        attempt = attempts.ensure_attempt(session, candidate, paper)
+        attempt = sessions.ensure_attempt(session, candidate, paper)
     return attempt
 
 
@@ -415,7 +415,7 @@ def check_in(session: Session, sitting: Sitting, registration_no: str, *, actor:
         raise ProctorError("not_in_sitting", number="".join((registration_no or "").split())[:40])
     if candidate.absent_at is not None:
         raise ProctorError("marked_absent")
-    cutoff = attempts.late_entry_cutoff(sitting, now)
+    cutoff = sessions.late_entry_cutoff(sitting, now)
     late = cutoff is not None and now > cutoff
     if candidate.checked_in_at is not None:
         return CheckIn(candidate, True, late)
@@ -429,7 +429,7 @@ def check_in(session: Session, sitting: Sitting, registration_no: str, *, actor:
 
 def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: str, now: datetime) -> int:
     """The candidate continues on another machine: the old machine's session ends now (see
-    ``attempts.admit_move``). Returns the number of sessions ended."""
+    ``sessions.admit_move``). Returns the number of sessions ended."""
     reason = require_reason(reason)
     _sitting_of(session, candidate)
     attempt = attempt_of(session, candidate)
@@ -437,7 +437,7 @@ def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: st
         raise ProctorError("submitted")
     if candidate.absent_at is not None:
         raise ProctorError("marked_absent")
-    return attempts.admit_move(session, candidate, actor=actor, reason=reason, now=now)
+    return sessions.admit_move(session, candidate, actor=actor, reason=reason, now=now)
 
 
 def note_incident(session: Session, sitting: Sitting, *, kind: str, description: str, actor: str, now: datetime,
@@ -486,7 +486,7 @@ class Seat:
 
     @property
     def ip(self) -> str:
-        return attempts.machine_ip(self.machine)
+        return sessions.machine_ip(self.machine)
 
     @property
     def present(self) -> bool:
@@ -602,7 +602,7 @@ def room_view(session: Session, sitting: Sitting, now: datetime, *, incidents: i
         counts[seat.state] += 1
     return RoomView(sitting, now, seats, incidents_of(session, sitting, incidents),
                     sum(s.question_count for s in sections), current_access_code(sitting, now),
-                    seconds_until_rotation(now), attempts.late_entry_cutoff(sitting, now), counts)
+                    seconds_until_rotation(now), sessions.late_entry_cutoff(sitting, now), counts)
 
 
 # --- the sitting's report --------------------------------------------------------------------------

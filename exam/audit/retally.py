@@ -52,6 +52,7 @@ from exam.audit.models import AuditEntry
 from exam.core.timeutil import iso_utc
 from exam.grading.models import CandidateScore, KeyCorrection
 from exam.merit.models import ExternalScore, MeritList
+from exam.room.history import verify_history
 from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
 from question_bank.models import QuestionVersion, Topic
@@ -489,8 +490,6 @@ def paper_content_hash(items: Sequence[Mapping]) -> str:
 def check_candidate(record: Mapping, sections: Sequence[Mapping], versions: Mapping[int, Mapping],
                     corrections: Mapping[int, Mapping]) -> tuple[list[Difference], dict | None]:
     """Every difference found for one candidate, and their corrected re-tally (None: nothing to tally)."""
-    from exam.room.attempts import verify_history
-
     reg = record["candidate"]["registration_no"]
     found: list[Difference] = []
 

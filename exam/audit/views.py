@@ -36,7 +36,7 @@ from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
 from exam.merit.ranking import STATUS_LABELS
-from exam.room.attempts import verify_history
+from exam.room.history import verify_history
 from exam.room.models import Attempt
 from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Sitting

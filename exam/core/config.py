@@ -23,7 +23,8 @@ ENV_SETTINGS = (
     "SAVE_GRACE_SECONDS",
     "ATTEMPT_SWEEPER",
     "ATTEMPT_SWEEP_SECONDS",
-    "SAVE_BATCHING",
+    "ROOM_WRITES",
+    "SAVE_BATCHING",  # the old pair ROOM_WRITES replaces, still read (exam/room/writes.py, docs/deploy.md)
     "SAVE_WRITER",
 )
 
@@ -52,12 +53,15 @@ class Defaults:
     # How often the exam page tells the server it is alive (and learns of extensions and pauses);
     # the proctor console shows a machine as disconnected after 60 s of silence, so keep it well under.
     HEARTBEAT_SECONDS = 20
-    # Group commit of the exam room's writes (exam/save_batch.py): "auto" (on for SQLite, where one
-    # fsync'd commit per save caps a lab at ~400 saves/s), or on / off.
-    SAVE_BATCHING = "auto"
-    # Where the group commit of the answer saves and heartbeats runs (exam/writer_process.py): "auto"
-    # (a writer process of its own wherever the group commit is on), "process" or "thread".
-    SAVE_WRITER = "auto"
+    # Where the exam room's writes go (exam/room/writes.py): "process" (one writer process applies the
+    # saves, heartbeats, starts and submissions of every worker in one group commit), "thread" (a group
+    # commit's writer thread in each worker), "request" (each request its own transaction), or "auto":
+    # the process on SQLite, where one fsync'd commit per save caps a lab at ~400 saves/s (the thread
+    # under tests), and "request" on PostgreSQL, which groups concurrent commits itself.
+    # It replaces SAVE_BATCHING (auto | on | off) + SAVE_WRITER (auto | process | thread): while this is
+    # "auto", either of those, if given, decides as before (the mapping: docs/deploy.md). They have no
+    # default here, so that a given one can be told from none.
+    ROOM_WRITES = "auto"
 
 
 def _coerce(value: str):

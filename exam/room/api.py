@@ -1,38 +1,40 @@
 """The lab client JSON API (/api/v1): bearer tokens, no cookies (docs/openapi.yaml, docs/exam-room-contract.md).
 
 Views are thin: parse the JSON body, load the candidate's session and attempt from the
-bearer token once (``candidate_token_required``), call one rule of ``exam.attempts``,
-commit once, answer JSON. A refusal (``RoomError``) is committed too (what the rule
-recorded before refusing: a failed-login audit entry, a submission by the deadline)
-and answered as ``{"error": {"code", "message"}}``. Every answer under /api/ is JSON,
-also 404/405/413/500, and carries ``Cache-Control: no-store``.
+bearer token once (``candidate_token_required``), call one rule of the room (exam/room/sessions.py,
+attempts.py; the writes through the write door, exam/room/writes.py), commit once, answer JSON.
+A refusal (``RoomError``) is committed too (what the rule recorded before refusing: a failed-login
+audit entry, a submission by the deadline) and answered as ``{"error": {"code", "message"}}``. Every
+answer under /api/ is JSON, also 404/405/413/500, and carries ``Cache-Control: no-store``.
 
 The token names the attempt: no URL carries an attempt id, and a question id that is
 not on the candidate's own paper gets the same 404 as one that does not exist.
 
 Answer saves and heartbeats, most of a lab's requests, usually never reach these views:
-exam/room_lane.py answers them beneath Flask's dispatch with the same operation
-(``room_write``), errors (``error_body``) and headers, and hands anything unusual to them.
+exam/room/lane.py answers them beneath Flask's dispatch. The lane and these views call the same
+answer functions (``answer_save``, ``answer_heartbeat``: plain token, body, machine and ``now`` in;
+status, JSON bytes and headers out), built on the one table of error bodies (``error_body``) and the
+API's headers (``API_HEADERS``), and read the token with the same ``parse_bearer``; the lane hands
+anything unusual to these views.
 """
 from __future__ import annotations
 
 import functools
 import json
-import os
-import threading
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from flask import Blueprint, current_app, g, jsonify, request, send_from_directory
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
-from exam.core.db import Driver, force_immediate, get_session, reads_only, utcnow
+from exam.core.db import Driver, get_session, reads_only, utcnow
 from exam.core.extensions import csrf
-from exam.room import attempts, paper_cache
-from exam.room import group_commit as save_batch
-from exam.room import writer as writer_process
-from exam.room.attempts import RoomError
+from exam.merit import lists as merit_lists
+from exam.merit import score_reports
+from exam.room import attempt_view, attempts, paper_cache, sessions, writes
+from exam.room.errors import BatchFailed, RoomError
 from exam.room.operations import iso
+from exam.room.sweeper import install_sweeper
 from exam.setup.models import Exam
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -40,7 +42,11 @@ csrf.exempt(bp)
 
 MAX_BODY_BYTES = 64 * 1024
 IMAGE_URL_MAX_AGE_S = 24 * 3600
-SWEEP_INTERVAL_S = 15
+# On every answer under /api/ (Flask's: ``api_headers``; the lane's: the answer functions below).
+NO_STORE = (("Cache-Control", "no-store"), ("Pragma", "no-cache"))
+RETRY = (("Retry-After", "1"),)  # with 503 busy: the write was not committed, the page sends it again
+API_HEADERS = (("Content-Type", "application/json"), *NO_STORE)
+BUSY_HEADERS = (*API_HEADERS, *RETRY)
 
 # code → (HTTP status, message shown to the candidate)
 ERRORS = {
@@ -101,11 +107,11 @@ def room_error(exc: RoomError):
     return error_response(exc.code, **exc.details)
 
 
-@bp.errorhandler(save_batch.BatchFailed)
-def batch_failed(exc: save_batch.BatchFailed):
+@bp.errorhandler(BatchFailed)
+def batch_failed(exc: BatchFailed):
     """The group commit holding this write did not commit: nothing was written; the page sends it again."""
     response = error_response("busy")
-    response.headers["Retry-After"] = "1"
+    response.headers.extend(RETRY)
     return response
 
 
@@ -119,8 +125,8 @@ def api_headers(response):
     """Every answer under /api/: no-store, and JSON even for errors raised outside our views."""
     if not request.path.startswith(bp.url_prefix + "/") and request.path != bp.url_prefix:
         return response
-    response.headers["Cache-Control"] = "no-store"
-    response.headers["Pragma"] = "no-cache"
+    for name, value in NO_STORE:
+        response.headers[name] = value
     if response.status_code >= 400 and response.mimetype != "application/json":
         code = STATUS_CODES.get(response.status_code, "server_error" if response.status_code >= 500
                                 else "invalid_request")
@@ -158,7 +164,11 @@ def json_body() -> dict:
 
 
 def bearer_token() -> str:
-    header = request.headers.get("Authorization", "")
+    return parse_bearer(request.headers.get("Authorization", ""))
+
+
+def parse_bearer(header: str) -> str:
+    """The token of an ``Authorization: Bearer <token>`` header ("" for none)."""
     scheme, _, token = header.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
@@ -177,9 +187,9 @@ def candidate_token_required(view):
     def wrapped(*args, **kwargs):
         token = bearer_token()
         db_session = get_session()
-        found = attempts.session_for_token(db_session, token, lock=request.method not in ("GET", "HEAD"))
+        found = sessions.session_for_token(db_session, token, lock=request.method not in ("GET", "HEAD"))
         if found is None:
-            ended = attempts.ended_session(db_session, token)
+            ended = sessions.ended_session(db_session, token)
             return error_response("invalid_token", ENDED_MESSAGES.get(ended.end_reason) if ended else None)
         g.candidate_session, g.candidate, g.attempt = found
         return view(*args, **kwargs)
@@ -188,17 +198,18 @@ def candidate_token_required(view):
 
 
 def invalid_token_error(db_session, token: str) -> RoomError:
-    ended = attempts.ended_session(db_session, token)
+    ended = sessions.ended_session(db_session, token)
     return RoomError("invalid_token", message=ENDED_MESSAGES.get(ended.end_reason) if ended else None)
 
 
 def candidate_writes(view):
-    """A candidate's write view: its writes go through ``candidate_write`` / ``save_batch.write`` (the group
-    commit when batching is on), so the request's own session only reads and never takes the write lock."""
+    """A candidate's write view: its writes go through the write door (``writes.write``, ``room_write``: the
+    group commit unless the route is "request"), so the request's own session only reads and never takes
+    the write lock."""
 
     @functools.wraps(view)
     def wrapped(*args, **kwargs):
-        token = reads_only.set(save_batch.batching_enabled())
+        token = reads_only.set(writes.batching_enabled())
         try:
             return view(*args, **kwargs)
         finally:
@@ -214,12 +225,12 @@ def candidate_write(work):
     token = bearer_token()
 
     def job(db_session):
-        found = attempts.session_for_token(db_session, token, lock=True)
+        found = sessions.session_for_token(db_session, token, lock=True)
         if found is None:
             raise invalid_token_error(db_session, token)
         return work(db_session, *found)
 
-    return save_batch.write(job)
+    return writes.write(job)
 
 
 def image_signer() -> URLSafeTimedSerializer:
@@ -242,7 +253,7 @@ def attempt_body(token: str, now: datetime) -> bytes:
     the token's attempt and its saved answers. Raises ``invalid_token`` when the token is not live."""
     db_session = get_session()
     driver = Driver(db_session)
-    attempt = attempts.attempt_view(driver, token)
+    attempt = attempt_view.attempt_view(driver, token)
     if attempt is None:
         raise invalid_token_error(db_session, token)
     plan = attempts.exam_sections(db_session, attempt.exam_id)
@@ -260,9 +271,9 @@ def attempt_body(token: str, now: datetime) -> bytes:
         "sections": [{"position": s["section"].position, "code": s["section"].code, "title": s["section"].title,
                       "minutes": s["section"].minutes, "question_count": s["section"].question_count,
                       "state": s["state"], "deadline": iso(s["deadline"])}
-                     for s in attempts.section_states(attempt, plan, moment)],
+                     for s in attempt_view.section_states(attempt, plan, moment)],
     })
-    shown = attempts.shown_sections(attempt, moment)
+    shown = attempt_view.shown_sections(attempt, moment)
     parts = paper_cache.paper_questions(db_session, attempt.paper_id, attempt.content_hash, shown,
                                         {s.id: s.position for s in plan}, driver) if shown else []
     if any(isinstance(part, str) for part in parts):  # an image's file name: its address, signed now
@@ -270,7 +281,8 @@ def attempt_body(token: str, now: datetime) -> bytes:
         parts = [compact_json(bp.url_prefix + "/images/" + signer.dumps(part)) if isinstance(part, str) else part
                  for part in parts]
     # No save acknowledged yet (last_seq 0, as at the synchronized start): no answers to read.
-    answers = attempts.answers_of(driver, attempt.id) if attempt.status != "not_started" and attempt.last_seq else {}
+    answers = attempt_view.answers_of(driver, attempt.id) if attempt.status != "not_started" and attempt.last_seq \
+        else {}
     return b"".join((head[:-1], b',"questions":[', *parts, b'],"answers":', compact_json(answers), b"}"))
 
 
@@ -296,7 +308,7 @@ def login():
     now, lab = utcnow(), machine()
 
     def work(db_session):
-        result = attempts.login(db_session, registration_no=registration_no, date_of_birth=born,
+        result = sessions.login(db_session, registration_no=registration_no, date_of_birth=born,
                                 access_code=access_code, machine=lab, now=now)
         candidate, sitting = result.candidate, result.sitting
         exam = paper_cache.exam_header(db_session, candidate.exam_id)
@@ -311,8 +323,8 @@ def login():
             "server_time": iso(now),
         }
 
-    body = save_batch.write(work)
-    writer_process.warm(current_app._get_current_object())  # the lab's Start comes next: have its writer up
+    body = writes.write(work)
+    writes.warm(current_app._get_current_object())  # the lab's Start comes next: have its writer up
     return jsonify(body)
 
 
@@ -321,7 +333,7 @@ def login():
 def logout():
     now = utcnow()
     candidate_write(lambda db_session, candidate_session, candidate, _attempt:
-                    attempts.logout(db_session, candidate_session, candidate, now=now))
+                    sessions.logout(db_session, candidate_session, candidate, now=now))
     return jsonify({"ok": True})
 
 
@@ -332,14 +344,52 @@ def attempt():
 
 
 def room_write(name: str, token: str, now: datetime, **arguments) -> dict:
-    """One of the exam room's operations (exam.room_writes) for the bearer token's candidate, in the
-    group commit (the writer process on SQLite). The live session is read inside the write transaction,
-    so a token ended a moment ago cannot write: 401 ``invalid_token``."""
-    answer = save_batch.write_operation(name, token=token, now=now,
-                                        grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]), **arguments)
+    """One of the exam room's operations (exam/room/operations.py) for the bearer token's candidate, where
+    the write door sends it (exam/room/writes.py: the writer process on SQLite). The live session is read
+    inside the write transaction, so a token ended a moment ago cannot write: 401 ``invalid_token``."""
+    answer = writes.write_operation(name, token=token, now=now,
+                                    grace_seconds=float(current_app.config["SAVE_GRACE_SECONDS"]), **arguments)
     if answer is None:
         raise invalid_token_error(get_session(), token)
     return answer
+
+
+# --- the answers of the room's frequent writes: the Flask views' and the lane's (exam/room/lane.py) ----------
+
+def room_answer(name: str, token: str, now: datetime, **arguments) -> tuple[int, bytes, tuple]:
+    """``room_write`` as the client is answered: (HTTP status, compact JSON body, headers but the length).
+    A refusal is committed first (what the rule recorded before refusing), as ``room_error`` does; a
+    batch that did not commit answers 503 ``busy`` with ``Retry-After``. Called in an app context."""
+    try:
+        return 200, compact_json(room_write(name, token, now, **arguments)), API_HEADERS
+    except RoomError as exc:
+        get_session().commit()  # rules refuse before changing anything but what must be kept
+        return error_answer(exc.code, **exc.details)
+    except BatchFailed:
+        status, body, _ = error_answer("busy")
+        return status, body, BUSY_HEADERS
+
+
+def error_answer(code: str, message: str | None = None, **extra) -> tuple[int, bytes, tuple]:
+    """``error_body`` as ``room_answer`` answers it."""
+    status, body = error_body(code, message, **extra)
+    return status, compact_json(body), API_HEADERS
+
+
+def answer_save(token: str, question_id: str, body: dict, machine: str, now: datetime) -> tuple[int, bytes, tuple]:
+    """PUT /attempt/answers/<question_id>: ``body`` is the request's JSON object."""
+    return room_answer("save_answer", token, now, question_id=question_id, choices=body.get("choices"),
+                       seq=body.get("seq"), flagged=body.get("flagged"), machine=machine)
+
+
+def answer_heartbeat(token: str, now: datetime) -> tuple[int, bytes, tuple]:
+    """POST /attempt/heartbeat (its body, ``{"answered": n}``, is informative only)."""
+    return room_answer("heartbeat", token, now)
+
+
+def answered(status: int, body: bytes, headers: tuple):
+    """A ``room_answer`` as Flask's response."""
+    return current_app.response_class(body, status=status, headers=headers)
 
 
 @bp.post("/attempt/start")
@@ -366,9 +416,7 @@ def prefers_minimal() -> bool:
 @candidate_writes
 def save_answer(question_id: str):
     body = json_body()
-    return jsonify(room_write("save_answer", bearer_token(), utcnow(), question_id=question_id,
-                              choices=body.get("choices"), seq=body.get("seq"), flagged=body.get("flagged"),
-                              machine=machine()))
+    return answered(*answer_save(bearer_token(), question_id, body, machine(), utcnow()))
 
 
 @bp.post("/attempt/section/next")
@@ -384,7 +432,7 @@ def next_section():
 @candidate_writes
 def heartbeat():
     json_body()  # {"answered": n} is optional and informative only
-    return jsonify(room_write("heartbeat", bearer_token(), utcnow()))
+    return answered(*answer_heartbeat(bearer_token(), utcnow()))
 
 
 @bp.post("/attempt/submit")
@@ -392,7 +440,7 @@ def heartbeat():
 def submit():
     if json_body().get("confirm") is not True:
         raise RoomError("invalid_request", message="Cần xác nhận nộp bài (confirm: true).")
-    return jsonify(room_write("submit", bearer_token(), utcnow()))
+    return answered(*room_answer("submit", bearer_token(), utcnow()))
 
 
 @bp.get("/attempt/result")
@@ -413,9 +461,7 @@ def result():
 
 def merit_standing(exam: Exam) -> dict:
     """The candidate's line on the published merit list (``{"published": false}`` before publication)."""
-    from exam.merit.lists import standing
-
-    found = standing(get_session(), exam, g.candidate.registration_no)
+    found = merit_lists.standing(get_session(), exam, g.candidate.registration_no)
     if found is None:
         return {"published": False}
     row, record = found.row, found.record
@@ -428,9 +474,6 @@ def merit_standing(exam: Exam) -> dict:
 
 def _response_sheet():
     """The candidate's score report, from the published list only (403 ``not_published`` before)."""
-    from exam.merit import lists as merit_lists
-    from exam.merit import score_reports
-
     if g.attempt.status != "submitted":
         raise RoomError("not_submitted")
     db_session = get_session()
@@ -451,10 +494,8 @@ def response_sheet():
 @bp.get("/attempt/response-sheet.pdf")
 @candidate_token_required
 def response_sheet_pdf():
-    from exam.merit.score_reports import report_pdf
-
     report = _response_sheet()
-    return current_app.response_class(report_pdf(report), mimetype="application/pdf", headers={
+    return current_app.response_class(score_reports.report_pdf(report), mimetype="application/pdf", headers={
         "Content-Disposition": f'attachment; filename="phieu-bai-lam-{report.exam_code}-{report.registration_no}.pdf"'})
 
 
@@ -475,79 +516,4 @@ def question_image(signed: str):
     return response
 
 
-# --- the deadline sweeper -----------------------------------------------------------------------------
-
-class Sweeper:
-    """Submits overdue attempts every ``interval`` seconds in its own app context and session.
-
-    One per process; safe with many: ``close_overdue`` skips rows another sweeper holds and
-    submits with an UPDATE conditional on the status. A cheap read comes first, so an idle
-    sweeper takes no write lock.
-    """
-
-    def __init__(self, app, interval: float = SWEEP_INTERVAL_S):
-        self.app = app
-        self.interval = interval
-        self.stop = threading.Event()
-        self.pid = os.getpid()
-        self.thread = threading.Thread(target=self.run, name="attempt-sweeper", daemon=True)
-
-    def run(self) -> None:
-        while not self.stop.wait(self.interval):
-            try:
-                self.sweep()
-            except Exception:  # noqa: BLE001 - keep sweeping; the next round retries
-                self.app.logger.exception("attempt sweeper: close_overdue failed")
-
-    def sweep(self) -> int:
-        with self.app.app_context():
-            grace_period = timedelta(seconds=float(self.app.config["SAVE_GRACE_SECONDS"]))
-            db_session = get_session()
-            if not attempts.overdue_exists(db_session, utcnow(), grace_period):
-                db_session.rollback()
-                return 0
-            db_session.rollback()
-            token = force_immediate.set(True)
-            closed = 0
-            try:
-                while True:
-                    batch = attempts.close_overdue(db_session, utcnow(), grace_period)
-                    db_session.commit()
-                    closed += len(batch)
-                    if len(batch) < attempts.SWEEP_BATCH:
-                        return closed
-            finally:
-                force_immediate.reset(token)
-
-
-_sweepers: dict[int, Sweeper] = {}
-_sweepers_lock = threading.Lock()
-
-
-def ensure_sweeper(app) -> Sweeper | None:
-    """Start this process's sweeper for ``app`` once (again after a fork: threads do not survive one)."""
-    if not app.config["ATTEMPT_SWEEPER"] or app.testing:
-        return None
-    with _sweepers_lock:
-        sweeper = _sweepers.get(id(app))
-        if sweeper is None or sweeper.pid != os.getpid():
-            sweeper = Sweeper(app, float(app.config["ATTEMPT_SWEEP_SECONDS"]))
-            _sweepers[id(app)] = sweeper
-            sweeper.thread.start()
-        return sweeper
-
-
-def start_sweeper(app) -> None:
-    """Start this process's sweeper if it has none yet: with the first request each worker serves
-    (Flask's or the room lane's; never in a ``flask`` batch command, which serves no request)."""
-    if not app.config["ATTEMPT_SWEEPER"] or app.testing:
-        return
-    sweeper = _sweepers.get(id(app))
-    if sweeper is None or sweeper.pid != os.getpid():
-        ensure_sweeper(app)
-
-
-@bp.record_once
-def install_sweeper(state) -> None:
-    app = state.app
-    app.before_request(lambda: start_sweeper(app))
+bp.record_once(install_sweeper)  # the deadline sweeper (exam/room/sweeper.py) starts with the first request

@@ -1,11 +1,26 @@
-"""The exam room's rules: candidate login, the clock, saving answers, submission, the deadline sweep.
+"""The attempt's state machine: the clock and its sections, the start, the heartbeat, saving answers,
+submission and the deadline sweep.
+
+One concept, so one module (past 600 lines): every rule here moves one attempt between not_started,
+in_progress and submitted, and reads or settles the same lazy clock. In order:
+
+* the exam's sections as the clock reads them (``SectionPlan``, ``exam_sections``: kept in memory once published);
+* the clock: ``Clock``, ``clock`` (pure), ``room_clock`` (read at a pause), ``settle`` (persist it; submit
+  when overdue);
+* the start: ``start`` and its driver-level usual case ``start_for_token``;
+* sections and the heartbeat: ``next_section``, ``heartbeat``, ``heartbeat_for_token``;
+* saving answers: ``AttemptHead``, ``live_attempt``, ``save_answer_for_token``, ``save_answer``;
+* submission: ``finish`` (and the grading of a submitted batch), ``submit``;
+* the deadline sweep: ``overdue_exists``, ``close_overdue`` (run by exam/room/sweeper.py and the CLI).
+
+Beside it: lab-machine sessions and tokens (exam/room/sessions.py), the hash-chained save history
+(exam/room/history.py), the attempt as the page is shown it (exam/room/attempt_view.py).
 
 Every rule takes a session and ``now`` and only flushes; the caller (an API view, a CLI
 command, the sweeper thread) commits once. A refusal raises ``RoomError(code)``; the
 codes are those of ``docs/exam-room-contract.md``. Rules raise before they change
-anything, except what must be kept even when refusing (the audit entry of a failed
-login, a submission made because the deadline passed), so the caller commits on a
-refusal too.
+anything, except what must be kept even when refusing (a submission made because the
+deadline passed), so the caller commits on a refusal too.
 
 The clock (all times absolute UTC, stored, so a restart neither pauses nor resets them):
 
@@ -28,63 +43,40 @@ The clock (all times absolute UTC, stored, so a restart neither pauses nor reset
 
 Saves never touch a row shared between candidates: the latest choice per question lives
 in ``response`` (``UPDATE … WHERE seq < :seq``, then ``INSERT`` if absent), every
-acknowledged save is appended to ``response_log`` chained by hash within the attempt,
-and the chain's head lives on the attempt itself. Only submission enters the global
-audit chain, carrying the attempt's final history hash.
+acknowledged save is appended to ``response_log`` chained by hash within the attempt
+(exam/room/history.py), and the chain's head lives on the attempt itself. Only submission
+enters the global audit chain, carrying the attempt's final history hash.
 """
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import threading
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import Iterable, Sequence
+from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Text, bindparam, cast, exists, select, update
-from sqlalchemy.orm import Session, contains_eager, joinedload
+from sqlalchemy import Text, cast, exists, select, update
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam.audit import chain as audit
 from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
-from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.grading.scoring import SectionRules, chosen_mask, grade, grade_attempts, score_record
 from exam.room import paper_cache
-from exam.room.models import Attempt, CandidateSession, Response, ResponseLog
+from exam.room.errors import RoomError
+from exam.room.history import log_hash
+from exam.room.models import Attempt, Response
+from exam.room.sessions import candidate_actor, hash_token, session_for_token
 from exam.setup.models import Candidate, Exam, ExamSection, Paper, PaperItem, Sitting
-from exam.setup.sittings import check_access_code
 
-GENESIS_HASH = "0" * 64
 DEFAULT_GRACE = timedelta(seconds=10)
 SWEEP_BATCH = 500
 DISCONNECTED_AFTER = timedelta(seconds=60)  # no heartbeat for longer: the machine is out (an outage)
 MAX_SEQ = 2**31 - 1  # an INTEGER column on PostgreSQL
-
-
-class RoomError(Refused):
-    """A refused exam-room action; ``code`` is the contract's machine-readable code."""
-
-    def __init__(self, code: str, **details):
-        super().__init__(code, code=code, **details)
-
-
-def candidate_actor(candidate: Candidate | str) -> str:
-    number = candidate if isinstance(candidate, str) else candidate.registration_no
-    return f"candidate:{number}"
-
-
-def hash_token(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-def machine_ip(machine: str) -> str:
-    """A machine is recorded as "<ip> <short user agent>"; the same machine means the same IP."""
-    return (machine or "").split(" ", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -125,175 +117,6 @@ def exam_sections(session: Session, exam_id: int) -> tuple[SectionPlan, ...]:
             while len(_plans) > _PLANS_KEPT:
                 _plans.popitem(last=False)
     return plans
-
-
-# --- login, sessions, moves -----------------------------------------------------------------------
-
-@dataclass
-class LoginResult:
-    token: str
-    candidate: Candidate
-    sitting: Sitting
-    attempt: Attempt
-    candidate_session: CandidateSession
-
-
-def _refuse_login(session: Session, registration_no: str, code: str, machine: str, now: datetime,
-                  **details) -> RoomError:
-    audit.append(session, actor=candidate_actor(registration_no), action="candidate.login_failed",
-                 object_type="candidate", object_id=registration_no,
-                 details={"reason": code, "machine": machine, **details}, now=now)
-    return RoomError(code)
-
-
-def ensure_attempt(session: Session, candidate: Candidate, paper: Paper) -> Attempt:
-    """The candidate's attempt, created (not started) on first login."""
-    attempt = session.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
-    if attempt is None:
-        attempt = Attempt(public_id=secrets.token_hex(12), candidate_id=candidate.id, paper_id=paper.id,
-                          status="not_started", section_position=1, extra_seconds=0, last_seq=0,
-                          history_hash=GENESIS_HASH, history_count=0, machine="")
-        session.add(attempt)
-        session.flush()
-    return attempt
-
-
-def login(session: Session, *, registration_no: str, date_of_birth: date, access_code: str, machine: str,
-          now: datetime) -> LoginResult:
-    """Open a lab machine's session: registration number + date of birth + the sitting's access code.
-
-    Unknown number and wrong date of birth give the same ``bad_credentials``. The access
-    code must be the candidate's own sitting's current one (or the one just before it).
-    One live session per candidate while the attempt is open: a second login is refused
-    (``active_elsewhere``) unless it comes from the same machine (it then replaces the
-    old session) or a move was admitted after the live session began (``admit_move``).
-    Every login and every refusal is audit-logged.
-    """
-    registration_no = registration_no.strip()
-    found = session.scalars(select(Candidate).where(Candidate.registration_no == registration_no)
-                            .options(joinedload(Candidate.sitting))  # the access code is checked against it
-                            .order_by(Candidate.id).with_for_update(of=Candidate)).all()
-    matching = [c for c in found if c.date_of_birth == date_of_birth]
-    if not matching:
-        raise _refuse_login(session, registration_no, "bad_credentials", machine, now,
-                            known_number=bool(found))
-    # Registration numbers are unique per exam; the access code tells which sitting is meant.
-    admitted = [c for c in matching if c.sitting is not None and check_access_code(c.sitting, access_code, now)]
-    if not admitted:
-        raise _refuse_login(session, registration_no, "bad_access_code", machine, now)
-    admitted.sort(key=lambda c: not (c.sitting.starts_at <= now < c.sitting.ends_at))
-    candidate = admitted[0]
-    sitting = candidate.sitting
-    if now < sitting.starts_at:
-        raise _refuse_login(session, registration_no, "sitting_not_started", machine, now, sitting=sitting.code)
-    if candidate.absent_at is not None:
-        raise _refuse_login(session, registration_no, "marked_absent", machine, now, sitting=sitting.code)
-    paper = session.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
-    if paper is None:
-        raise _refuse_login(session, registration_no, "not_ready", machine, now, sitting=sitting.code)
-    attempt = session.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
-    not_started = attempt is None or attempt.status == "not_started"
-    cutoff = late_entry_cutoff(sitting, now)
-    if not_started and cutoff is not None and now > cutoff:
-        raise _refuse_login(session, registration_no, "late_entry_closed", machine, now, sitting=sitting.code)
-
-    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
-                                                                CandidateSession.ended_at.is_(None))))
-    ended_reason = None
-    if live and (attempt is None or attempt.status != "submitted"):
-        if candidate.move_admitted_at is not None and candidate.move_admitted_at >= max(s.created_at for s in live):
-            ended_reason = "moved"
-        elif all(machine_ip(s.machine) == machine_ip(machine) for s in live):
-            ended_reason = "replaced"
-        else:
-            raise _refuse_login(session, registration_no, "active_elsewhere", machine, now, sitting=sitting.code,
-                                live_machine=live[-1].machine)
-        for old in live:
-            old.ended_at, old.end_reason = now, ended_reason
-
-    attempt = attempt or ensure_attempt(session, candidate, paper)
-    if attempt.status != "submitted":
-        attempt.machine = machine[:200]
-    token = secrets.token_urlsafe(32)
-    candidate_session = CandidateSession(candidate_id=candidate.id, token_hash=hash_token(token), created_at=now,
-                                         machine=machine[:200])
-    session.add(candidate_session)
-    audit.append(session, actor=candidate_actor(candidate), action="candidate.login", object_type="candidate",
-                 object_id=candidate.registration_no,
-                 details={"exam": paper_cache.exam_header(session, candidate.exam_id).code, "sitting": sitting.code,
-                          "machine": machine, "attempt": attempt.public_id, "status": attempt.status,
-                          "ended_sessions": len(live) if ended_reason else 0, "end_reason": ended_reason},
-                 now=now)
-    session.flush()
-    return LoginResult(token, candidate, sitting, attempt, candidate_session)
-
-
-_BY_TOKEN: dict = {}  # lock → the query, built on first use (once every model is mapped)
-
-
-def _by_token(lock: bool):
-    """The token's session, candidate and attempt in one query; the candidate's sitting comes along
-    (``candidate.sitting``), so the room checks (``room_paused_at``) find it in the session."""
-    query = _BY_TOKEN.get(lock)
-    if query is None:
-        query = (select(CandidateSession, Candidate, Attempt)
-                 .join(Candidate, Candidate.id == CandidateSession.candidate_id)
-                 .join(Attempt, Attempt.candidate_id == Candidate.id)
-                 .outerjoin(Candidate.sitting).options(contains_eager(Candidate.sitting))
-                 .where(CandidateSession.token_hash == bindparam("token_hash")))
-        _BY_TOKEN[lock] = query = query.with_for_update(of=Attempt) if lock else query
-    return query
-
-
-def session_for_token(session: Session, token: str, *, lock: bool = False
-                      ) -> tuple[CandidateSession, Candidate, Attempt] | None:
-    """The live session of a bearer token with its candidate and attempt (one query).
-
-    With ``lock`` the attempt row is locked (PostgreSQL ``FOR UPDATE``; SQLite write
-    transactions are serialized already), so one attempt's saves queue on their own
-    row and never on anybody else's.
-    """
-    if not token:
-        return None
-    row = session.execute(_by_token(lock), {"token_hash": hash_token(token)}).first()
-    if row is None or row[0].ended_at is not None:
-        return None
-    return row[0], row[1], row[2]
-
-
-def ended_session(session: Session, token: str) -> CandidateSession | None:
-    """The session of a token that is no longer live (to tell the page why)."""
-    if not token:
-        return None
-    found = session.scalar(select(CandidateSession).where(CandidateSession.token_hash == hash_token(token)))
-    return found if found is not None and found.ended_at is not None else None
-
-
-def logout(session: Session, candidate_session: CandidateSession, candidate: Candidate, *, now: datetime) -> None:
-    candidate_session.ended_at, candidate_session.end_reason = now, "logout"
-    audit.append(session, actor=candidate_actor(candidate), action="candidate.logout", object_type="candidate",
-                 object_id=candidate.registration_no, details={"machine": candidate_session.machine}, now=now)
-    session.flush()
-
-
-def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: str, now: datetime) -> int:
-    """The proctor lets the candidate continue on another machine: their live sessions end
-    (reason ``moved``; the old machine's token stops working) and the next login is admitted
-    from anywhere. Returns the number of sessions ended."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise Refused("give the reason for the move (it goes into the audit log)")
-    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
-                                                                CandidateSession.ended_at.is_(None))))
-    for old in live:
-        old.ended_at, old.end_reason = now, "moved"
-    candidate.move_admitted_at = now
-    audit.append(session, actor=actor, action="candidate.admit_move", object_type="candidate",
-                 object_id=candidate.registration_no,
-                 details={"exam": candidate.exam.code, "reason": reason, "ended_sessions": len(live),
-                          "machines": [s.machine for s in live]}, now=now)
-    session.flush()
-    return len(live)
 
 
 # --- the clock --------------------------------------------------------------------------------------
@@ -359,19 +182,6 @@ def room_clock(attempt: Attempt, sections: Sequence[SectionPlan], now: datetime,
     held = now - paused_at
     return Clock(moment.position, moment.section_started_at + held if moment.section_started_at else None,
                  moment.section_deadline + held, moment.deadline + held)
-
-
-def late_entry_cutoff(sitting: Sitting, now: datetime) -> datetime | None:
-    """The last moment a candidate who has not started may still sign in: ``late_entry_minutes`` after the
-    sitting began (the later of its scheduled start and the proctor's opening), plus the time the room
-    has been paused. None before the proctor opens the sitting: nothing has begun, the door stays open."""
-    if sitting.opened_at is None:
-        return None
-    began = max(sitting.starts_at, sitting.opened_at)
-    paused = timedelta(seconds=sitting.paused_seconds or 0)
-    if sitting.paused_at is not None and now > sitting.paused_at:
-        paused += now - sitting.paused_at
-    return began + timedelta(minutes=sitting.late_entry_minutes) + paused
 
 
 def _apply(attempt: Attempt, moment: Clock) -> None:
@@ -575,13 +385,6 @@ class SaveReceipt:
     replay: bool  # the same save arrived again: acknowledged, nothing new stored
 
 
-def log_hash(*, attempt_public_id: str, seq: int, item_id: int, choices: list, flagged: bool, at: str,
-             machine: str, prev_hash: str) -> str:
-    payload = canonical_json({"attempt": attempt_public_id, "seq": seq, "item": item_id, "choices": choices,
-                              "flagged": flagged, "at": at, "machine": machine, "prev_hash": prev_hash})
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
 @dataclass
 class AttemptHead:
     """What the save path reads and writes of an attempt: its clock and the head of its save history
@@ -613,7 +416,7 @@ class AttemptHead:
     sitting_opened_at: datetime | None = None
 
     @classmethod
-    def of(cls, attempt: Attempt) -> "AttemptHead":
+    def of(cls, attempt: Attempt) -> AttemptHead:
         return cls(attempt.id, attempt.public_id, attempt.paper_id, attempt.status, attempt.submitted_by,
                    attempt.section_position, attempt.section_started_at, attempt.section_deadline,
                    attempt.deadline, attempt.extra_seconds or 0, attempt.history_hash, attempt.history_count,
@@ -724,12 +527,12 @@ def save_answer(session: Session, attempt: Attempt, sections: Sequence[SectionPl
     _check_save(seq, choices, flagged)
     _require_open(session, attempt, sections, now, grace)
     session.flush()  # what the clock changed, before the statements below go straight to the driver
-    return _store_answer(session, Driver(session), AttemptHead.of(attempt), sections, question_id=question_id, choices=choices,
-                         seq=seq, flagged=flagged, machine=machine, now=now, grace=grace)
+    return _store_answer(session, Driver(session), AttemptHead.of(attempt), sections, question_id=question_id,
+                         choices=choices, seq=seq, flagged=flagged, machine=machine, now=now, grace=grace)
 
 
-def _store_answer(session: Session, driver: Driver, head: AttemptHead, sections: Sequence[SectionPlan], *, question_id: str,
-                  choices: list, seq: int, flagged: bool | None, machine: str, now: datetime,
+def _store_answer(session: Session, driver: Driver, head: AttemptHead, sections: Sequence[SectionPlan], *,
+                  question_id: str, choices: list, seq: int, flagged: bool | None, machine: str, now: datetime,
                   grace: timedelta) -> SaveReceipt:
     """The save rule on an open attempt whose clock is settled: the question must be in an open section
     (or the previous one within the grace), the choices among its options; then the latest choice, the
@@ -939,157 +742,3 @@ def close_overdue(session: Session, now: datetime, grace: timedelta = DEFAULT_GR
         for attempt in group:
             _apply(attempt, clock(attempt, sections, now))
     return finish(session, attempts, by="deadline", actor="system", now=now)
-
-
-# --- what the candidate sees ----------------------------------------------------------------------------
-
-def section_states(attempt: Attempt, sections: Sequence[SectionPlan], moment: Clock) -> list[dict]:
-    """Per section: upcoming | open | closed, and the close of the open one. After submission every
-    section is closed (those never opened stay unseen)."""
-    states = []
-    for section in sections:
-        deadline = None
-        if attempt.status == "not_started":
-            state = "upcoming"
-        elif attempt.status == "submitted" or section.position < moment.position:
-            state = "closed"
-        elif section.position == moment.position:
-            state, deadline = "open", moment.section_deadline
-        else:
-            state = "upcoming"
-        states.append({"section": section, "state": state, "deadline": deadline})
-    return states
-
-
-def shown_sections(attempt: Attempt | AttemptView, moment: Clock) -> range:
-    """The positions of the sections whose questions the candidate is sent: none before the start, then
-    every section that has opened (an upcoming section never leaves the server)."""
-    return range(1, 1) if attempt.status == "not_started" else range(1, moment.position + 1)
-
-
-@dataclass(frozen=True)
-class AttemptView:
-    """An attempt as GET /attempt shows it, with what the page's body is built from: a plain row
-    (``clock()`` reads it like an ``Attempt``)."""
-
-    id: int
-    public_id: str
-    paper_id: int
-    content_hash: str  # of the paper: the paper's JSON is kept in memory under it
-    exam_id: int
-    status: str
-    started_at: datetime | None
-    section_position: int
-    section_started_at: datetime | None
-    section_deadline: datetime | None
-    deadline: datetime | None
-    extra_seconds: int
-    last_seq: int
-    submitted_at: datetime | None
-    paused_at: datetime | None  # the room's pause
-
-
-_ATTEMPT_VIEW = DriverStatement("""
-    SELECT s.ended_at, a.id, a.public_id, a.paper_id, p.content_hash, c.exam_id, a.status, a.started_at,
-           a.section_position, a.section_started_at, a.section_deadline, a.deadline, a.extra_seconds, a.last_seq,
-           a.submitted_at, r.paused_at
-    FROM candidate_session s
-    JOIN candidate c ON c.id = s.candidate_id
-    JOIN attempt a ON a.candidate_id = c.id
-    JOIN paper p ON p.id = a.paper_id
-    LEFT JOIN sitting r ON r.id = c.sitting_id
-    WHERE s.token_hash = :token_hash""")
-
-
-def attempt_view(driver: Driver, token: str) -> AttemptView | None:
-    """The attempt of a bearer token's live session as the page is shown it (one read; None: no such
-    token, or it ended)."""
-    if not token:
-        return None
-    row = driver.first(_ATTEMPT_VIEW, {"token_hash": hash_token(token)})
-    if row is None or row[0] is not None:
-        return None
-    time = driver.read_time
-    (_, attempt_id, public_id, paper_id, content_hash, exam_id, status, started_at, position, section_started_at,
-     section_deadline, deadline, extra_seconds, last_seq, submitted_at, paused_at) = row
-    return AttemptView(attempt_id, public_id, paper_id, content_hash, exam_id, status, time(started_at), position,
-                       time(section_started_at), time(section_deadline), time(deadline), extra_seconds or 0,
-                       last_seq, time(submitted_at), time(paused_at))
-
-
-_ANSWERS = DriverStatement("""
-    SELECT i.public_id, r.choices, r.flagged, r.seq
-    FROM response r JOIN paper_item i ON i.id = r.item_id
-    WHERE r.attempt_id = :attempt_id""")
-
-
-def answers_of(driver: Driver, attempt_id: int) -> dict[str, dict]:
-    """The latest saved choice of every answered question of an attempt (one read)."""
-    rows = driver.all(_ANSWERS, {"attempt_id": attempt_id})
-    read_json = driver.read_json
-    return {public_id: {"choices": list(read_json(choices)), "flagged": bool(flagged), "seq": seq}
-            for public_id, choices, flagged, seq in rows}
-
-
-def saved_answers(session: Session, attempt: Attempt) -> dict[str, dict]:
-    """``answers_of`` an attempt of this session."""
-    return answers_of(Driver(session), attempt.id)
-
-
-def question_image(session: Session, attempt: Attempt, sections: Sequence[SectionPlan], question_id: str,
-                   now: datetime) -> str | None:
-    """The image file name of a question the candidate can see, or None."""
-    from question_bank.models import QuestionVersion
-
-    if attempt.status == "not_started":
-        return None
-    moment = clock(attempt, sections, now)
-    row = session.execute(select(PaperItem.section_id, QuestionVersion.image)
-                          .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
-                          .where(PaperItem.paper_id == attempt.paper_id, PaperItem.public_id == question_id)).first()
-    position_of = {s.id: s.position for s in sections}
-    if row is None or not row.image or position_of[row.section_id] > moment.position:
-        return None
-    return row.image
-
-
-# --- the save history ---------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class HistoryVerdict:
-    ok: bool
-    count: int
-    head_hash: str
-    problem: str = ""
-
-
-def verify_history(attempt_public_id: str, rows: Iterable[dict]) -> HistoryVerdict:
-    """Walk one attempt's save log (rows in id order, as dicts of the log's columns); pure."""
-    prev = GENESIS_HASH
-    count = 0
-    for row in rows:
-        count += 1
-        if row["prev_hash"] != prev:
-            return HistoryVerdict(False, count - 1, prev, f"save {count} (seq {row['seq']}) does not follow the one "
-                                                          f"before it")
-        expected = log_hash(attempt_public_id=attempt_public_id, seq=row["seq"], item_id=row["item_id"],
-                            choices=json.loads(row["choices"]), flagged=bool(row["flagged"]), at=row["at"],
-                            machine=row["machine"], prev_hash=prev)
-        if expected != row["hash"]:
-            return HistoryVerdict(False, count - 1, prev, f"save {count} (seq {row['seq']}) was altered")
-        prev = row["hash"]
-    return HistoryVerdict(True, count, prev)
-
-
-def verify_attempt_history(session: Session, attempt: Attempt) -> HistoryVerdict:
-    """The stored log against the attempt's recorded head (hash and count)."""
-    columns = ResponseLog.__table__.c
-    rows = session.execute(select(columns.seq, columns.item_id, columns.choices, columns.flagged, columns.at,
-                                  columns.machine, columns.prev_hash, columns.hash)
-                           .where(columns.attempt_id == attempt.id).order_by(columns.id)).mappings()
-    verdict = verify_history(attempt.public_id, rows)
-    if verdict.ok and (verdict.count, verdict.head_hash) != (attempt.history_count, attempt.history_hash):
-        return HistoryVerdict(False, verdict.count, verdict.head_hash,
-                              f"the attempt records {attempt.history_count} saves ending in "
-                              f"{attempt.history_hash[:12]}…, the log holds {verdict.count}")
-    return verdict

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, require_schema, transactional
 from exam.core.db import utcnow
 from exam.core.errors import Refused
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.setup.exams import exam_or_exit
 from exam.setup.models import Candidate
 
@@ -52,6 +52,6 @@ def admit_move(db_session, exam_code, registration_no, reason):
                                                          Candidate.registration_no == registration_no.strip()))
     if candidate is None:
         raise Refused(f"exam {exam.code} has no candidate with registration number {registration_no!r}")
-    ended = attempts.admit_move(db_session, candidate, actor=CLI_ACTOR, reason=reason, now=utcnow())
+    ended = sessions.admit_move(db_session, candidate, actor=CLI_ACTOR, reason=reason, now=utcnow())
     click.echo(f"move admitted for {candidate.registration_no}: {ended} session(s) ended; "
                f"the next login is accepted from any machine")

@@ -21,9 +21,11 @@ worker processes hand that lock over through a lock file held exactly as long as
 (``WriterTurn``), so the next one wakes at once instead of in SQLite's sleeping retries;
 on PostgreSQL a batch waits only for the rows it touches.
 
-``SAVE_BATCHING``: "auto" (on for SQLite; PostgreSQL groups concurrent commits itself, so
-there each request keeps its own transaction), or on / off. Off, ``write`` runs the work
-in the request's own session and commits it there: the same rules, the same answers.
+Whether a write comes here at all is the room's write door's choice (exam/room/writes.py,
+``ROOM_WRITES``): on SQLite the frequent writes go to the writer process (exam/room/writer.py,
+which runs a ``GroupCommitter`` of its own) and the others come here; on PostgreSQL, which groups
+concurrent commits itself, each request keeps its own transaction. This module knows neither the
+door nor the writer process: both import it.
 """
 from __future__ import annotations
 
@@ -32,14 +34,15 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from flask import current_app
 from sqlalchemy.orm import Session
 
-from exam.core.db import Driver, force_immediate, get_session
-from exam.room.attempts import RoomError
+from exam.core.db import Driver, force_immediate
+from exam.room.errors import BatchFailed, RoomError
 
 MAX_BATCH = 256  # writes per transaction: bounds how long one batch holds the write lock
 WAIT_SECONDS = 30.0  # a request gives up (503) after this; its write may still land, and a resend is idempotent
@@ -48,15 +51,13 @@ IDLE_SECONDS = 60.0  # the writer thread ends after this long without work (and 
 Work = Callable[[Session], Any]
 
 
-class BatchFailed(Exception):
-    """The batch holding this write did not commit (or the wait ran out): nothing of it was written
-    (after a timeout: maybe written later); the client sends it again."""
-
-
 @dataclass(eq=False)
-class _Write:
+class Write:
+    """One queued write: its work, and once applied its result or its error (the writer process makes these
+    from the requests it receives)."""
+
     work: Work
-    light: bool = False  # an exam-room operation (exam.room_writes): the driver's own savepoint
+    light: bool = False  # an exam-room operation (exam/room/operations.py): the driver's own savepoint
     done: threading.Event = field(default_factory=threading.Event)
     result: Any = None
     error: BaseException | None = None
@@ -96,11 +97,11 @@ class WriterTurn:
         self._lock = threading.Lock()  # one process's writer at a time (one thread per app; tests make many)
 
     @classmethod
-    def for_engine(cls, engine) -> "WriterTurn":
+    def for_engine(cls, engine) -> WriterTurn:
         database = engine.url.database if engine.dialect.name == "sqlite" else None
         return cls(f"{database}-writer.lock" if database and database != ":memory:" else None)
 
-    def reopened(self) -> "WriterTurn":
+    def reopened(self) -> WriterTurn:
         """After a fork: a descriptor shared with the parent would share its lock, so open the file again."""
         return WriterTurn(self.path)
 
@@ -130,7 +131,7 @@ class GroupCommitter:
         self.app = app
         self.sessionmaker = app.extensions["exam_db"].sessionmaker
         self.max_batch = max_batch
-        self.queue: queue.SimpleQueue[_Write] = queue.SimpleQueue()
+        self.queue: queue.SimpleQueue[Write] = queue.SimpleQueue()
         self.stats = BatchStats()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
@@ -142,7 +143,7 @@ class GroupCommitter:
         """Run ``work(session)`` in the next batch; return its result or raise its RoomError (or BatchFailed)."""
         if self._pid != os.getpid():
             self._after_fork()
-        write = _Write(work, light)
+        write = Write(work, light)
         self.queue.put(write)
         self._ensure_thread()  # after the put: a writer ending for idleness either sees it or is replaced
         if not write.done.wait(timeout):
@@ -192,7 +193,7 @@ class GroupCommitter:
                         write.result, write.error = None, BatchFailed(f"the writer failed: {exc!r}")
                         write.done.set()
 
-    def apply(self, writes: list[_Write]) -> None:
+    def apply(self, writes: list[Write]) -> None:
         """One transaction for the batch, one savepoint per write; then wake every writer's request."""
         asked = time.perf_counter()
         with self.app.app_context(), self.turn:
@@ -228,7 +229,7 @@ class GroupCommitter:
             write.done.set()
 
     @staticmethod
-    def _apply_one(session: Session, write: _Write) -> None:
+    def _apply_one(session: Session, write: Write) -> None:
         if write.light:
             GroupCommitter._apply_light(session, write)
             return
@@ -252,7 +253,7 @@ class GroupCommitter:
             write.result, write.error = None, exc
 
     @staticmethod
-    def _apply_light(session: Session, write: _Write) -> None:
+    def _apply_light(session: Session, write: Write) -> None:
         """An exam-room operation: its usual case writes through the driver only (exam.core.db.Driver), so its
         savepoint is the driver's own, a tenth of the ORM's. What its ORM fallback (settling the clock,
         a submission by the deadline) changed is flushed before the release; after an unexpected error
@@ -287,17 +288,6 @@ class GroupCommitter:
             self.app.logger.warning("pid %d %s", os.getpid(), self.stats.line())
 
 
-def batching_enabled(app=None) -> bool:
-    app = app or current_app
-    setting = app.config.get("SAVE_BATCHING", "auto")
-    if isinstance(setting, str):
-        setting = setting.strip().lower()
-        if setting == "auto":
-            return app.extensions["exam_db"].is_sqlite
-        return setting in ("on", "true", "yes", "1")
-    return bool(setting)
-
-
 _committers_lock = threading.Lock()
 
 
@@ -311,32 +301,3 @@ def committer(app=None) -> GroupCommitter:
             if found is None:
                 found = app.extensions["group_commit"] = GroupCommitter(app)
     return found
-
-
-def write(work: Work, *, light: bool = False) -> Any:
-    """Run a write of the current request: in the group commit when batching is on, else in the
-    request's own session, committed here (also on a RoomError, as the API does). ``light``: an
-    exam-room operation (see ``GroupCommitter._apply_light``)."""
-    if batching_enabled():
-        return committer().submit(work, light=light)
-    session = get_session()
-    try:
-        result = work(session)
-    except RoomError:
-        session.commit()
-        raise
-    session.commit()
-    return result
-
-
-def write_operation(name: str, **arguments) -> Any:
-    """Run one of the exam room's frequent writes (``exam.room_writes.OPERATIONS``): in the writer
-    process when it is on (exam/writer_process.py), else as ``write`` does. Same rule, same answer."""
-    from exam.room import operations as room_writes
-    from exam.room import writer as writer_process
-
-    app = current_app._get_current_object()
-    if writer_process.process_enabled(app):
-        return writer_process.client(app).call(name, arguments, WAIT_SECONDS)
-    operation = room_writes.OPERATIONS[name]
-    return write(lambda session: operation(session, **arguments), light=True)

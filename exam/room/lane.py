@@ -3,13 +3,16 @@
 
 A full lab sends about 1,400 of them a second. Flask's request context, URL map, session cookie
 and response object cost a save about as much CPU as the save itself, and on a two-core server
-that decided whether a save waits 5 ms or 30 (bench/load.py). Here they run the same operation as
-the API's views (``api.room_write``, in an app context), answer the same JSON with the same
-headers, and refuse with the same error bodies (``api.error_body``).
+that decided whether a save waits 5 ms or 30 (bench/load.py). Here, in an app context, they get the
+API's own answer (``api.answer_save``, ``api.answer_heartbeat``: the same operation, the same JSON,
+error bodies and headers as the views, which call the same functions), with the security headers
+every answer carries (``exam.core.headers.SECURITY_HEADERS``, handed in by ``create_app``).
 
-Whatever is unusual is left to Flask as it came (its body put back): no bearer token, a body
-that is not a small JSON object, a request the views would refuse before writing. Flask's views
-in exam/api.py answer those, and the OpenAPI document describes both as one API.
+What is left here is what WSGI needs: telling the two requests apart by method and path, reading the
+token (``api.parse_bearer``) and the body from the environ, and writing the answer. Whatever is unusual
+is left to Flask as it came (its body put back): no bearer token, a body that is not a small JSON
+object, a request the views would refuse before writing. Flask's views in exam/room/api.py answer those,
+and the OpenAPI document describes both as one API.
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ import json
 from http import HTTPStatus
 
 from exam.core.db import force_immediate, utcnow
+from exam.room import api, sweeper, writes
 
 SAVE_PREFIX = "/api/v1/attempt/answers/"
 HEARTBEAT_PATH = "/api/v1/attempt/heartbeat"
@@ -27,9 +31,10 @@ JSON_TYPES = ("application/json",)
 class RoomLane:
     """WSGI middleware in front of the Flask app (``app.wsgi_app``)."""
 
-    def __init__(self, app, flask_wsgi_app):
+    def __init__(self, app, flask_wsgi_app, security_headers: tuple = ()):
         self.app = app
         self.flask_wsgi_app = flask_wsgi_app
+        self.security_headers = security_headers
 
     def __call__(self, environ, start_response):
         method, path = environ.get("REQUEST_METHOD"), environ.get("PATH_INFO", "")
@@ -40,66 +45,45 @@ class RoomLane:
             question_id = None
         else:
             return self.flask_wsgi_app(environ, start_response)
-        token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
+        token = api.parse_bearer(environ.get("HTTP_AUTHORIZATION", ""))
         body = read_body(environ)
         if not token or body is None:
             return self.flask_wsgi_app(environ, start_response)
-        if question_id is None:
-            arguments = {}
-        else:
-            from exam.room import api
-
-            arguments = {"question_id": question_id, "choices": body.get("choices"), "seq": body.get("seq"),
-                         "flagged": body.get("flagged"),
-                         "machine": api.machine_label(environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT"))}
-        status, answer, extra = self.write("heartbeat" if question_id is None else "save_answer", token, arguments)
-        payload = json.dumps(answer, ensure_ascii=False, separators=(",", ":")).encode()
-        start_response(f"{status} {HTTPStatus(status).phrase}", response_headers(len(payload), extra))
+        status, payload, headers = self.answer(token, question_id, body, environ)
+        start_response(f"{status} {HTTPStatus(status).phrase}",
+                       [*headers, ("Content-Length", str(len(payload))), *self.security_headers])
         return [payload]
 
-    def write(self, name: str, token: str, arguments: dict) -> tuple[int, dict, list]:
-        """The view's work: the operation, or its refusal as the blueprint's error handlers render it."""
-        from exam.core.db import get_session
-        from exam.room import api
-        from exam.room import group_commit as save_batch
-        from exam.room.attempts import RoomError
-
-        api.start_sweeper(self.app)
+    def answer(self, token: str, question_id: str | None, body: dict, environ) -> tuple[int, bytes, tuple]:
+        """The view's answer, in an app context; an unexpected failure as Flask answers an API view's one
+        (JSON 500, logged)."""
+        sweeper.start_sweeper(self.app)
         with self.app.app_context():
             # Without the group commit the request commits its own write: take SQLite's write lock at
             # BEGIN, as a write request under Flask does.
-            immediate = force_immediate.set(not save_batch.batching_enabled(self.app))
+            immediate = force_immediate.set(not writes.batching_enabled(self.app))
             try:
-                return 200, api.room_write(name, token, utcnow(), **arguments), []
-            except RoomError as exc:
-                get_session().commit()  # as api.room_error: keep what the rule recorded before refusing
-                return (*api.error_body(exc.code, **exc.details), [])
-            except save_batch.BatchFailed:
-                return (*api.error_body("busy"), [("Retry-After", "1")])
+                if question_id is None:
+                    return api.answer_heartbeat(token, utcnow())
+                machine = api.machine_label(environ.get("REMOTE_ADDR"), environ.get("HTTP_USER_AGENT"))
+                return api.answer_save(token, question_id, body, machine, utcnow())
             except Exception:  # noqa: BLE001 - as Flask answers an API view's failure: JSON 500, logged
-                self.app.logger.exception("%s failed", name)
-                return (*api.error_body("server_error"), [])
+                self.app.logger.exception("%s failed", "heartbeat" if question_id is None else "save_answer")
+                return api.error_answer("server_error")
             finally:
                 force_immediate.reset(immediate)
-
-
-def bearer_token(header: str) -> str:
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def read_body(environ) -> dict | None:
     """The request's JSON object (``{}`` for no body), or None for anything the views should judge: a
     body too large, chunked, not JSON, not an object. The body is put back for Flask either way."""
-    from exam.room.api import MAX_BODY_BYTES
-
     if environ.get("HTTP_TRANSFER_ENCODING"):
         return None
     try:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         return None
-    if length < 0 or length > MAX_BODY_BYTES:
+    if length < 0 or length > api.MAX_BODY_BYTES:
         return None
     data = environ["wsgi.input"].read(length) if length else b""
     environ["wsgi.input"] = io.BytesIO(data)
@@ -112,10 +96,3 @@ def read_body(environ) -> dict | None:
     except ValueError:
         return None
     return body if isinstance(body, dict) else None
-
-
-def response_headers(length: int, extra: list) -> list[tuple[str, str]]:
-    from exam.core.headers import SECURITY_HEADERS
-
-    return [("Content-Type", "application/json"), ("Content-Length", str(length)), ("Cache-Control", "no-store"),
-            ("Pragma", "no-cache"), *extra, *SECURITY_HEADERS]

@@ -1,20 +1,22 @@
 """The exam room's frequent writes (answer saves, heartbeats, and the starts and submissions of a whole
-lab at once) as named operations: plain arguments in, the API's JSON body out, so the same operation runs in
-the request's process (the group commit's writer thread) or in the writer process
-(exam/writer_process.py), with the same answer.
+lab at once) as named operations: plain arguments in, the API's JSON body out, so the same operation runs
+wherever the room's write door (exam/room/writes.py) sends it: in the writer process (exam/room/writer.py),
+in the group commit's writer thread of the request's process, or in the request's own transaction, with
+the same answer.
 
 An operation returns the body to send, or None when the bearer token has no live session (the
 view answers 401 ``invalid_token``); a refusal raises ``RoomError`` as the rules do.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy.orm import Session
 
 from exam.core.timeutil import iso_utc
-from exam.room import attempts
+from exam.room import attempts, sessions
 
 
 def iso(value: datetime | None) -> str | None:
@@ -54,7 +56,7 @@ def start(session: Session, *, token: str, now: datetime, grace_seconds: float) 
 
 def submit(session: Session, *, token: str, now: datetime, grace_seconds: float) -> dict | None:
     """The candidate's submission (idempotent): final, graded, audit-logged."""
-    found = attempts.session_for_token(session, token, lock=True)
+    found = sessions.session_for_token(session, token, lock=True)
     if found is None:
         return None
     _live, candidate, attempt = found

@@ -22,14 +22,16 @@ import json
 import threading
 import weakref
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring  # a str as json.dumps(..., ensure_ascii=False) writes it
-from typing import Iterable, Mapping, Sequence
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam.core.db import Driver, DriverStatement
+from exam.setup.models import Exam
+from question_bank.models import QuestionVersion
 
 MAX_VERSIONS = 100_000  # a cache that grows past this starts again (a bank of that size is ~100 MB of text)
 LOAD_CHUNK = 500
@@ -74,7 +76,7 @@ class _Store:
         self.lock = threading.Lock()
 
 
-_stores: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_stores: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _stores_lock = threading.Lock()
 
 
@@ -97,8 +99,6 @@ def versions(session: Session, version_ids: Iterable[int]) -> dict[int, VersionV
 
 def _versions(session: Session, version_ids: Iterable[int]) -> tuple[dict[int, VersionView], bool]:
     """``versions``, and whether every one of them is frozen."""
-    from question_bank.models import QuestionVersion
-
     store = _store(session)
     known = store.versions
     wanted = set(version_ids)
@@ -208,14 +208,14 @@ def _build_sections(session: Session, driver: Driver, store: _Store, paper_id: i
         section = b',"section":' + str(position).encode() + b',"number":'
         parts: list[bytes | str] = []
         run: list[bytes] = []
-        for (number, version_id, public_id, _order, _ids), order, ids in zip(rows, orders, option_ids):
+        for (number, version_id, public_id, _order, _ids), order, ids in zip(rows, orders, option_ids, strict=True):
             piece = pieces[version_id]
             texts = piece.options
             if run:
                 run.append(b",")
             run.append(b'{"id":' + _json(public_id) + section + str(number).encode() + piece.middle
                        + b",".join([b'{"id":' + _json(option_id) + texts[original]
-                                    for option_id, original in zip(ids, order)])
+                                    for option_id, original in zip(ids, order, strict=True)])
                        + b'],"image_url":')
             if piece.image:
                 parts += [b"".join(run), piece.image]
@@ -230,8 +230,6 @@ def _build_sections(session: Session, driver: Driver, store: _Store, paper_id: i
 
 def exam_header(session: Session, exam_id: int) -> ExamHeader:
     """Code, title, instructions and show_score of an exam; kept once it is published (frozen)."""
-    from exam.setup.models import Exam
-
     store = _store(session)
     header = store.exams.get(exam_id)
     if header is not None:

@@ -21,7 +21,7 @@ from exam.merit import ranking as merit
 from exam.merit.content import dump_merit_lists, merit_hash
 from exam.merit.models import ExternalScore, MeritList
 from exam.merit.rule import rule_from_dict
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem
 from exam.setup.sittings import current_access_code
@@ -63,7 +63,7 @@ def sit(db, n: int = 4, *, fail_last: bool = True, **exam_options) -> SatExam:
     sections = attempts.exam_sections(db, sat.exam.id)
     for i, candidate in enumerate(candidates):
         now = T0 + timedelta(minutes=1, seconds=i)
-        result = attempts.login(db, registration_no=candidate.registration_no,
+        result = sessions.login(db, registration_no=candidate.registration_no,
                                 date_of_birth=candidate.date_of_birth,
                                 access_code=current_access_code(candidate.sitting, now), machine=MACHINE, now=now)
         attempt = result.attempt

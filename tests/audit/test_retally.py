@@ -34,7 +34,7 @@ def test_retally_imports_neither_numpy_nor_the_grader():
     # It may read what grading and ranking stored (their models), never the code that computed it.
     checked = {name for name in imported if name.startswith(("numpy", "exam.grading", "exam.merit", "exam.room"))}
     # The save history's chain is the room's record format, checked with the room's own verifier.
-    assert checked <= {"exam.grading.models", "exam.merit.models", "exam.room.models", "exam.room.attempts"}, checked
+    assert checked <= {"exam.grading.models", "exam.merit.models", "exam.room.models", "exam.room.history"}, checked
 
 
 @pytest.mark.parametrize("seed", range(6))
@@ -140,7 +140,7 @@ def test_altered_save_history_is_caught(runner, db, sat_exam):
 def test_rewritten_history_with_recomputed_hashes_is_caught_by_the_submission_entry(runner, db, sat_exam):
     """The intruder recomputes every hash and the attempt's head: the chain's submission entry still
     holds the original head, and the stored response disagrees."""
-    from exam.room.attempts import log_hash
+    from exam.room.history import log_hash
 
     attempt = sat_exam.attempts[0]
     drop_response_log_guard(db)

@@ -244,14 +244,14 @@ def test_timeline_shows_the_proctors_actions(client, login_as, db):
     room = pytest.importorskip("proctor.room")
     from datetime import timedelta
 
-    from exam.room import attempts
+    from exam.room import attempts, sessions
     from exam.setup.sittings import current_access_code
     from tests.factories import make_ready_candidates
 
     candidate = make_ready_candidates(db, 1, starts_at=T0)[0]
     sitting = candidate.sitting
     now = T0 + timedelta(minutes=1)
-    result = attempts.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
+    result = sessions.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
                             access_code=current_access_code(sitting, now), machine=MACHINE, now=now)
     attempts.start(db, result.attempt, sitting, attempts.exam_sections(db, candidate.exam_id), now=now)
     room.extend_time(db, candidate, seconds=300, actor="giamthi", reason="Máy treo năm phút", now=now + timedelta(

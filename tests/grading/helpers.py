@@ -7,7 +7,7 @@ from typing import Callable
 
 from sqlalchemy import select
 
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, Paper, PaperItem
 
@@ -31,7 +31,7 @@ def sit(db, candidates: list[Candidate], choose: Callable, *, now: datetime = T0
     done = []
     for index, candidate in enumerate(candidates):
         paper = db.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
-        attempt = attempts.ensure_attempt(db, candidate, paper)
+        attempt = sessions.ensure_attempt(db, candidate, paper)
         attempt.status = "in_progress"
         attempt.started_at = now
         attempt.deadline = now + timedelta(hours=3)

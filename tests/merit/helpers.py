@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from exam.grading import runs as results
 from exam.merit import outside_scores
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.room.models import Attempt, CandidateSession, Response
 from exam.setup.models import Candidate, Exam, Paper, PaperItem
 from exam.setup.papers import generate_papers
@@ -101,7 +101,7 @@ def sit(db, found: Round, candidates: list[Candidate], *, now: datetime = T0) ->
     done = []
     for candidate in candidates:
         paper = db.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
-        attempt = attempts.ensure_attempt(db, candidate, paper)
+        attempt = sessions.ensure_attempt(db, candidate, paper)
         attempt.status, attempt.started_at, attempt.deadline = "in_progress", now, now + timedelta(hours=3)
         items = list(db.scalars(select(PaperItem).where(PaperItem.paper_id == paper.id).order_by(PaperItem.position)))
         versions = {v.id: v for v in db.scalars(select(QuestionVersion).where(
@@ -142,7 +142,7 @@ def correct_the_key(db, found: Round, *, now: datetime = T0 + timedelta(days=2))
 def candidate_token(db, candidate: Candidate, *, now: datetime = T0) -> str:
     """A live lab session for the candidate (what POST /login gives), without the sitting's access code."""
     token = secrets.token_urlsafe(32)
-    db.add(CandidateSession(candidate_id=candidate.id, token_hash=attempts.hash_token(token), created_at=now,
+    db.add(CandidateSession(candidate_id=candidate.id, token_hash=sessions.hash_token(token), created_at=now,
                             machine="10.0.0.9 test"))
     db.flush()
     return token

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.room.attempts import RoomError
 from exam.room.models import Attempt, CandidateSession
 from exam.setup.models import Candidate, PaperItem, Sitting
@@ -41,7 +41,7 @@ def room_of(db, n=2, *, opened=True, starts_at=T0, minutes_long=None):
 
 
 def login(db, candidate, now, machine=MACHINE):
-    return attempts.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
+    return sessions.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
                           access_code=current_access_code(candidate.sitting, now), machine=machine, now=now)
 
 
@@ -152,14 +152,14 @@ def test_the_starts_at_rule_still_holds(db):
 
 def test_the_late_entry_cut_off_counts_from_the_opening_and_stops_during_a_pause(db):
     sitting, (early, late, later) = room_of(db, 3, opened=False)
-    assert attempts.late_entry_cutoff(sitting, T0 + minutes(40)) is None  # not opened: nobody turned away
+    assert sessions.late_entry_cutoff(sitting, T0 + minutes(40)) is None  # not opened: nobody turned away
     login(db, early, T0 + minutes(25))  # the proctor is late; candidates may still come in
     room.open_sitting(db, sitting, actor=ACTOR, reason="Máy chủ khởi động chậm", now=T0 + minutes(20))
-    assert attempts.late_entry_cutoff(sitting, T0 + minutes(21)) == T0 + minutes(35)
+    assert sessions.late_entry_cutoff(sitting, T0 + minutes(21)) == T0 + minutes(35)
     login(db, late, T0 + minutes(34))
     room.pause_room(db, sitting, actor=ACTOR, reason="Mất điện", now=T0 + minutes(30))
     room.resume_room(db, sitting, actor=ACTOR, reason="Có điện", now=T0 + minutes(33))
-    assert attempts.late_entry_cutoff(sitting, T0 + minutes(34)) == T0 + minutes(38)  # + the 3-minute pause
+    assert sessions.late_entry_cutoff(sitting, T0 + minutes(34)) == T0 + minutes(38)  # + the 3-minute pause
     login(db, later, T0 + minutes(37))
     latest = make_ready_candidates(db, 1, exam=early.exam, sitting=sitting)[0]
     with pytest.raises(RoomError, match="late_entry_closed"):
@@ -391,8 +391,8 @@ def test_an_absent_candidate_cannot_sign_in_until_the_mark_is_undone(db):
     # Signed in but never started (left ill): the session ends, and start is refused.
     result = login(db, signed_in, T0 + minutes(2))
     room.mark_absent(db, signed_in, actor=ACTOR, reason="Bỏ về trước khi làm bài", now=T0 + minutes(3))
-    assert attempts.session_for_token(db, result.token) is None
-    assert attempts.ended_session(db, result.token).end_reason == "absent"
+    assert sessions.session_for_token(db, result.token) is None
+    assert sessions.ended_session(db, result.token).end_reason == "absent"
     with pytest.raises(RoomError, match="marked_absent"):
         attempts.start(db, result.attempt, sitting, sections(db, signed_in), now=T0 + minutes(4))
     # Someone who started is present: they cannot be marked absent.
@@ -413,7 +413,7 @@ def test_a_move_ends_the_old_machines_session(db):
     sitting, (candidate,) = room_of(db, 1)
     result = login(db, candidate, T0 + minutes(1))
     assert room.admit_move(db, candidate, actor=ACTOR, reason="Máy 1 hỏng bàn phím", now=T0 + minutes(2)) == 1
-    assert attempts.ended_session(db, result.token).end_reason == "moved"
+    assert sessions.ended_session(db, result.token).end_reason == "moved"
     assert login(db, candidate, T0 + minutes(3), machine="10.1.1.41 Chrome").token
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import event, func, select
 
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
-from exam.room import attempts
+from exam.room import attempts, sessions
 from exam.setup.models import PaperItem, Sitting
 from exam.setup.sittings import current_access_code
 from tests.conftest import csrf_from
@@ -274,7 +274,7 @@ def test_the_room_json_for_200_seats_takes_as_many_queries_as_for_2(app, client,
         now = utcnow()
         plan = attempts.exam_sections(db, exam.id)
         for i, candidate in enumerate(people[:150]):
-            result = attempts.login(db, registration_no=candidate.registration_no,
+            result = sessions.login(db, registration_no=candidate.registration_no,
                                     date_of_birth=candidate.date_of_birth,
                                     access_code=current_access_code(sitting, now), machine=f"10.2.0.{i} x", now=now)
             attempts.start(db, result.attempt, sitting, plan, now=now)

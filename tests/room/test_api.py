@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-import pytest
 from sqlalchemy import select, text, update
 
 from exam.core.db import utcnow
@@ -15,6 +14,7 @@ from exam.room import api, attempts
 from exam.room.models import Attempt
 from exam.setup.models import Paper, PaperItem
 from exam.setup.sittings import ACCESS_CODE_SECONDS, current_access_code
+from question_bank.models import QuestionVersion
 from tests.factories import make_ready_candidates
 
 LAB_ADDR = "10.1.1.21"
@@ -61,22 +61,14 @@ class Machine:
         return self.call("PUT", f"/attempt/answers/{question_id}", body)
 
 
-@pytest.fixture
-def room(db):
-    candidates = make_ready_candidates(db, 2)  # a sitting open since a minute ago, papers drawn
-    db.commit()
-    return candidates
-
-
 def paper_key(db, candidate):
     """{question public id: (right option ids, wrong option ids, item)} from the stored paper and bank."""
-    from question_bank.models import QuestionVersion
-
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
     key = {}
     for item in paper.items:
         version = db.get(QuestionVersion, item.question_version_id)
-        right = [oid for oid, o in zip(item.option_ids, item.option_order) if version.options[o]["correct"]]
+        right = [oid for oid, o in zip(item.option_ids, item.option_order, strict=True)
+                 if version.options[o]["correct"]]
         key[item.public_id] = (right, [oid for oid in item.option_ids if oid not in right], item)
     return key
 
@@ -190,8 +182,6 @@ def walk_keys(value):
 
 
 def test_no_response_a_candidate_receives_tells_which_option_is_right(app, db, room):
-    from question_bank.models import QuestionVersion
-
     candidate = room[0]
     lab = Machine(app)
     lab.login(candidate)
@@ -359,28 +349,6 @@ def test_a_section_closes_on_time_and_the_next_opens_at_its_deadline(app, db, ro
     assert (attempt.section_position, attempt.section_started_at) == (2, closed_at)
 
 
-def test_the_sweeper_submits_at_the_deadline_without_the_client(app, db, room):
-    candidate = room[0]
-    lab = Machine(app)
-    lab.login(candidate)
-    questions = lab.call("POST", "/attempt/start").get_json()["questions"]
-    key = paper_key(db, candidate)
-    for seq, question in enumerate(questions[:2], start=1):
-        lab.save(question["id"], key[question["id"]][0], seq)
-    deadline = utcnow() - timedelta(seconds=30)
-    set_attempt(db, candidate, deadline=deadline)
-    # The machine is off; the server's sweeper closes the attempt.
-    assert api.ensure_sweeper(app) is None  # never started under TESTING: driven by hand here
-    assert api.Sweeper(app).sweep() == 1
-    assert api.Sweeper(app).sweep() == 0
-    attempt = attempt_of(db, candidate)
-    assert (attempt.status, attempt.submitted_by, attempt.submitted_at) == ("submitted", "deadline", deadline)
-    result = lab.call("GET", "/attempt/result").get_json()
-    assert [s["correct"] for s in result["sections"]] == [2, 0]
-    verdict = attempts.verify_attempt_history(db, attempt)
-    assert verdict.ok and verdict.count == 2
-
-
 # --- sessions: resume, moves, access codes -----------------------------------------------------------------
 
 def test_resume_after_relogin_from_the_same_machine_shows_every_acknowledged_answer(app, db, room):
@@ -439,8 +407,6 @@ def test_wrong_expired_and_other_room_codes_are_401_bad_access_code(app, db):
 
 
 def test_unknown_number_and_wrong_birth_date_look_the_same(app, db, room):
-    from datetime import date
-
     lab = Machine(app)
     unknown = lab.login(room[0], number="KHONG-TON-TAI")
     wrong_dob = lab.login(room[0], dob=date(1960, 2, 2))
@@ -526,34 +492,3 @@ def test_every_api_view_is_candidate_facing_and_documented(app):
     for code in api.ERRORS:
         assert code in spec, f"error code {code} missing from docs/openapi.yaml"
 
-
-def test_the_sweeper_thread_starts_with_the_first_request_outside_tests(database_url, tmp_path, db, room):
-    import time
-
-    from exam.app import create_app
-
-    candidate = room[0]
-    live = create_app({"DATABASE_URL": database_url, "SECRET_KEY": "test-secret", "ATTEMPT_SWEEP_SECONDS": 0.05},
-                      instance_path=str(tmp_path / "live"))
-    try:
-        assert not api._sweepers.get(id(live))
-        client = live.test_client()
-        now = utcnow()
-        token = client.post("/api/v1/login", json={
-            "registration_no": candidate.registration_no, "date_of_birth": candidate.date_of_birth.isoformat(),
-            "access_code": current_access_code(candidate.sitting, now)}).get_json()["token"]
-        client.post("/api/v1/attempt/start", headers={"Authorization": f"Bearer {token}"})
-        sweeper = api._sweepers[id(live)]
-        assert sweeper.thread.is_alive() and sweeper.thread.daemon
-        set_attempt(db, candidate, deadline=utcnow() - timedelta(minutes=1))
-        for _ in range(100):
-            if attempt_of(db, candidate).status == "submitted":
-                break
-            time.sleep(0.05)
-        assert attempt_of(db, candidate).submitted_by == "deadline"
-    finally:
-        sweeper = api._sweepers.pop(id(live), None)
-        if sweeper:
-            sweeper.stop.set()
-            sweeper.thread.join(5)
-        live.extensions["exam_db"].engine.dispose()

@@ -1,30 +1,33 @@
-"""The exam room's rules, tested directly with ``now`` passed in: login and the one-live-session rule,
-the clock and its sections, saves (sequenced, idempotent, hash-chained), submission and the deadline sweep."""
+"""The attempt's state machine (exam/room/attempts.py), tested directly with ``now`` passed in: the clock
+and its sections, saves (sequenced, idempotent), submission and the deadline sweep. The helpers here (a
+login, a started attempt, its items with the key, a save) serve the room's other rule tests too."""
 from __future__ import annotations
 
 import json
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.orm.attributes import set_committed_value
 
 from exam.audit.models import AuditEntry
-from exam.room import attempts
-from exam.room.attempts import RoomError
-from exam.room.models import Attempt, CandidateSession, Response, ResponseLog
+from exam.core.db import Driver
+from exam.room import attempt_view, attempts, history, sessions
+from exam.room.errors import RoomError
+from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, PaperItem
-from exam.setup.sittings import ACCESS_CODE_SECONDS, current_access_code
+from exam.setup.sittings import current_access_code
+from question_bank.models import QuestionVersion
 from tests.factories import make_ready_candidate, make_ready_candidates
 
-T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 GRACE = timedelta(seconds=10)
 MACHINE = "10.1.1.21 Mozilla/5.0 (Windows NT 10.0)"
 OTHER_MACHINE = "10.1.1.22 Mozilla/5.0 (Windows NT 10.0)"
 
 
 def login(db, candidate, now, *, machine=MACHINE, code=None, dob=None, number=None):
-    return attempts.login(db, registration_no=number or candidate.registration_no,
+    return sessions.login(db, registration_no=number or candidate.registration_no,
                           date_of_birth=dob or candidate.date_of_birth,
                           access_code=code or current_access_code(candidate.sitting, now), machine=machine, now=now)
 
@@ -41,13 +44,11 @@ def started(db, candidate, now=T0 + timedelta(minutes=1)):
 
 def items(db, attempt):
     """Paper items in order with the ids of their right and wrong options (the test knows the key)."""
-    from question_bank.models import QuestionVersion
-
     found = []
     for item in db.scalars(select(PaperItem).where(PaperItem.paper_id == attempt.paper_id)
                            .order_by(PaperItem.position)):
         version = db.get(QuestionVersion, item.question_version_id)
-        right = [oid for oid, original in zip(item.option_ids, item.option_order)
+        right = [oid for oid, original in zip(item.option_ids, item.option_order, strict=True)
                  if version.options[original]["correct"]]
         wrong = [oid for oid in item.option_ids if oid not in right]
         found.append({"item": item, "id": item.public_id, "right": right, "wrong": wrong, "type": version.qtype,
@@ -68,90 +69,6 @@ def save(db, attempt, question, choices, seq, now, flagged=None, machine=MACHINE
 def audit_entries(db, action):
     return db.scalars(select(AuditEntry).where(AuditEntry.action == action)
                       .order_by(AuditEntry.seq)).all()
-
-
-# --- login ---------------------------------------------------------------------------------------------
-
-def test_login_gives_a_token_stored_only_as_its_hash_and_is_audited(db):
-    candidate = make_ready_candidate(db, starts_at=T0)
-    result = login(db, candidate, T0 + timedelta(minutes=2))
-    db.commit()
-    stored = db.scalar(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id))
-    assert stored.token_hash == attempts.hash_token(result.token) != result.token
-    assert result.attempt.status == "not_started" and len(result.attempt.public_id) == 24
-    assert attempts.session_for_token(db, result.token)[1].id == candidate.id
-    entry = audit_entries(db, "candidate.login")[-1]
-    assert entry.actor == f"candidate:{candidate.registration_no}" and MACHINE in entry.details
-
-
-def test_unknown_number_and_wrong_birth_date_get_the_same_refusal_and_are_audited(db):
-    candidate = make_ready_candidate(db, starts_at=T0)
-    now = T0 + timedelta(minutes=2)
-    with pytest.raises(RoomError) as unknown:
-        login(db, candidate, now, number="KHONG-CO-9999")
-    with pytest.raises(RoomError) as wrong_dob:
-        login(db, candidate, now, dob=date(1970, 1, 1))
-    assert unknown.value.code == wrong_dob.value.code == "bad_credentials"
-    assert unknown.value.details == wrong_dob.value.details == {}
-    db.commit()
-    failures = audit_entries(db, "candidate.login_failed")
-    assert [e.actor for e in failures] == ["candidate:KHONG-CO-9999", f"candidate:{candidate.registration_no}"]
-    assert db.scalar(select(func.count()).select_from(CandidateSession)) == 0
-
-
-def test_wrong_expired_and_other_room_access_codes_are_refused(db):
-    first, = make_ready_candidates(db, 1, starts_at=T0, room="P.101")
-    other, = make_ready_candidates(db, 1, starts_at=T0, room="P.102")
-    now = T0 + timedelta(minutes=5)
-    current = current_access_code(first.sitting, now)
-    expired = current_access_code(first.sitting, now - timedelta(seconds=2 * ACCESS_CODE_SECONDS))
-    other_room = current_access_code(other.sitting, now)
-    wrong = f"{(int(current) + 1) % 1_000_000:06d}"
-    for code in {wrong, expired, other_room} - {current}:
-        with pytest.raises(RoomError) as refused:
-            login(db, first, now, code=code)
-        assert refused.value.code == "bad_access_code", code
-    # The code shown just before the rotation is still accepted (a candidate mid-typing).
-    previous = current_access_code(first.sitting, now - timedelta(seconds=ACCESS_CODE_SECONDS))
-    assert login(db, first, now, code=previous).token
-
-
-def test_no_login_before_the_sitting_and_none_after_late_entry_unless_started(db):
-    early, late = make_ready_candidates(db, 2, starts_at=T0)
-    with pytest.raises(RoomError, match="sitting_not_started"):
-        login(db, early, T0 - timedelta(seconds=30))
-    attempt = started(db, early, T0 + timedelta(minutes=1))
-    after_window = T0 + timedelta(minutes=early.sitting.late_entry_minutes, seconds=1)
-    with pytest.raises(RoomError, match="late_entry_closed"):
-        login(db, late, after_window)
-    # The candidate who started long ago may come back (machine crash), from the same machine.
-    assert login(db, early, after_window).attempt.id == attempt.id
-
-
-def test_one_live_session_until_the_proctor_admits_a_move(db):
-    candidate = make_ready_candidate(db, starts_at=T0)
-    now = T0 + timedelta(minutes=2)
-    first = login(db, candidate, now)
-    with pytest.raises(RoomError, match="active_elsewhere"):
-        login(db, candidate, now, machine=OTHER_MACHINE)
-    # The same machine (same address) may sign in again: the old token dies.
-    again = login(db, candidate, now + timedelta(seconds=5), machine=MACHINE.split()[0] + " Chrome/120")
-    assert attempts.session_for_token(db, first.token) is None
-    assert attempts.ended_session(db, first.token).end_reason == "replaced"
-    ended = attempts.admit_move(db, candidate, actor="giamthi", reason="máy 21 hỏng bàn phím", now=now + timedelta(
-        seconds=10))
-    assert ended == 1 and candidate.move_admitted_at is not None
-    assert attempts.session_for_token(db, again.token) is None
-    assert attempts.ended_session(db, again.token).end_reason == "moved"
-    moved = login(db, candidate, now + timedelta(seconds=20), machine=OTHER_MACHINE)
-    assert attempts.session_for_token(db, moved.token) is not None
-    # The admission is used up: the broken machine cannot take the session back.
-    with pytest.raises(RoomError, match="active_elsewhere"):
-        login(db, candidate, now + timedelta(seconds=30), machine=MACHINE)
-    db.commit()
-    assert audit_entries(db, "candidate.admit_move")[0].actor == "giamthi"
-    with pytest.raises(ValueError, match="reason"):
-        attempts.admit_move(db, candidate, actor="giamthi", reason=" ", now=now)
 
 
 # --- the clock ------------------------------------------------------------------------------------------
@@ -299,49 +216,6 @@ def test_another_candidates_question_is_not_found_like_a_missing_one(db):
     assert errors[0] == errors[1] == ("not_found", {})
 
 
-def test_every_save_is_logged_in_a_hash_chain_that_enters_the_audit_at_submission(db):
-    candidate = make_ready_candidate(db, starts_at=T0)
-    attempt = started(db, candidate, T0)
-    paper = items(db, attempt)
-    now = T0 + timedelta(minutes=1)
-    for seq, question in enumerate(paper[:4], start=1):
-        save(db, attempt, question["id"], question["wrong"][:1], seq, now + timedelta(seconds=seq))
-    save(db, attempt, paper[0]["id"], paper[0]["right"][:1], 5, now + timedelta(seconds=9), flagged=True)
-    attempts.submit(db, attempt, item_sections(db, attempt), now=now + timedelta(minutes=1))
-    db.commit()
-    verdict = attempts.verify_attempt_history(db, attempt)
-    assert verdict.ok and verdict.count == 5 == attempt.history_count
-    assert verdict.head_hash == attempt.history_hash
-    entry = audit_entries(db, "attempt.submit")[-1]
-    details = json.loads(entry.details)
-    assert (details["history_hash"], details["history_count"]) == (attempt.history_hash, 5)
-    assert details["submitted_by"] == "candidate" and entry.actor == f"candidate:{candidate.registration_no}"
-    # The log keeps every save, not only the latest: seq, server time, choices as canonical JSON, machine.
-    rows = db.execute(select(ResponseLog.seq, ResponseLog.choices, ResponseLog.machine, ResponseLog.at)
-                      .where(ResponseLog.attempt_id == attempt.id).order_by(ResponseLog.id)).all()
-    assert [r.seq for r in rows] == [1, 2, 3, 4, 5]
-    assert rows[-1].choices == json.dumps(paper[0]["right"][:1], separators=(",", ":"))
-    assert rows[0].machine == MACHINE and rows[0].at.endswith("Z")
-    # Altering a stored save (here in a copy: the table refuses UPDATE) breaks the chain.
-    log = [dict(r) for r in db.execute(select(*ResponseLog.__table__.c).where(
-        ResponseLog.attempt_id == attempt.id).order_by(ResponseLog.id)).mappings()]
-    log[1]["choices"] = json.dumps(paper[1]["right"][:1], separators=(",", ":"))
-    broken = attempts.verify_history(attempt.public_id, log)
-    assert not broken.ok and "save 2" in broken.problem
-    assert not attempts.verify_history(attempt.public_id, log[:1] + log[2:]).ok
-
-
-def test_the_save_log_refuses_update_and_delete(db):
-    candidate = make_ready_candidate(db, starts_at=T0)
-    attempt = started(db, candidate, T0)
-    question = items(db, attempt)[0]
-    save(db, attempt, question["id"], question["right"][:1], 1, T0 + timedelta(minutes=1))
-    db.commit()
-    with pytest.raises(Exception, match="append-only|refused"):
-        db.execute(text("UPDATE response_log SET choices = '[]'"))
-    db.rollback()
-
-
 # --- submission and the deadline ----------------------------------------------------------------------
 
 def test_submission_grades_the_saved_answers(db):
@@ -438,27 +312,8 @@ def test_resume_after_a_crash_keeps_every_acknowledged_answer(db):
     db.commit()
     again = login(db, candidate, T0 + timedelta(minutes=20))  # past late entry: started, so admitted
     assert again.attempt.id == attempt.id and again.attempt.last_seq == 3
-    answers = attempts.saved_answers(db, again.attempt)
+    answers = attempt_view.saved_answers(db, again.attempt)
     assert {k: v["choices"] for k, v in answers.items()} == {q["id"]: q["wrong"][:1] for q in paper[:3]}
-
-
-def test_close_overdue_and_admit_move_commands(db, runner):
-    candidate = make_ready_candidate(db, starts_at=datetime.now(timezone.utc) - timedelta(minutes=62), minutes=180)
-    started(db, candidate, datetime.now(timezone.utc) - timedelta(minutes=60))
-    db.commit()
-    result = runner.invoke(args=["exam", "close-overdue"])
-    assert result.exit_code == 0, result.output
-    assert candidate.registration_no in result.output and "closed 1 overdue attempts" in result.output
-    assert "closed 0" in runner.invoke(args=["exam", "close-overdue"]).output
-
-    exam_code = candidate.exam.code
-    result = runner.invoke(args=["candidates", "admit-move", exam_code, candidate.registration_no,
-                                 "--reason", "máy hỏng"])
-    assert result.exit_code == 0, result.output
-    assert "1 session(s) ended" in result.output
-    missing = runner.invoke(args=["candidates", "admit-move", exam_code, "KHONG-CO", "--reason", "x"])
-    assert missing.exit_code != 0 and "no candidate" in missing.output
-    assert runner.invoke(args=["candidates", "admit-move", exam_code, candidate.registration_no]).exit_code != 0
 
 
 # --- the exam room's token path: the driver-level usual case and the ORM rule agree ---------------------------
@@ -497,7 +352,7 @@ def test_token_saves_follow_the_same_rule_as_saves_on_the_attempt(db):
     token_save(db, result.token, later["id"], later["right"][:1], 5, rolled)
     db.expire_all()
     assert attempt.section_position == 2 and attempt.last_seq == 5 and attempt.history_count == 3
-    assert attempts.verify_attempt_history(db, attempt).ok
+    assert history.verify_attempt_history(db, attempt).ok
 
     # A paused room refuses; an ended token has no attempt.
     candidate.sitting.paused_at = rolled
@@ -505,9 +360,9 @@ def test_token_saves_follow_the_same_rule_as_saves_on_the_attempt(db):
     with pytest.raises(RoomError, match="room_paused"):
         token_save(db, result.token, later["id"], later["wrong"][:1], 6, rolled + timedelta(seconds=1))
     candidate.sitting.paused_at = None
-    attempts.logout(db, attempts.session_for_token(db, result.token)[0], candidate, now=rolled)
+    sessions.logout(db, sessions.session_for_token(db, result.token)[0], candidate, now=rolled)
     assert token_save(db, result.token, later["id"], later["wrong"][:1], 6, rolled) is None
-    assert attempts.live_attempt(attempts.Driver(db), result.token) is None
+    assert attempts.live_attempt(Driver(db), result.token) is None
 
 
 def test_a_token_heartbeat_updates_the_machine_and_an_outage_is_audited(db):

@@ -1,4 +1,4 @@
-"""Group commit (exam/save_batch.py): many saves in one transaction, each acknowledged with its own
+"""Group commit (exam/room/group_commit.py): many saves in one transaction, each acknowledged with its own
 answer only after the commit; a refused save spoils nothing else; a failed commit writes nothing.
 
 The batches are made deterministic by holding the writer thread on a gate: every write queued
@@ -10,12 +10,12 @@ import time
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import create_engine, func, select, update
 from sqlalchemy.exc import OperationalError
 
-from exam.core.db import utcnow
+from exam.core.db import Driver, DriverStatement, utcnow
 from exam.room import group_commit as save_batch
-from exam.room.attempts import RoomError
+from exam.room.errors import RoomError
 from exam.room.models import Attempt, Response, ResponseLog
 from exam.setup.models import Candidate, Paper
 from exam.setup.sittings import current_access_code
@@ -201,8 +201,6 @@ def test_a_refusal_that_closes_the_attempt_keeps_the_closing(app, db, labs):
 @pytest.mark.parametrize("light", [False, True])
 def test_an_unexpected_error_undoes_only_its_own_write(app, db, labs, light):
     """Either savepoint: the ORM's, or the driver's own one that the exam-room operations (``light``) take."""
-    from exam.core.db import Driver, DriverStatement
-
     lab = labs[0]
     committer = save_batch.committer(app)
     attempt_id = stored(db, lab.candidate)[0].id
@@ -263,25 +261,6 @@ def test_a_failed_commit_answers_503_to_the_whole_batch_and_writes_nothing(app, 
     assert log_count(db) == logged + 4
 
 
-def test_batching_off_gives_the_same_answers_in_the_requests_own_transaction(app, db, labs):
-    app.config["SAVE_BATCHING"] = "off"
-    lab = labs[0]
-    before = save_batch.committer(app).stats.writes
-    q = lab.questions[0]
-    assert lab.save(q, 0, 2).status_code == 200
-    assert lab.save(q, 1, 1).status_code == 409
-    assert lab.save(q, 0, 2).status_code == 200
-    assert save_batch.committer(app).stats.writes == before
-
-
-def test_auto_means_on_for_sqlite_only(app):
-    app.config["SAVE_BATCHING"] = "auto"
-    assert save_batch.batching_enabled(app) is app.extensions["exam_db"].is_sqlite
-    for value, expected in (("on", True), ("off", False), (True, True), (False, False)):
-        app.config["SAVE_BATCHING"] = value
-        assert save_batch.batching_enabled(app) is expected
-
-
 def test_work_outside_the_candidate_api_runs_in_one_batch_too(app, db):
     """The committer takes any write: a RoomError is handed back to its caller, the batch still commits."""
     candidate, = make_ready_candidates(db, 1)
@@ -305,8 +284,6 @@ def test_work_outside_the_candidate_api_runs_in_one_batch_too(app, db):
 
 
 def test_writer_turns_of_one_sqlite_file_exclude_each_other(tmp_path):
-    from sqlalchemy import create_engine
-
     engine = create_engine(f"sqlite:///{tmp_path / 'exam.sqlite3'}")
     first, second = save_batch.WriterTurn.for_engine(engine), save_batch.WriterTurn.for_engine(engine)
     assert first.path == f"{tmp_path / 'exam.sqlite3'}-writer.lock"

@@ -1,14 +1,16 @@
-"""The room lane (exam/room_lane.py): answer saves and heartbeats answered beneath Flask's dispatch,
+"""The room lane (exam/room/lane.py): answer saves and heartbeats answered beneath Flask's dispatch,
 with the same answers as the API's views. Each case is sent twice: through the app as served (the lane
 first) and straight to the Flask app behind it, and the two answers must agree."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
 from werkzeug.test import Client
 
 from exam.core.headers import SECURITY_HEADERS
 from exam.room.lane import RoomLane
-from tests.room.test_api import LAB_ADDR, Machine, error_of, room  # noqa: F401 - the fixture
+from exam.room.models import ResponseLog
+from tests.room.test_api import LAB_ADDR, Machine, error_of
 
 VOLATILE = {"server_time", "saved_at", "deadline", "section_deadline"}
 
@@ -55,7 +57,7 @@ def test_saves_and_heartbeats_skip_flask_and_answer_as_the_views_do(app, db, roo
                 behind.call("POST", "/attempt/heartbeat", {"answered": 2}),
                 behind.call("POST", "/attempt/heartbeat")]
     assert len(flask_requests) == before + 3
-    for lane, view in zip(by_lane, by_flask):
+    for lane, view in zip(by_lane, by_flask, strict=True):
         assert lane.status_code == view.status_code == 200
         assert lane.mimetype == view.mimetype == "application/json"
         for name in ("Cache-Control", "Pragma", *(name for name, _ in SECURITY_HEADERS)):
@@ -108,10 +110,6 @@ def test_what_the_lane_does_not_judge_goes_to_flask_whole(app, db, room, flask_r
 
 
 def test_the_lane_records_the_lab_machine_as_the_views_do(app, db, room):
-    from sqlalchemy import select
-
-    from exam.room.models import ResponseLog
-
     lab, behind, questions = started(app, room[0])
     lab.save(questions[0]["id"], [questions[0]["options"][0]["id"]], 1)
     behind.save(questions[1]["id"], [questions[1]["options"][0]["id"]], 2)

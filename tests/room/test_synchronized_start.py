@@ -4,6 +4,9 @@ checked against the paper as stored, section by section as they open; no timings
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -13,10 +16,11 @@ from sqlalchemy import select, text, update
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
 from exam.core.db import Driver, utcnow
-from exam.room import api, attempts, paper_cache
-from exam.room.attempts import RoomError
+from exam.room import api, attempt_view, attempts, paper_cache, sessions, writer_client
+from exam.room.errors import RoomError
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, Paper, PaperItem, Sitting
+from question_bank.models import QuestionVersion
 from tests.factories import SMALL_SECTIONS, make_ready_candidates
 from tests.room.test_api import Machine, paper_key
 from tests.room.test_attempts import GRACE, T0, login
@@ -28,8 +32,6 @@ QUESTION_KEYS = ["id", "section", "number", "type", "text", "options", "image_ur
 
 def paper_as_stored(db, candidate, positions) -> list[dict]:
     """The questions of the sections at ``positions`` straight from the stored paper and bank (no cache)."""
-    from question_bank.models import QuestionVersion
-
     db.expire_all()
     position_of = {s.id: s.position for s in attempts.exam_sections(db, candidate.exam_id)}
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidate.id))
@@ -41,7 +43,7 @@ def paper_as_stored(db, candidate, positions) -> list[dict]:
         questions.append({"id": item.public_id, "section": position_of[item.section_id], "number": item.position,
                           "type": "multiple" if version.qtype == "multiple" else "single", "text": version.text,
                           "options": [{"id": option_id, "text": version.options[original]["text"]}
-                                      for option_id, original in zip(item.option_ids, item.option_order)],
+                                      for option_id, original in zip(item.option_ids, item.option_order, strict=True)],
                           "image_url": None})
     return questions
 
@@ -262,11 +264,11 @@ def test_a_token_start_is_refused_as_the_rule_refuses_and_writes_nothing(db, cha
 def test_a_token_start_needs_a_live_session(db):
     candidate, = make_ready_candidates(db, 1, starts_at=T0)
     result = login(db, candidate, T0)
-    attempts.logout(db, result.candidate_session, candidate, now=T0)
+    sessions.logout(db, result.candidate_session, candidate, now=T0)
     db.commit()
     assert attempts.start_for_token(db, result.token, now=T0, grace=GRACE) is False
     assert attempts.start_for_token(db, "", now=T0, grace=GRACE) is False
-    assert attempts.attempt_view(Driver(db), result.token) is None
+    assert attempt_view.attempt_view(Driver(db), result.token) is None
     db.rollback()
     assert db.get(Attempt, result.attempt.id).status == "not_started"
 
@@ -282,14 +284,12 @@ def test_the_start_answers_with_the_body_of_get_attempt(app, db):
         {k: v for k, v in read.items() if k != "server_time"}
     assert started["attempt"]["status"] == "in_progress"
     db.rollback()  # a fresh read: the lazy loads above began a snapshot before the start
-    view = attempts.attempt_view(Driver(db), lab.token)
+    view = attempt_view.attempt_view(Driver(db), lab.token)
     assert view.status == "in_progress" and utcnow() - timedelta(minutes=5) < view.started_at <= utcnow()
     assert started["attempt"]["started_at"] == api.iso(view.started_at)
 
 
 def test_a_lab_starts_through_the_writer_process(app, db):
-    from exam.room import writer as writer_process
-
     if not app.extensions["exam_db"].is_sqlite:
         pytest.skip("the writer process serves SQLite")
     app.config.update(SAVE_BATCHING="on", SAVE_WRITER="process")
@@ -297,13 +297,13 @@ def test_a_lab_starts_through_the_writer_process(app, db):
         first, second, absent = make_ready_candidates(db, 3)
         db.commit()
         labs = [Machine(app, addr=f"10.1.1.{40 + n}") for n in range(3)]
-        for lab, candidate in zip(labs, (first, second, absent)):
+        for lab, candidate in zip(labs, (first, second, absent), strict=True):
             lab.login(candidate)
         db.rollback()  # no stale read snapshot: SQLite would refuse to upgrade it to a write
         db.execute(update(Candidate).where(Candidate.id == absent.id).values(absent_at=utcnow()))
         db.commit()
         started = checked(labs[0].call("POST", "/attempt/start"))
-        assert writer_process.client(app)._started.poll() is None  # the writer process did it
+        assert writer_client.client(app)._started.poll() is None  # the writer process did it
         assert started["attempt"]["status"] == "in_progress"
         assert started["questions"] == paper_as_stored(db, first, {1})
         assert checked(labs[0].call("POST", "/attempt/start"))["attempt"]["started_at"] == \
@@ -314,28 +314,22 @@ def test_a_lab_starts_through_the_writer_process(app, db):
         labs[1].call("POST", "/logout")
         assert labs[1].call("POST", "/attempt/start").get_json()["error"]["code"] == "invalid_token"
     finally:
-        running = writer_process.client(app)._started
+        running = writer_client.client(app)._started
         if running is not None and running.poll() is None:
             running.terminate()
             running.wait(10)
 
 
 def test_a_login_has_the_writer_process_up_before_the_lab_presses_start(app, db):
-    import os
-    import signal
-    import time
-
-    from exam.room import writer as writer_process
-
     if not app.extensions["exam_db"].is_sqlite:
         pytest.skip("the writer process serves SQLite")
     app.config.update(SAVE_BATCHING="on", SAVE_WRITER="process")
-    writers = writer_process.client(app)
+    writers = writer_client.client(app)
 
     def held_writer():
         for _ in range(500):  # the warm-up runs beside the login; wait for it (10 s at most)
             held = writers._held
-            if held is not None and writer_process._alive(held[1]):
+            if held is not None and writer_client._alive(held[1]):
                 return writers._started
             time.sleep(0.02)
         raise AssertionError("no writer held after the login")

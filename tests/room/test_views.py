@@ -66,7 +66,7 @@ def test_page_renders_uncached_in_vietnamese(client, url):
 
 
 def test_every_page_is_marked_candidate_facing(app):
-    for url, endpoint in PAGES.items():
+    for endpoint in PAGES.values():
         assert getattr(app.view_functions[endpoint], "candidate_facing", False), endpoint
     served = {rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith("exam_room.")}
     assert served == set(PAGES.values())

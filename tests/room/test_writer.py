@@ -1,6 +1,7 @@
-"""The writer process (exam/writer_process.py): the answer saves and heartbeats of every worker applied by
-one process of its own, with the same answers as in the worker's own group commit; started on demand,
-and started again after it dies, with nothing acknowledged lost."""
+"""The writer process (exam/room/writer.py, reached through exam/room/writer_client.py): the answer saves
+and heartbeats of every worker applied by one process of its own, with the same answers as in the
+worker's own group commit; started on demand, and started again after it dies, with nothing acknowledged
+lost."""
 from __future__ import annotations
 
 import os
@@ -11,9 +12,9 @@ import time
 import pytest
 from sqlalchemy import select
 
-from exam.core.db import utcnow
-from exam.room import group_commit as save_batch
+from exam.core.db import make_engine, utcnow
 from exam.room import writer as writer_process
+from exam.room import writer_client
 from exam.room.models import Attempt, Response
 from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates
@@ -25,7 +26,7 @@ def app(app):
         pytest.skip("the writer process serves SQLite (PostgreSQL takes concurrent writers itself)")
     app.config.update(SAVE_BATCHING="on", SAVE_WRITER="process")
     yield app
-    started = writer_process.client(app)._started
+    started = writer_client.client(app)._started
     if started is not None and started.poll() is None:
         started.terminate()
         started.wait(10)
@@ -51,16 +52,6 @@ class Machine:
                          {"choices": [question["options"][option]["id"]], "seq": seq})
 
 
-def test_the_process_is_on_by_default_for_sqlite_outside_tests_only(app):
-    app.config["SAVE_WRITER"] = "auto"
-    assert not writer_process.process_enabled(app)  # tests run the thread unless they ask
-    app.testing = False
-    assert writer_process.process_enabled(app)
-    app.config["SAVE_BATCHING"] = "off"
-    assert not writer_process.process_enabled(app)
-    app.testing = True
-
-
 def test_saves_and_heartbeats_through_the_writer_process(app, db):
     candidates = make_ready_candidates(db, 4)
     db.commit()
@@ -69,7 +60,7 @@ def test_saves_and_heartbeats_through_the_writer_process(app, db):
     saved = first.save(0, 1, 5)
     assert saved.status_code == 200, saved.get_json()
     assert saved.get_json()["seq"] == 5 and saved.get_json()["question_id"] == first.questions[0]["id"]
-    assert writer_process.client(app)._started.poll() is None  # it is the process that answered
+    assert writer_client.client(app)._started.poll() is None  # it is the process that answered
     # The rules' answers cross the socket unchanged.
     stale = first.save(0, 2, 4)
     assert stale.status_code == 409 and stale.get_json()["error"]["current_seq"] == 5
@@ -113,7 +104,7 @@ def test_a_writer_that_dies_is_started_again_and_the_resent_save_lands(app, db):
     db.commit()
     machine = Machine(app, candidate)
     assert machine.save(0, 1, 1).status_code == 200
-    started = writer_process.client(app)._started
+    started = writer_client.client(app)._started
     os.kill(started.pid, signal.SIGKILL)
     started.wait(10)
     # The page sends the save again until it is acknowledged (503 while the writer is gone).
@@ -124,29 +115,16 @@ def test_a_writer_that_dies_is_started_again_and_the_resent_save_lands(app, db):
             break
         assert answer.status_code == 503, answer.get_json()
     assert answer.status_code == 200
-    assert writer_process.client(app)._started.pid != started.pid
+    assert writer_client.client(app)._started.pid != started.pid
     db.rollback()
     attempt = db.scalar(select(Attempt).where(Attempt.candidate_id == candidate.id))
     assert db.scalar(select(Response.seq).where(Response.attempt_id == attempt.id)) == 2
-
-
-def test_the_thread_setting_keeps_the_writes_in_the_worker(app, db):
-    app.config["SAVE_WRITER"] = "thread"
-    candidate = make_ready_candidates(db, 1)[0]
-    db.commit()
-    machine = Machine(app, candidate)
-    before = save_batch.committer(app).stats.writes
-    assert machine.save(0, 1, 1).status_code == 200
-    assert save_batch.committer(app).stats.writes == before + 1
-    assert writer_process.client(app)._started is None
 
 
 @pytest.mark.parametrize("restart", [True, False])
 def test_the_writers_log_is_copied_aside_and_restarted_short(tmp_path, restart):
     """The writer's connections never checkpoint at commit; the checkpointer's copies and the loop's
     restart keep the write-ahead log short under a continuous load."""
-    from exam.core.db import make_engine
-
     engine = make_engine(f"sqlite:///{tmp_path / 'wal.sqlite3'}")
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE answer (id INTEGER PRIMARY KEY, body TEXT)")

@@ -81,7 +81,7 @@ def test_submission_stores_the_final_choices_as_displayed_masks(db):
     from datetime import timedelta
 
     from exam.grading.runs import load_exam_arrays
-    from exam.room import attempts
+    from exam.room import attempts, sessions
     from exam.room.models import Attempt
     from exam.setup.models import Exam
     from exam.setup.sittings import current_access_code
@@ -90,7 +90,7 @@ def test_submission_stores_the_final_choices_as_displayed_masks(db):
     candidate, other = make_ready_candidates(db, 2)
     db.commit()
     now = utcnow()
-    result = attempts.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
+    result = sessions.login(db, registration_no=candidate.registration_no, date_of_birth=candidate.date_of_birth,
                             access_code=current_access_code(candidate.sitting, now), machine="10.0.0.1 x", now=now)
     sections = attempts.exam_sections(db, candidate.exam_id)
     attempt = attempts.start(db, result.attempt, candidate.sitting, sections, now=now)
