@@ -428,7 +428,7 @@ def round2_scores_csv(db_session, exam) -> bytes:
 def propose_demo_correction(db_session, exam, now) -> None:
     """A board member proposes voiding a question of the general-knowledge section (everyone gets its mark):
     it awaits a second board member, and the merit page previews whose rank it would change."""
-    from exam.grading import runs as results
+    from exam.grading import corrections
     from exam.grading.models import KeyCorrection
     from exam.setup.models import ExamPool
 
@@ -437,6 +437,6 @@ def propose_demo_correction(db_session, exam, now) -> None:
     section = exam.sections[0]
     version = db_session.scalar(select(ExamPool.question_version_id).where(
         ExamPool.cell_id.in_([cell.id for cell in section.cells])).order_by(ExamPool.question_version_id).limit(1))
-    results.propose_correction(db_session, exam, version, "void_award", None,
-                               "Câu hỏi có hai phương án cùng đúng theo văn bản mới (Luật sửa đổi 2025): đề nghị hủy "
-                               "câu, mọi thí sinh được điểm.", CLI_ACTOR, now)
+    corrections.propose_correction(db_session, exam, version, "void_award", None,
+                                   "Câu hỏi có hai phương án cùng đúng theo văn bản mới (Luật sửa đổi 2025): đề nghị "
+                                   "hủy câu, mọi thí sinh được điểm.", CLI_ACTOR, now)
