@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from exam.audit.models import AuditEntry
 from exam.grading import arrays, corrections, runs
-from exam.grading.models import KeyCorrection
+from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
 from exam.setup.models import Exam, Paper, PaperItem
+from question_bank.models import QuestionVersion
 from tests.factories import make_ready_candidates
 from tests.grading.helpers import T0, correct_options, right_answers, sit
 
@@ -91,7 +92,6 @@ def test_reasons_are_required_and_rejection_is_logged(db, sat):
 
 def test_proposals_are_checked(db, sat):
     exam, candidates = sat
-    from question_bank.models import QuestionVersion
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id))
     version = next(v for v in (db.get(QuestionVersion, i.question_version_id) for i in paper.items)
                    if v.qtype == "single")
@@ -119,7 +119,6 @@ def test_approving_changes_nothing_until_the_exam_is_regraded(db, sat):
     exam, candidates = sat
     before = runs.grade_exam(db, exam, actor="b", now=T0)
     approved(db, exam, item_at(db, candidates[0], 5).question_version_id, "void_award")
-    from exam.grading.models import CandidateScore
     stored = {s.candidate_id: s.total for s in db.scalars(select(CandidateScore))}
     assert stored == before.totals  # nothing published or rescored by the approval itself
     after = runs.grade_exam(db, exam, actor="b", now=T0)
@@ -129,7 +128,6 @@ def test_approving_changes_nothing_until_the_exam_is_regraded(db, sat):
 
 def test_rekey_changes_scores(db, sat):
     exam, candidates = sat
-    from question_bank.models import QuestionVersion
     item = item_at(db, candidates[0], 1)  # candidate 0 answered it right (positions 1-2 right)
     version = db.get(QuestionVersion, item.question_version_id)
     old_key = correct_options(version)
@@ -194,7 +192,6 @@ def test_void_remove_changes_totals_and_the_pass_rule_count(db, sat):
             was_right = had.position <= 2 + index
             assert after.totals[candidate.id] == before.totals[candidate.id] - (1 if was_right else 0)
     # The stored rows carry the reduced count too.
-    from exam.grading.models import CandidateScore
     stored = db.get(CandidateScore, candidates[0].id)
     sections = runs.stored_scores(db, exam).record(candidates[0].id)["sections"]
     assert sections[0]["questions"] == 4 and stored.passed is False  # section 2: 0 of 3
@@ -212,7 +209,6 @@ def test_preview_lists_whose_score_changes(db, sat):
     assert change.new["total"] == change.old["total"] + 1
     assert [c.candidate.registration_no for c in changes] == sorted(c.candidate.registration_no for c in changes)
     assert db.scalar(select(KeyCorrection.status)) == "proposed"  # nothing decided, nothing written
-    from exam.grading.models import GradingRun
     assert db.scalar(select(GradingRun.id).limit(1)) is None
 
 

@@ -3,14 +3,17 @@ question version, checked against a straightforward computation from the rows; s
 question page; the permutation table."""
 from __future__ import annotations
 
+from io import BytesIO
+
 import numpy as np
 import pytest
 from sqlalchemy import select
 
 from exam.grading import corrections, item_stats, runs
 from exam.grading.models import GradingRun, ItemStatistic
-from exam.room.models import Response
+from exam.room.models import Attempt, Response
 from exam.setup.models import Exam, Paper
+from question_bank.models import QuestionVersion
 from tests.conftest import login
 from tests.factories import make_ready_candidates
 from tests.grading.helpers import T0, correct_options, random_answers, sit
@@ -29,11 +32,8 @@ def test_permutation_table_maps_displayed_masks_to_the_authors_order():
 
 def brute_force(db, exam):
     """Per version: n, right, and per author option how many chose it, straight from the rows."""
-    from question_bank.models import QuestionVersion
-
     found = {}
     for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
-        from exam.room.models import Attempt
         attempt = db.scalar(select(Attempt).where(Attempt.paper_id == paper.id))
         if attempt is None or attempt.status != "submitted":
             continue
@@ -79,7 +79,6 @@ def test_a_rekeyed_question_is_analysed_against_its_new_key(db):
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=4, blank=0.0))
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id))
-    from question_bank.models import QuestionVersion
     version = next(v for v in (db.get(QuestionVersion, i.question_version_id) for i in paper.items)
                    if v.qtype == "single")
     new_key = [j for j in range(len(version.options)) if j not in correct_options(version)][0]
@@ -122,8 +121,6 @@ def test_the_bank_question_page_shows_how_the_question_performed(db, client, sta
 
 
 def test_xlsx_has_a_row_per_question_and_the_test_statistics(db):
-    from io import BytesIO
-
     from openpyxl import load_workbook
 
     candidates = make_ready_candidates(db, 6)
@@ -148,7 +145,6 @@ def test_cells_and_matrices_give_the_same_analysis_with_every_kind_of_correction
                                        multiple_scoring="partial")
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=31))
-    from question_bank.models import QuestionVersion
     versions = [db.get(QuestionVersion, i.question_version_id)
                 for i in db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id)).items]
     single = [v for v in versions if v.qtype == "single"]

@@ -11,8 +11,8 @@ from exam.audit.models import AuditEntry
 from exam.grading import arrays, runs
 from exam.grading.models import CandidateScore, GradingRun
 from exam.setup.models import Exam, Paper
-from tests.factories import make_ready_candidates
-from tests.grading.helpers import T0, random_answers, right_answers, sit
+from tests.factories import make_exam, make_ready_candidates
+from tests.grading.helpers import T0, correct_options, random_answers, right_answers, sit
 
 # Section 1: 4 hard (some multiple-answer in the demo bank) + 2 easy; section 2: 3 easy.
 MIXED_SECTIONS = (
@@ -53,7 +53,6 @@ def test_negative_marking_and_blanks_hand_case(db):
     exam = exam_of(db, candidates)
 
     def choose(index, item, version):  # right, right, wrong, blank, blank | right, wrong, wrong
-        from tests.grading.helpers import correct_options
         right = correct_options(version)
         wrong = [j for j in range(len(version.options)) if j not in right][:1]
         return {1: right, 2: right, 3: wrong, 6: right, 7: wrong, 8: wrong}.get(item.position, [])
@@ -126,7 +125,6 @@ def test_only_submitted_attempts_are_graded_and_draft_exams_refused(db):
     sit(db, candidates[:2], random_answers(seed=1))
     outcome = runs.grade_exam(db, exam, actor="b", now=T0)
     assert sorted(outcome.totals) == sorted(c.id for c in candidates[:2])
-    from tests.factories import make_exam
     draft = make_exam(db, publish=False)
     with pytest.raises(arrays.ResultsError) as refused:
         runs.grade_exam(db, draft, actor="b", now=T0)

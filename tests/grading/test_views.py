@@ -10,6 +10,7 @@ from sqlalchemy import select
 from exam.grading import corrections, runs
 from exam.grading.models import GradingRun, KeyCorrection
 from exam.setup.models import Exam, Paper
+from question_bank.models import QuestionVersion
 from tests.conftest import csrf_from, login
 from tests.factories import make_ready_candidates
 from tests.grading.helpers import T0, random_answers, right_answers, sit
@@ -76,7 +77,6 @@ def test_two_people_on_the_page(app, db, staff, graded_exam):
     page_url = f"/board/results/{exam.code}"
     first, first_user = signed_in(app, staff, "board")
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id))
-    from question_bank.models import QuestionVersion
     question_id = db.get(QuestionVersion, paper.items[0].question_version_id).question_id
 
     refused = post(first, page_url, f"{page_url}/corrections", {"question": str(question_id), "action": "void_award",
