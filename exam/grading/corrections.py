@@ -91,6 +91,8 @@ def last_per_version(corrections: Sequence[CorrectionSpec]) -> list[CorrectionSp
 
 def apply_corrections(session: Session, arrays: ExamArrays, pool: PoolVersions, rules: SectionRules,
                       corrections: Sequence[CorrectionSpec]) -> CorrectedKey:
+    """The arrays as scored after ``corrections`` (applied in order): the loaded arrays are copied before a
+    correction changes them, never written to (the inputs hash is of the arrays as loaded)."""
     key, chosen = arrays.key, arrays.chosen
     awarded = removed = None
     author_key = pool.key.copy()
