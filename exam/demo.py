@@ -425,6 +425,6 @@ def propose_demo_correction(db_session, exam, now) -> None:
     section = exam.sections[0]
     version = db_session.scalar(select(ExamPool.question_version_id).where(
         ExamPool.cell_id.in_([cell.id for cell in section.cells])).order_by(ExamPool.question_version_id).limit(1))
-    results.propose_correction(db_session, exam, version, "void_award", None,
-                               "Câu hỏi có hai phương án cùng đúng theo văn bản mới (Luật sửa đổi 2025): đề nghị hủy "
-                               "câu, mọi thí sinh được điểm.", CLI_ACTOR, now)
+    corrections.propose_correction(db_session, exam, version, "void_award", None,
+                                   "Câu hỏi có hai phương án cùng đúng theo văn bản mới (Luật sửa đổi 2025): đề nghị "
+                                   "hủy câu, mọi thí sinh được điểm.", CLI_ACTOR, now)

@@ -7,7 +7,7 @@ no font on the viewer's machine and references nothing outside itself. The XML p
 left out and ``href`` replaces ``xlink:href``: the string can be written to a ``.svg`` file
 or put inline in a page (``{{ svg | safe }}``) as it is.
 
-Both functions take the results of ``exam.item_analysis`` or their ``to_dict()`` form (as
+Both functions take the results of ``exam.grading.item_analysis`` or their ``to_dict()`` form (as
 stored in a question's history), and labels that default to Vietnamese; pass translated
 ``labels`` for another interface language.
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
@@ -87,7 +88,7 @@ def score_histogram_svg(distribution: Any, title: str, *, labels: Mapping[str, s
     figure = Figure(figsize=(7.5, 3.6), layout="constrained")
     axes = figure.add_subplot()
     if counts:
-        widths = [b - a for a, b in zip(edges, edges[1:])]
+        widths = [b - a for a, b in zip(edges, edges[1:], strict=False)]
         axes.bar(edges[:-1], counts, width=widths, align="edge", color=_COLOURS["bar"], edgecolor="white",
                  linewidth=0.5)
         axes.set_xlim(edges[0], edges[-1])

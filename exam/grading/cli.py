@@ -22,10 +22,12 @@ from sqlalchemy import select
 
 from exam.accounts.models import User
 from exam.core.commands import CLI_ACTOR, exam_cli, require_schema, transactional
-from exam.core.db import utcnow
-from exam.grading import item_stats
-from exam.grading import runs as results
+from exam.core.db import get_session, utcnow
+from exam.grading import corrections, item_stats, runs
+from exam.grading.arrays import ResultsError
 from exam.grading.models import KeyCorrection
+from exam.merit import lists as merit_lists
+from exam.merit import ranking as merit_rules
 from exam.setup.exams import exam_or_exit
 
 
@@ -36,7 +38,7 @@ def _board_member(db_session, username: str) -> str:
     return user.username
 
 
-def _fail(exc: results.ResultsError):
+def _fail(exc: ResultsError):
     raise click.ClickException(str(exc)) from exc
 
 
@@ -53,9 +55,6 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
     With --merit, also build the exam's draft merit list from the scores just graded (handed over in
     memory, not read back; ranked while the item analysis computes on the other core). Prints the
     run's summary, its hashes (also in the audit chain) and the time of each step."""
-    from exam.merit import lists as merit_lists
-    from exam.merit import ranking as merit_rules
-
     require_schema()
     exam = exam_or_exit(db_session, code)
     started = time.perf_counter()
@@ -71,10 +70,10 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
             ranking["seconds"] = time.perf_counter() - began
 
     try:
-        outcome = results.grade_exam(db_session, exam, actor=CLI_ACTOR, now=now,
-                                     corrections=None if no_corrections else "approved",
-                                     meanwhile=rank if merit else None)
-    except results.ResultsError as exc:
+        outcome = runs.grade_exam(db_session, exam, actor=CLI_ACTOR, now=now,
+                                  corrections=None if no_corrections else "approved",
+                                  meanwhile=rank if merit else None)
+    except ResultsError as exc:
         _fail(exc)
     except (merit_rules.MeritRejected, merit_lists.MeritListError) as exc:
         raise click.ClickException(f"graded, but the merit list cannot be built (nothing saved): {exc}") from exc
@@ -119,12 +118,10 @@ def exam_grade(db_session, code: str, no_corrections: bool, merit: bool):
 @click.option("--all", "show_all", is_flag=True, help="List every question, not only the flagged ones.")
 def exam_items(code: str, out: Path | None, show_all: bool):
     """The item analysis of EXAM's latest grading run: test statistics and flagged questions."""
-    from exam.core.db import get_session
-
     require_schema()
     db_session = get_session()
     exam = exam_or_exit(db_session, code)
-    run = results.latest_run(db_session, exam)
+    run = runs.latest_run(db_session, exam)
     rows = item_stats.stored_items(db_session, exam)
     if run is None or not rows:
         raise click.ClickException(f"exam {exam.code} has no item analysis yet: run `flask --app wsgi exam grade "
@@ -165,7 +162,7 @@ exam_cli.add_command(key_correct)
 @click.argument("code", metavar="EXAM")
 @click.option("--question", "question_id", type=int, help="The bank's question number (its version in the exam).")
 @click.option("--version", "version_id", type=int, help="Or the question version id.")
-@click.option("--action", type=click.Choice(results.CORRECTION_ACTIONS), required=True,
+@click.option("--action", type=click.Choice(corrections.CORRECTION_ACTIONS), required=True,
               help="rekey: a new key; void_award: everyone gets the marks; void_remove: out of the test.")
 @click.option("--correct", default="", help="For rekey: the correct options, e.g. B or A,C (author's order).")
 @click.option("--reason", required=True, help="Why (required, written into the audit log).")
@@ -180,11 +177,11 @@ def correction_propose(db_session, code, question_id, version_id, action, correc
         raise click.ClickException("give either --question or --version")
     try:
         if version_id is None:
-            version_id = results.version_for_question(db_session, exam, question_id)
-        options = results.parse_options(correct) if action == "rekey" else None
-        correction = results.propose_correction(db_session, exam, version_id, action, options, reason,
-                                                who, utcnow())
-    except results.ResultsError as exc:
+            version_id = corrections.version_for_question(db_session, exam, question_id)
+        options = corrections.parse_options(correct) if action == "rekey" else None
+        correction = corrections.propose_correction(db_session, exam, version_id, action, options, reason,
+                                                    who, utcnow())
+    except ResultsError as exc:
         _fail(exc)
     click.echo(f"proposed correction {correction.id} ({action}) of question version {version_id}; "
                f"another board member must approve it: "
@@ -209,8 +206,8 @@ def correction_approve(db_session, correction_id, username, note):
     who = _board_member(db_session, username)
     correction = _correction(db_session, correction_id)
     try:
-        results.approve_correction(db_session, correction, actor=who, now=utcnow(), note=note)
-    except results.ResultsError as exc:
+        corrections.approve_correction(db_session, correction, actor=who, now=utcnow(), note=note)
+    except ResultsError as exc:
         _fail(exc)
     click.echo(f"approved correction {correction.id}; scores change only when the exam is graded again")
 
@@ -226,8 +223,8 @@ def correction_reject(db_session, correction_id, reason, username):
     who = _board_member(db_session, username)
     correction = _correction(db_session, correction_id)
     try:
-        results.reject_correction(db_session, correction, actor=who, reason=reason, now=utcnow())
-    except results.ResultsError as exc:
+        corrections.reject_correction(db_session, correction, actor=who, reason=reason, now=utcnow())
+    except ResultsError as exc:
         _fail(exc)
     click.echo(f"rejected correction {correction.id}")
 
@@ -236,12 +233,10 @@ def correction_reject(db_session, correction_id, reason, username):
 @click.argument("code", metavar="EXAM")
 def correction_list(code):
     """The key corrections of EXAM, newest first: id, status, action, version, proposer, decider, reason."""
-    from exam.core.db import get_session
-
     require_schema()
     db_session = get_session()
     exam = exam_or_exit(db_session, code)
-    for c in results.corrections_of(db_session, exam):
+    for c in corrections.corrections_of(db_session, exam):
         click.echo("\t".join([str(c.id), c.status, c.action, str(c.question_version_id),
-                              results.letters(c.correct or ()) or "-", c.proposed_by, c.decided_by or "-",
+                              corrections.letters(c.correct or ()) or "-", c.proposed_by, c.decided_by or "-",
                               c.reason.replace("\n", " ")]))

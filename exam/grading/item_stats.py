@@ -1,13 +1,13 @@
 """Item analysis of a graded exam: the graded arrays read per question, analysed, stored.
 
-``exam.item_analysis`` (pure) wants each candidate's cells labelled by *question version*;
+``exam.grading.item_analysis`` (pure) wants each candidate's cells labelled by *question version*;
 grading holds one column per *paper position*, and papers differ in which versions they
 drew, where, and in which order they showed the options. This module maps one to the
 other, vectorized, chunk by chunk of candidates (``item_cells`` for ``analyse_cells``: no
 [C, I] float matrices, so 1,000,000 candidates fit):
 
 * item: the version id of each cell (``paper.version_ids``) → its item index;
-* points and "fully right" of each cell: the one scoring rule (``exam.grading.grade``)
+* points and "fully right" of each cell: the one scoring rule (``exam.grading.scoring.grade``)
   tabulated once per section over every (key mask, chosen mask, multiple) combination,
   then looked up per cell, so a cell scores exactly as grading scores it (negative marking
   and partial credit included) at the cost of one table lookup;
@@ -27,20 +27,24 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from itertools import permutations
-from typing import Sequence
 
 import numpy as np
 from sqlalchemy import Text, cast, delete, insert, select
 from sqlalchemy.orm import Session
 
-from exam.grading.item_analysis import FLAGS, CellChunk, ItemAnalysis, RepeatedItem, analyse_cells, analyse_items
+from exam.grading.arrays import ResultsError
+from exam.grading.item_analysis import FLAGS, ItemAnalysis, analyse_cells, analyse_items
+from exam.grading.item_sums import CellChunk, RepeatedItem
 from exam.grading.models import GradingRun, ItemStatistic
 from exam.grading.scoring import SectionRules, grade
 from exam.setup.models import Exam, PaperItem
+from exam.setup.papers import option_order_index
+from question_bank.models import QuestionVersion
 
 # Plain Vietnamese for files and the CLI; the pages translate the same words.
 FLAG_LABELS = {
@@ -72,7 +76,8 @@ class OptionOrders:
         """The author's masks of the displayed masks of ``rows`` (every row by default: [C, Q])."""
         pool_rows, ranks = self.pool_rows[rows], self.ranks[rows]
         if (ranks >= self.sizes[pool_rows]).any():
-            raise ValueError("a paper's option order index is out of range for its question's options")
+            raise ResultsError("option_orders",
+                               "a paper's option order index is out of range for its question's options")
         index = self.offsets[pool_rows]
         index += ranks
         index <<= 8
@@ -124,8 +129,6 @@ def option_orders(session: Session, outcome) -> OptionOrders:
 def _ranks_from_items(session: Session, arrays, rows: np.ndarray) -> np.ndarray:
     """Option order indices of some rows (papers) from their paper_item rows (read as text: each distinct
     order is parsed once)."""
-    from exam.setup.papers import option_order_index
-
     q = arrays.shape[1]
     wanted = {int(arrays.paper_ids[r]): k for k, r in enumerate(rows.tolist())}
     found = np.full((len(rows), q), -1, dtype=np.int64)
@@ -139,11 +142,11 @@ def _ranks_from_items(session: Session, arrays, rows: np.ndarray) -> np.ndarray:
             if k is None:
                 k = index_of[text] = option_order_index(json.loads(text))
             if not 1 <= position <= q:
-                raise ValueError("a paper_item position lies outside the exam's section layout")
+                raise ResultsError("layout", "a paper_item position lies outside the exam's section layout")
             found[wanted[paper_id], position - 1] = k
     if (found < 0).any():
-        raise ValueError("some papers have neither option_orders nor paper_item rows: their option orders are "
-                         "unknown")
+        raise ResultsError("option_orders", "some papers have neither option_orders nor paper_item rows: their "
+                                            "option orders are unknown")
     return found.astype(np.uint16)
 
 
@@ -288,7 +291,7 @@ def item_cells(outcome, orders: OptionOrders) -> tuple[ItemColumns, dict, object
 
 def analyse_outcome(outcome, orders: OptionOrders, *, exam: Exam | None = None,
                     by_form: bool | None = None) -> tuple[ItemAnalysis, ItemColumns]:
-    """The item analysis of a grading (``exam.item_analysis.analyse_cells``); per fixed form too when
+    """The item analysis of a grading (``exam.grading.item_analysis.analyse_cells``); per fixed form too when
     ``by_form``, or (``by_form`` None) when ``exam`` is given and has forms. Plain values only, no
     session: it may run in a worker thread (``record_item_analysis``)."""
     if by_form is None:
@@ -335,7 +338,7 @@ def store_item_analysis(session: Session, exam: Exam, outcome, analysed: tuple[I
     question_ids = outcome.pool.question_ids[columns.pool_rows].tolist()
     session.execute(delete(ItemStatistic).where(ItemStatistic.exam_id == exam.id))
     rows = []
-    for item, question_id, section in zip(analysis.items, question_ids, columns.section.tolist()):
+    for item, question_id, section in zip(analysis.items, question_ids, columns.section.tolist(), strict=True):
         stats = item.to_dict()
         stats.update({"grading_run_id": run.id, "section": codes[section], "exam_code": exam.code,
                       "correction": actions.get(int(item.item_id))})
@@ -377,8 +380,6 @@ SORT_KEYS = {
 
 def stored_items(session: Session, exam: Exam, *, sort: str = "question", descending: bool = False) -> list[ItemRow]:
     """The exam's stored item statistics; sorted by a SORT_KEYS column, missing values last."""
-    from question_bank.models import QuestionVersion
-
     rows = [ItemRow(r.question_id, r.question_version_id, r.number, r.text, r.stats.get("section", ""),
                     r.stats.get("correction"), r.stats)
             for r in session.execute(
@@ -396,8 +397,6 @@ def stored_items(session: Session, exam: Exam, *, sort: str = "question", descen
 
 def question_performance(session: Session, question_id: int) -> list[dict]:
     """How a bank question performed in every exam that used it (newest first)."""
-    from question_bank.models import QuestionVersion
-
     found = []
     for stat, exam, number in session.execute(
             select(ItemStatistic, Exam, QuestionVersion.number)
@@ -423,6 +422,7 @@ def _round(value, places: int = 4):
 
 def items_workbook(exam: Exam, rows: Sequence[ItemRow], test: dict | None) -> bytes:
     """XLSX: one row per question ("Câu hỏi") and the test statistics ("Thống kê bài thi")."""
+    # openpyxl deferred: a heavy library that only the spreadsheet needs.
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
@@ -483,7 +483,7 @@ def items_workbook(exam: Exam, rows: Sequence[ItemRow], test: dict | None) -> by
         stats.append([])
         stats.append(["Phân bố điểm: từ", "đến (không gồm)", "số thí sinh"])
         edges, counts = dist["bin_edges"], dist["counts"]
-        for a, b, c in zip(edges, edges[1:], counts):
+        for a, b, c in zip(edges, edges[1:], counts, strict=False):
             stats.append([a, b, c])
     stats.column_dimensions["A"].width = 36
     out = io.BytesIO()

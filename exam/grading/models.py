@@ -37,7 +37,7 @@ class CandidateScore(Base):
     grading_run_id: Mapped[int] = mapped_column(ForeignKey("grading_run.id"))
     total: Mapped[float] = mapped_column(Float)
     passed: Mapped[bool] = mapped_column()
-    # Per section in position order, packed (exam.results.pack_section_results): scores float64 LE, then
+    # Per section in position order, packed (exam.grading.runs.pack_section_results): scores float64 LE, then
     # questions, right answers, answered (int32 LE each), then passed (uint8): 21 bytes per section.
     section_results: Mapped[bytes] = mapped_column(LargeBinary)
 

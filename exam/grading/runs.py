@@ -1,20 +1,24 @@
-"""Results: grading a whole exam in one batch, recording the run, and key corrections.
+"""Grading runs: a whole exam graded in one batch, its scores stored, the run recorded and hashed.
+
+Contents
+--------
+* the outcome: ``SectionInfo``, ``GradeOutcome`` (what a grading found, per candidate);
+* stored scores: ``ScoreTable``, ``pack_section_results`` / ``unpack_section_results`` /
+  ``section_results_of``, ``stored_scores``;
+* the hashes of a run: ``key_hash``, ``inputs_hash``, ``outputs_hash``, ``outputs_hash_of_scores``;
+* grading an exam: ``grade_exam`` (load, correct, grade, store, audit), ``latest_run`` (the one
+  "latest grading run" of an exam);
+* the preview: ``preview_corrections`` (whose result changes under proposed key corrections).
 
 Grading an exam
 ---------------
 ``grade_exam`` loads, for every *submitted* attempt of the exam, what grading needs as
-[candidates × positions] arrays, applies the key corrections, scores them with the one
-rule (``exam.grading.grade``, a single call) and, when asked to write, stores one
-``CandidateScore`` per candidate (the exam's rows replaced), a ``GradingRun`` and the
-audit entry ``exam.grade``: one transaction, committed by the caller.
-
-Loading reads the compact columns only: ``paper.key_masks`` (correct options as displayed,
-one byte per position), ``paper.version_ids`` (int32 little-endian per position) and
-``attempt.choice_masks`` (chosen options as displayed, one byte per position). An attempt
-whose compact columns are still empty (papers drawn or answers submitted before they were
-filled) is rebuilt from its ``paper_item`` and ``response`` rows, the way submission grades
-it; the outcome says how many rows took each path. Rows are ordered by candidate id. The
-same query reads ``paper.option_orders`` for the item analysis (``exam.item_stats``).
+[candidates × positions] arrays (``exam.grading.arrays.load_exam_arrays``: see there for the
+compact columns and the rows rebuilt), applies the key corrections (``exam.grading.corrections``),
+scores them with the one rule (``exam.grading.scoring.grade``, a single call) and, when asked to
+write, stores one ``CandidateScore`` per candidate (the exam's rows replaced), a ``GradingRun``,
+the item statistics (``exam.grading.item_stats``) and the audit entry ``exam.grade``: one
+transaction, committed by the caller.
 
 Stored scores
 -------------
@@ -28,25 +32,6 @@ plain tuples straight to the driver (COPY on PostgreSQL) and read back column by
 of ``attempt.score``, with the sections' position, code, title and maximum). A grading's
 own ``GradeOutcome.table`` is the same table, so what follows a grading in the same
 transaction (the merit list) takes it from memory instead of reading it back.
-
-Key corrections
----------------
-A correction concerns one question version of the exam:
-
-* ``rekey``       the correct options become ``correct`` (indices in the author's order);
-  each paper shows the options in its own order, so the new key is laid out per paper
-  from the ``option_order`` of the affected ``paper_item`` rows (only those are read);
-* ``void_award``  everyone who had the question gets its marks, as a right answer (it
-  counts as right for the pass rule too), whatever they chose;
-* ``void_remove`` the question leaves the test: no points, and the candidate's section
-  counts one question fewer, for the pass rule and for the maximum score.
-
-Corrections need two people: ``propose_correction`` by one board member with a written
-reason, ``approve_correction`` by another (the proposer is refused), or
-``reject_correction``; each is audit-logged. Approving changes no score by itself: the
-board regrades (``grade_exam``) and sees before publishing whose results change
-(``preview_corrections``). When several corrections of one version apply, the last one
-(by decision time) replaces the earlier ones: each starts from the bank's key.
 
 The hashes of a run
 -------------------
@@ -68,456 +53,42 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import cached_property
 from itertools import repeat
-from operator import itemgetter
-from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
 from exam.core.batch import alongside, gc_paused
-from exam.core.errors import Refused
-from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
-from exam.grading.scoring import Grades, SectionRules, chosen_mask, grade, key_mask, option_mask
-from exam.room.models import Attempt, Response
-from exam.setup.models import BlueprintCell, Candidate, Exam, ExamPool, ExamSection, Paper, PaperItem
+from exam.grading import item_stats
+from exam.grading.arrays import (
+    ExamArrays,
+    PoolVersions,
+    ResultsError,
+    fetch_rows,
+    id_chunks,
+    load_exam_arrays,
+    load_pool,
+)
+from exam.grading.corrections import (
+    CorrectedKey,
+    CorrectionSpec,
+    apply_corrections,
+    approved_corrections,
+    last_per_version,
+)
+from exam.grading.models import CandidateScore, GradingRun
+from exam.grading.scoring import Grades, SectionRules, grade
+from exam.setup.models import Candidate, Exam, ExamSection
 
-CORRECTION_ACTIONS = ("rekey", "void_award", "void_remove")
-CORRECTION_STATUSES = ("proposed", "approved", "rejected")
-MAX_REASON = 4000
 SCORE_DECIMALS = 4
 _SCALE = 10 ** SCORE_DECIMALS
-OPTION_LETTERS = "ABCDEFGH"
-
-
-class ResultsError(Refused):
-    """A grading or correction request refused; ``code`` names why (pages translate it)."""
-
-    def __init__(self, code: str, message: str):
-        super().__init__(message, code=code)
-
-
-# --- what grading reads ------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class PoolVersions:
-    """The question versions an exam may draw (its frozen pool), as arrays sorted by id."""
-
-    ids: np.ndarray  # [V] int64
-    question_ids: np.ndarray  # [V] int64
-    multiple: np.ndarray  # [V] bool: takes several answers
-    n_options: np.ndarray  # [V] int64
-    key: np.ndarray  # [V] uint8: correct options, author's order (bit j = option j)
-    section: np.ndarray  # [V] int64: section index of the version's blueprint cell
-    index: np.ndarray  # dense: version id → row in ``ids``, -1 when not in the pool
-
-    def rows(self, version_ids: np.ndarray) -> np.ndarray:
-        """Rows of these version ids (any shape), int32; ResultsError when one is not in the pool. In chunks of
-        64 Ki ids (numpy's index copy of each stays in the cache), each looked up once with its ids clipped
-        to the index, whose first and last entries are -1 (``load_pool``): an id outside it finds a -1."""
-        version_ids = np.ascontiguousarray(version_ids)
-        rows = np.empty(version_ids.shape, dtype=np.int32)
-        flat, out = version_ids.reshape(-1), rows.reshape(-1)
-        for start in range(0, flat.size, 1 << 16):
-            found = out[start:start + (1 << 16)]
-            np.take(self.index, flat[start:start + (1 << 16)], out=found, mode="clip")
-            if found.min() < 0:
-                raise ResultsError("unknown_version", "a paper holds a question version outside the exam's pool")
-        return rows
-
-    def row(self, version_id: int) -> int:
-        if 0 <= version_id < len(self.index) and self.index[version_id] >= 0:
-            return int(self.index[version_id])
-        raise ResultsError("unknown_version", f"question version {version_id} is not in this exam")
-
-
-def load_pool(session: Session, exam: Exam) -> PoolVersions:
-    from question_bank.models import QuestionVersion
-
-    sections = {s.id: i for i, s in enumerate(exam.sections)}
-    rows = session.execute(
-        select(QuestionVersion.id, QuestionVersion.question_id, QuestionVersion.qtype, QuestionVersion.options,
-               BlueprintCell.section_id)
-        .join(ExamPool, ExamPool.question_version_id == QuestionVersion.id)
-        .join(BlueprintCell, BlueprintCell.id == ExamPool.cell_id)
-        .where(BlueprintCell.section_id.in_(sections))
-        .order_by(QuestionVersion.id)).all()
-    seen: dict[int, tuple] = {}
-    for row in rows:
-        seen.setdefault(row.id, row)  # a version in two cells: the first cell's section
-    rows = list(seen.values())
-    ids = np.array([r.id for r in rows], dtype=np.int64)
-    # Version id → row, with -1 first and last so that ``rows`` can clip any id into it (ids start at 1).
-    if ids.size and ids[0] < 1:
-        raise ResultsError("unknown_version", f"question version id {int(ids[0])} is not a database id")
-    index = np.full(int(ids.max()) + 2 if ids.size else 1, -1, dtype=np.int32)
-    index[ids] = np.arange(len(ids))
-    return PoolVersions(
-        ids=ids, question_ids=np.array([r.question_id for r in rows], dtype=np.int64),
-        multiple=np.array([r.qtype == "multiple" for r in rows], dtype=bool),
-        n_options=np.array([len(r.options) for r in rows], dtype=np.int64),
-        key=np.array([option_mask(j for j, o in enumerate(r.options) if o["correct"]) for r in rows],
-                     dtype=np.uint8),
-        section=np.array([sections[r.section_id] for r in rows], dtype=np.int64), index=index)
-
-
-@dataclass(frozen=True)
-class ExamArrays:
-    """Every submitted attempt of an exam, one row per candidate (by candidate id), as loaded."""
-
-    exam_id: int
-    candidate_ids: np.ndarray  # [C] int64
-    attempt_ids: np.ndarray  # [C] int64
-    paper_ids: np.ndarray  # [C] int64
-    forms: np.ndarray  # [C] int64: the paper's fixed form, 0 without forms
-    key: np.ndarray  # [C, Q] uint8: correct options as displayed
-    chosen: np.ndarray  # [C, Q] uint8: chosen options as displayed
-    version_ids: np.ndarray  # [C, Q] int32
-    section: np.ndarray  # [Q] int64: section index of each position
-    compact_rows: int  # rows read from the compact columns
-    rebuilt_rows: int  # rows rebuilt from paper_item / response rows
-    # [C, Q] uint16: each position's option order (``paper.option_orders``: its index among the orders of
-    # its n options in lexicographic order); rows whose paper has none are listed in ``orders_missing``.
-    option_orders: np.ndarray | None = None
-    orders_missing: np.ndarray | None = None  # [k] row numbers
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return self.key.shape
-
-
-def section_layout(sections: Sequence[ExamSection]) -> np.ndarray:
-    """Section index of each position: sections in order, each with its question count."""
-    return np.repeat(np.arange(len(sections), dtype=np.int64), [s.question_count for s in sections])
-
-
-def fetch_rows(session: Session, statement) -> list[tuple]:
-    """Rows of a SELECT as plain tuples from the driver's cursor, in the session's transaction: no
-    per-row work by the ORM (100,000 rows: a third of the time). The only parameter is an integer
-    id, written as a literal."""
-    with _executed(session, statement) as cursor:
-        return cursor.fetchall()
-
-
-def fetch_batches(session: Session, statement, size: int = 20_000) -> Iterable[list[tuple]]:
-    """``fetch_rows`` a batch at a time: the rows of one batch are freed before the next is read."""
-    with _executed(session, statement) as cursor:
-        while batch := cursor.fetchmany(size):
-            yield batch
-
-
-@contextmanager
-def _executed(session: Session, statement) -> Iterator:
-    """The driver's cursor with ``statement`` executed on it (its literal SQL), closed on the way out."""
-    connection = session.connection()
-    sql = str(statement.compile(dialect=connection.dialect, compile_kwargs={"literal_binds": True}))
-    cursor = connection.connection.cursor()
-    try:
-        cursor.execute(sql)
-        yield cursor
-    finally:
-        cursor.close()
-
-
-def _submitted(exam: Exam, *columns):
-    return select(*columns).join(Paper, Paper.id == Attempt.paper_id) \
-        .where(Paper.exam_id == exam.id, Attempt.status == "submitted")
-
-
-_COMPACT_COLUMNS = (Attempt.candidate_id, Attempt.id, Attempt.paper_id, Paper.form, Paper.key_masks,
-                    Paper.version_ids, Attempt.choice_masks, Paper.option_orders)
-
-
-def load_exam_arrays(session: Session, exam: Exam) -> ExamArrays:
-    """The arrays of every submitted attempt (see the module docstring).
-
-    One read, a batch at a time, each batch copied straight into the arrays, so a million papers
-    never exist as a million Python objects at once. The rows come in the database's order (on
-    SQLite, that of the attempts' status index) and are put in candidate order afterwards only
-    when they did not come in it (a second read of the candidates, to place each row as it comes,
-    cost as much again as the reading on SQLite: it visits every paper row too)."""
-    sections = list(exam.sections)
-    layout = section_layout(sections)
-    n_questions = len(layout)
-    # Room for every paper of the exam (a count on its index); an attempt sits one paper.
-    read = _ReadRows(session.scalar(select(func.count()).select_from(Paper).where(Paper.exam_id == exam.id)) or 0,
-                     n_questions)
-    slow: list[tuple[int, int, int]] = []  # (row as read, attempt id, paper id) without compact columns
-    n = 0
-    placing = None  # the batch before, its cells being put into the arrays
-    # A worker thread puts each batch's cells into the [C, Q] arrays (numpy's copies, and the first touch of
-    # their memory, outside the GIL) while this thread reads the next batch (SQLite's stepping): two cores.
-    # One batch at a time: it is waited for before the arrays may grow and the next is handed over.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="load") as worker:
-        for batch in fetch_batches(session, _submitted(exam, *_COMPACT_COLUMNS)):
-            cids, aids, pids, fids, keys, versions, choices, orders = (list(map(itemgetter(k), batch))
-                                                                       for k in range(8))
-            del batch
-            rows = slice(n, n + len(cids))
-            n = rows.stop
-            if placing is not None:
-                slow += placing.result()
-            read.make_room(n)
-            read.candidate_ids[rows] = cids
-            read.attempt_ids[rows] = aids
-            read.paper_ids[rows] = pids
-            read.forms[rows] = [f or 0 for f in fids]
-            placing = worker.submit(read.put_cells, rows, keys, versions, choices, orders, aids, pids)
-        if placing is not None:
-            slow += placing.result()
-    columns, place = read.in_candidate_order(n)
-    if slow:
-        _rebuild_from_rows(session, sections, [(a, p) for _, a, p in slow], place[[r for r, _, _ in slow]].tolist(),
-                           columns["key"], columns["chosen"], columns["version_ids"])
-    ordered = columns.pop("ordered")
-    return ExamArrays(exam_id=exam.id, section=layout, compact_rows=n - len(slow), rebuilt_rows=len(slow),
-                      orders_missing=np.flatnonzero(~ordered), **columns)
-
-
-class _ReadRows:
-    """What ``load_exam_arrays`` reads, column by column, one row per attempt in the order read."""
-
-    COLUMNS = {"candidate_ids": np.int64, "attempt_ids": np.int64, "paper_ids": np.int64, "forms": np.int64,
-               "ordered": bool}  # [C]
-    CELLS = {"key": np.uint8, "chosen": np.uint8, "version_ids": np.int32, "option_orders": np.uint16}  # [C, Q]
-
-    def __init__(self, capacity: int, n_questions: int):
-        self.capacity, self.n_questions = capacity, n_questions
-        for name in (*self.COLUMNS, *self.CELLS):
-            setattr(self, name, self._zeros(name, capacity))
-
-    def _zeros(self, name: str, rows: int) -> np.ndarray:
-        if name in self.CELLS:
-            return np.zeros((rows, self.n_questions), dtype=self.CELLS[name])
-        return np.zeros(rows, dtype=self.COLUMNS[name])
-
-    def make_room(self, rows: int) -> None:
-        """Room for ``rows`` rows: the columns copied into larger ones when more attempts than papers came."""
-        if rows <= self.capacity:
-            return
-        capacity = max(rows, 2 * self.capacity)
-        for name in (*self.COLUMNS, *self.CELLS):
-            larger = self._zeros(name, capacity)
-            larger[:self.capacity] = getattr(self, name)
-            setattr(self, name, larger)
-        self.capacity = capacity
-
-    def put_cells(self, rows: slice, keys: list, versions: list, choices: list, orders: list, aids: list,
-                  pids: list) -> list[tuple[int, int, int]]:
-        """Put a batch's compact columns into the cell arrays at ``rows``; the (row as read, attempt id,
-        paper id) of the attempts without them."""
-        n_questions = self.n_questions
-        good = _complete(keys, 1, n_questions) & _complete(versions, 4, n_questions) \
-            & _complete(choices, 1, n_questions)
-        for blobs, target, dtype in ((keys, self.key, np.uint8), (versions, self.version_ids, "<i4"),
-                                     (choices, self.chosen, np.uint8)):
-            _put_rows(target[rows], good, _blocks(blobs, good, dtype, n_questions))
-        have = _complete(orders, 2, n_questions)
-        _put_rows(self.option_orders[rows], have, _blocks(orders, have, "<u2", n_questions))
-        self.ordered[rows] = have
-        return [(rows.start + k, aids[k], pids[k]) for k in np.flatnonzero(~good).tolist()]
-
-    def in_candidate_order(self, n: int) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """The first n rows of every column by candidate id (the columns themselves when read in that order),
-        and the place of each row as read in that order."""
-        columns = {name: getattr(self, name)[:n] for name in (*self.COLUMNS, *self.CELLS)}
-        ids = columns["candidate_ids"]
-        if (ids[1:] > ids[:-1]).all():
-            return columns, np.arange(n)
-        order = np.argsort(ids, kind="stable")
-        place = np.empty(n, dtype=np.int64)
-        place[order] = np.arange(n)
-        return {name: column[order] for name, column in columns.items()}, place
-
-
-def _complete(blobs: list, width: int, n_questions: int) -> np.ndarray:
-    """Which values of a batch's column have the exam's length (NULL or another length: no)."""
-    if _lengths(blobs) == {width * n_questions}:
-        return np.ones(len(blobs), dtype=bool)
-    return np.fromiter((b is not None and len(b) == width * n_questions for b in blobs), dtype=bool,
-                       count=len(blobs))
-
-
-def _blocks(blobs: list, good: np.ndarray, dtype, n_questions: int) -> np.ndarray:
-    chosen_blobs = blobs if good.all() else [b for b, ok in zip(blobs, good.tolist()) if ok]
-    return np.frombuffer(b"".join(chosen_blobs), dtype=dtype).reshape(-1, n_questions)
-
-
-def _put_rows(target: np.ndarray, good: np.ndarray, values: np.ndarray) -> None:
-    """``target[good] = values``, as one block copy when every row is good (the usual case)."""
-    if len(values) == len(target):
-        target[...] = values
-    else:
-        target[good] = values
-
-
-def _lengths(blobs: Sequence[bytes | None]) -> set[int]:
-    """The distinct lengths of a column's values ({-1} among them when one is missing)."""
-    try:
-        return set(map(len, blobs))
-    except TypeError:  # a NULL
-        return {-1}
-
-
-def _rebuild_from_rows(session: Session, sections: Sequence[ExamSection], attempts: list[tuple[int, int]],
-                       targets: list[int], key: np.ndarray, chosen: np.ndarray, version_ids: np.ndarray) -> None:
-    """Fill rows ``targets`` from paper_item and response rows, as submission grades them."""
-    from question_bank.models import QuestionVersion
-
-    section_of = {s.id: i for i, s in enumerate(sections)}
-    layout = section_layout(sections).tolist()
-    paper_ids = {paper_id for _, paper_id in attempts}
-    items: dict[int, list] = {}
-    for chunk in _chunks(sorted(paper_ids)):
-        for row in session.execute(
-                select(PaperItem.paper_id, PaperItem.id, PaperItem.section_id, PaperItem.question_version_id,
-                       PaperItem.option_order, PaperItem.option_ids, QuestionVersion.options)
-                .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
-                .where(PaperItem.paper_id.in_(chunk)).order_by(PaperItem.paper_id, PaperItem.position)):
-            items.setdefault(row.paper_id, []).append(row)
-    answers: dict[int, dict[int, list]] = {}
-    for chunk in _chunks([attempt_id for attempt_id, _ in attempts]):
-        for attempt_id, item_id, choices in session.execute(
-                select(Response.attempt_id, Response.item_id, Response.choices)
-                .where(Response.attempt_id.in_(chunk))):
-            answers.setdefault(attempt_id, {})[item_id] = choices
-    for target, (attempt_id, paper_id) in zip(targets, attempts):
-        paper_items = items.get(paper_id, [])
-        if [section_of.get(r.section_id) for r in paper_items] != layout:
-            raise ResultsError("layout", f"paper {paper_id} does not follow its exam's section layout")
-        mine = answers.get(attempt_id, {})
-        for q, row in enumerate(paper_items):
-            key[target, q] = key_mask(row.option_order, row.options)
-            version_ids[target, q] = row.question_version_id
-            if row.id in mine:
-                chosen[target, q] = chosen_mask(row.option_ids, mine[row.id])
-
-
-def _chunks(values: Sequence, size: int = 900) -> Iterable[list]:
-    values = list(values)
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
-# --- corrections applied to the arrays -------------------------------------------------------------
-
-@dataclass(frozen=True)
-class CorrectionSpec:
-    """What grading needs of a key correction (a ``KeyCorrection`` row or a preview of one)."""
-
-    id: int | None
-    question_version_id: int
-    action: str
-    correct: tuple[int, ...] = ()
-
-    @classmethod
-    def of(cls, correction) -> "CorrectionSpec":
-        return cls(correction.id, int(correction.question_version_id), correction.action,
-                   tuple(int(j) for j in (correction.correct or ())))
-
-    def as_list(self) -> list:
-        return [self.id, self.question_version_id, self.action, list(self.correct)]
-
-
-@dataclass(frozen=True)
-class CorrectedKey:
-    """The arrays as scored after the corrections."""
-
-    key: np.ndarray  # [C, Q] uint8
-    chosen: np.ndarray  # [C, Q] uint8: awarded cells hold the key
-    awarded: np.ndarray | None  # [C, Q] bool, or None when no void_award applies
-    removed: np.ndarray | None  # [C, Q] bool, or None when no void_remove applies
-    rules: SectionRules  # question_count is [C, S] when a question was removed
-    author_key: np.ndarray  # [V] uint8: the pool's keys after rekeys (author's order)
-    actions: dict[int, str]  # version id → the action applied
-
-
-def _applied(corrections: Sequence[CorrectionSpec]) -> list[CorrectionSpec]:
-    """The last correction of each version, in the order given."""
-    last: dict[int, CorrectionSpec] = {}
-    for correction in corrections:
-        last.pop(correction.question_version_id, None)
-        last[correction.question_version_id] = correction
-    return list(last.values())
-
-
-def apply_corrections(session: Session, arrays: ExamArrays, pool: PoolVersions, rules: SectionRules,
-                      corrections: Sequence[CorrectionSpec]) -> CorrectedKey:
-    key, chosen = arrays.key, arrays.chosen
-    awarded = removed = None
-    author_key = pool.key.copy()
-    actions = {}
-    n_sections = len(rules)
-    for correction in corrections:
-        version = correction.question_version_id
-        row = pool.row(version)
-        actions[version] = correction.action
-        cells = arrays.version_ids == version
-        if correction.action == "rekey":
-            new_author = option_mask(correction.correct)
-            author_key[row] = new_author
-            if key is arrays.key:
-                key = key.copy()
-            _rekey(session, arrays, version, correction.correct, key)
-        elif correction.action == "void_award":
-            if chosen is arrays.chosen:
-                chosen = chosen.copy()
-            awarded = cells if awarded is None else awarded | cells
-        elif correction.action == "void_remove":
-            removed = cells if removed is None else removed | cells
-        else:
-            raise ResultsError("action", f"unknown correction action {correction.action!r}")
-    if awarded is not None:
-        chosen[awarded] = key[awarded]
-    if removed is not None:
-        if key is arrays.key:
-            key = key.copy()
-        if chosen is arrays.chosen:
-            chosen = chosen.copy()
-        key[removed] = 0
-        chosen[removed] = 0
-        gone = np.zeros((arrays.shape[0], n_sections), dtype=np.int64)
-        for s in range(n_sections):
-            gone[:, s] = np.count_nonzero(removed[:, arrays.section == s], axis=1)
-        rules = replace(rules, question_count=rules.question_count[None, :] - gone)
-    return CorrectedKey(key=key, chosen=chosen, awarded=awarded, removed=removed, rules=rules,
-                        author_key=author_key, actions=actions)
-
-
-def _rekey(session: Session, arrays: ExamArrays, version: int, correct: Sequence[int], key: np.ndarray) -> None:
-    """The new key of one version laid out in each paper's displayed order (reads its paper_item rows)."""
-    wanted = set(correct)
-    by_paper = np.argsort(arrays.paper_ids, kind="stable")
-    sorted_papers = arrays.paper_ids[by_paper]
-    masks: dict[str, int] = {}
-    rows, cols, values = [], [], []
-    for paper_id, position, order in session.execute(
-            select(PaperItem.paper_id, PaperItem.position, PaperItem.option_order)
-            .join(Paper, Paper.id == PaperItem.paper_id)
-            .where(Paper.exam_id == arrays.exam_id, PaperItem.question_version_id == version)):
-        at = int(np.searchsorted(sorted_papers, paper_id))
-        if at >= len(sorted_papers) or sorted_papers[at] != paper_id:
-            continue  # a paper without a submitted attempt
-        marker = ",".join(map(str, order))
-        if marker not in masks:
-            masks[marker] = option_mask(j for j, original in enumerate(order) if original in wanted)
-        rows.append(int(by_paper[at]))
-        cols.append(position - 1)
-        values.append(masks[marker])
-    if rows:
-        rows_a, cols_a = np.array(rows), np.array(cols)
-        if not np.all(arrays.version_ids[rows_a, cols_a] == version):
-            raise ResultsError("layout", "the compact columns of a paper disagree with its paper_item rows")
-        key[rows_a, cols_a] = np.array(values, dtype=np.uint8)
-    if np.count_nonzero(arrays.version_ids == version) != len(rows):
-        raise ResultsError("layout", f"question version {version}: paper_item rows missing for some papers")
 
 
 # --- the outcome -----------------------------------------------------------------------------------
@@ -531,7 +102,7 @@ class SectionInfo:
     marks_per_question: float
 
     @classmethod
-    def of(cls, section: ExamSection) -> "SectionInfo":
+    def of(cls, section: ExamSection) -> SectionInfo:
         return cls(section.position, section.code, section.title, section.question_count,
                    float(section.marks_per_question))
 
@@ -541,7 +112,7 @@ class GradeOutcome:
     """What a grading found, per candidate; ``run`` is the stored GradingRun when written.
 
     ``totals``, ``sections`` and ``passed`` are dicts by candidate id; ``record(id)`` is the
-    score record in the shape of ``attempt.score`` (``exam.grading.score_record``)."""
+    score record in the shape of ``attempt.score`` (``exam.grading.scoring.score_record``)."""
 
     exam_id: int
     exam_code: str
@@ -566,7 +137,7 @@ class GradeOutcome:
         return len(self.candidate_ids)
 
     @cached_property
-    def table(self) -> "ScoreTable":
+    def table(self) -> ScoreTable:
         """The results as stored: rounded scores, column by column."""
         g = self.grades
         return ScoreTable(
@@ -577,11 +148,11 @@ class GradeOutcome:
 
     @cached_property
     def totals(self) -> dict[int, float]:
-        return dict(zip(self.candidate_ids.tolist(), self.table.total.tolist()))
+        return dict(zip(self.candidate_ids.tolist(), self.table.total.tolist(), strict=True))
 
     @cached_property
     def passed(self) -> dict[int, bool]:
-        return dict(zip(self.candidate_ids.tolist(), self.table.passed_all.tolist()))
+        return dict(zip(self.candidate_ids.tolist(), self.table.passed_all.tolist(), strict=True))
 
     @cached_property
     def sections(self) -> dict[int, list[dict]]:
@@ -643,7 +214,7 @@ class ScoreTable:
         return at if at < len(self.candidate_ids) and self.candidate_ids[at] == candidate_id else None
 
     def record(self, candidate_id: int) -> dict:
-        """One candidate's score record, in the shape of ``attempt.score`` (``exam.grading.score_record``);
+        """One candidate's score record, in the shape of ``attempt.score`` (``exam.grading.scoring.score_record``);
         KeyError when the candidate has no result."""
         row = self.row_of(candidate_id)
         if row is None:
@@ -652,7 +223,7 @@ class ScoreTable:
 
     def records(self) -> dict[int, dict]:
         """Candidate id → score record, for every candidate."""
-        return dict(zip(self.candidate_ids.tolist(), self._records(slice(None))))
+        return dict(zip(self.candidate_ids.tolist(), self._records(slice(None)), strict=True))
 
     def _records(self, rows) -> list[dict]:
         marks = np.array([s.marks_per_question for s in self.sections], dtype=np.float64)
@@ -663,7 +234,7 @@ class ScoreTable:
         for total, ok, score, count, right, given, passed, top in zip(
                 self.total[rows].tolist(), self.passed_all[rows].tolist(), self.score[rows].tolist(),
                 questions.tolist(), self.correct[rows].tolist(), self.answered[rows].tolist(),
-                self.passed[rows].tolist(), max_scores):
+                self.passed[rows].tolist(), max_scores, strict=True):
             sections = [{"position": s.position, "code": s.code, "title": s.title, "questions": count[k],
                          "correct": right[k], "answered": given[k], "score": score[k], "max_score": top[k],
                          "passed": passed[k]} for k, s in enumerate(info)]
@@ -721,13 +292,13 @@ def stored_scores(session: Session, exam: Exam, candidate_ids: Sequence[int] | N
         .where(CandidateScore.exam_id == exam.id).order_by(CandidateScore.candidate_id)
     if candidate_ids is not None:
         rows = []
-        for chunk in _chunks(sorted(set(candidate_ids))):
+        for chunk in id_chunks(sorted(set(candidate_ids))):
             rows += session.execute(statement.where(CandidateScore.candidate_id.in_(chunk))).all()
     else:
         rows = fetch_rows(session, statement)
     sections = tuple(SectionInfo.of(s) for s in exam.sections)
     n = len(rows)
-    columns = list(zip(*rows)) if n else [()] * 5
+    columns = list(zip(*rows, strict=True)) if n else [()] * 5
     score, questions, correct, answered, passed = unpack_section_results(
         [bytes(b) for b in columns[3]], len(sections))
     return ScoreTable(sections=sections, candidate_ids=np.fromiter(columns[0], dtype=np.int64, count=n),
@@ -744,7 +315,7 @@ def _canonical(value) -> bytes:
 
 
 def key_hash(pool: PoolVersions, corrections: Sequence[CorrectionSpec]) -> str:
-    versions = [[int(v), [j for j in range(8) if (int(k) >> j) & 1]] for v, k in zip(pool.ids, pool.key)]
+    versions = [[int(v), [j for j in range(8) if (int(k) >> j) & 1]] for v, k in zip(pool.ids, pool.key, strict=True)]
     return hashlib.sha256(_canonical({"format": "grading-key/1", "versions": versions,
                                       "corrections": [c.as_list() for c in corrections]})).hexdigest()
 
@@ -789,12 +360,6 @@ def outputs_hash_of_scores(session: Session, exam: Exam) -> str:
 
 # --- grading an exam ---------------------------------------------------------------------------------
 
-def approved_corrections(session: Session, exam: Exam) -> list[KeyCorrection]:
-    return list(session.scalars(select(KeyCorrection)
-                                .where(KeyCorrection.exam_id == exam.id, KeyCorrection.status == "approved")
-                                .order_by(KeyCorrection.decided_at, KeyCorrection.id)))
-
-
 def _correction_specs(session: Session, exam: Exam, corrections) -> list[CorrectionSpec]:
     if corrections is None:
         return []
@@ -802,7 +367,7 @@ def _correction_specs(session: Session, exam: Exam, corrections) -> list[Correct
         corrections = approved_corrections(session, exam)
     elif isinstance(corrections, str):
         raise ValueError(f"corrections must be 'approved', a list or None, not {corrections!r}")
-    return _applied([c if isinstance(c, CorrectionSpec) else CorrectionSpec.of(c) for c in corrections])
+    return last_per_version([c if isinstance(c, CorrectionSpec) else CorrectionSpec.of(c) for c in corrections])
 
 
 @dataclass(frozen=True)
@@ -876,15 +441,15 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
     ``corrections``: "approved" (the exam's approved key corrections), a list of
     ``KeyCorrection`` (or ``CorrectionSpec``) applied whatever their status (a preview), or
     None (the key as the bank holds it). With ``write``, stores the scores, the run, the
-    item statistics of the run (``exam.item_stats``, unless ``item_analysis`` is False;
+    item statistics of the run (``exam.grading.item_stats``, unless ``item_analysis`` is False;
     ``option_orders`` may give the papers' option orders already loaded) and the audit
     entry, and only flushes. Without, writes nothing.
 
     ``meanwhile(outcome)``, with ``write``, is called once the scores and the run are written,
     while the item analysis is still computed on the other core; what it returns is
     ``outcome.meanwhile``. It may read the session but should not write to it (the item
-    statistics and the audit entry come after it): e.g. ``merit_lists.draft_content``, the
-    merit list ranked from the scores, stored afterwards with ``merit_lists.store_draft``.
+    statistics and the audit entry come after it): e.g. ``exam.merit.lists.draft_content``, the
+    merit list ranked from the scores, stored afterwards with ``lists.store_draft``.
     """
     specs = _correction_specs(session, exam, corrections)
     with gc_paused():
@@ -895,8 +460,6 @@ def grade_exam(session: Session, exam: Exam, *, actor: str, now: datetime, corre
             if write:
                 _write(session, exam, outcome, actor=actor, now=now, analysing=None, meanwhile=meanwhile)
             return outcome
-        from exam.grading import item_stats
-
         # The item analysis (numpy) runs on the other core from the corrected key on, while this thread
         # grades, writes the scores (the driver stepping) and does ``meanwhile``: most of the work on
         # either side is outside the GIL. ``_write`` stores its rows after.
@@ -960,8 +523,6 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
         outcome.meanwhile = meanwhile(outcome)
         outcome.timings["meanwhile"] = time.perf_counter() - began
     if analysing is not None:
-        from exam.grading import item_stats
-
         waited = time.perf_counter()
         analysed = analysing.result()
         analysis = item_stats.store_item_analysis(session, exam, outcome, analysed, run=run, now=now)
@@ -977,6 +538,8 @@ def _write(session: Session, exam: Exam, outcome: GradeOutcome, *, actor: str, n
 
 
 def latest_run(session: Session, exam: Exam) -> GradingRun | None:
+    """The exam's latest grading run, or None: the one "latest grading run" that the results pages, the
+    commands and the merit lists read."""
     # By id, not by ``at``: the run written last is the one candidate_score holds (each grading replaces it),
     # while ``at`` is the caller's ``now`` and can go back (a clock set back, a run dated by hand).
     return session.scalar(select(GradingRun).where(GradingRun.exam_id == exam.id)
@@ -1001,7 +564,7 @@ def preview_corrections(session: Session, exam: Exam, corrections: Sequence) -> 
     base = _correction_specs(session, exam, "approved")
     extra = [c if isinstance(c, CorrectionSpec) else CorrectionSpec.of(c) for c in corrections]
     before = _grade(session, exam, loaded, base)
-    after = _grade(session, exam, loaded, _applied(base + extra))
+    after = _grade(session, exam, loaded, last_per_version(base + extra))
     changed = []
     g0, g1 = before.grades, after.grades
     differs = ((np.abs(g0.score - g1.score) > 1e-9).any(axis=1) | (g0.passed != g1.passed).any(axis=1)
@@ -1010,164 +573,9 @@ def preview_corrections(session: Session, exam: Exam, corrections: Sequence) -> 
     if not ids:
         return []
     candidates = {}
-    for chunk in _chunks(ids):
+    for chunk in id_chunks(ids):
         candidates.update({c.id: c for c in session.scalars(select(Candidate).where(Candidate.id.in_(chunk)))})
     for cid in ids:
         changed.append(ScoreChange(candidates[cid], before.record(cid), after.record(cid)))
     changed.sort(key=lambda change: change.candidate.registration_no)
     return changed
-
-
-# --- key corrections: two people ------------------------------------------------------------------------
-
-def _pool_version(session: Session, exam: Exam, question_version_id: int):
-    from question_bank.models import QuestionVersion
-
-    in_pool = session.scalar(
-        select(ExamPool.question_version_id).join(BlueprintCell, BlueprintCell.id == ExamPool.cell_id)
-        .join(ExamSection, ExamSection.id == BlueprintCell.section_id)
-        .where(ExamSection.exam_id == exam.id, ExamPool.question_version_id == question_version_id).limit(1))
-    if in_pool is None:
-        raise ResultsError("unknown_version", f"question version {question_version_id} is not in exam {exam.code}")
-    return session.get(QuestionVersion, question_version_id)
-
-
-def version_for_question(session: Session, exam: Exam, question_id: int) -> int:
-    """The version of bank question ``question_id`` that the exam's pool holds."""
-    from question_bank.models import QuestionVersion
-
-    found = session.scalars(
-        select(ExamPool.question_version_id).join(BlueprintCell, BlueprintCell.id == ExamPool.cell_id)
-        .join(ExamSection, ExamSection.id == BlueprintCell.section_id)
-        .join(QuestionVersion, QuestionVersion.id == ExamPool.question_version_id)
-        .where(ExamSection.exam_id == exam.id, QuestionVersion.question_id == question_id).distinct()).all()
-    if not found:
-        raise ResultsError("unknown_question", f"question {question_id} is not in exam {exam.code}")
-    if len(found) > 1:
-        raise ResultsError("ambiguous_question", f"exam {exam.code} holds several versions of question "
-                                                 f"{question_id}: name the version")
-    return found[0]
-
-
-def _reason(text: str | None) -> str:
-    reason = (text or "").strip()
-    if not reason:
-        raise ResultsError("reason_required", "a written reason is required")
-    if len(reason) > MAX_REASON:
-        raise ResultsError("reason_too_long", f"the reason is too long (at most {MAX_REASON} characters)")
-    return reason
-
-
-def parse_options(text: str) -> list[int]:
-    """"B" / "A,C" / "a c" → option indices [1] / [0, 2]; ResultsError on anything else."""
-    letters = [part for part in text.replace(",", " ").replace(";", " ").upper().split() if part]
-    if not letters or any(len(p) != 1 or p not in OPTION_LETTERS for p in letters):
-        raise ResultsError("correct_invalid", "give the correct options as letters, e.g. B or A,C")
-    return sorted({OPTION_LETTERS.index(p) for p in letters})
-
-
-def letters(indices: Iterable[int]) -> str:
-    return ",".join(OPTION_LETTERS[j] for j in indices)
-
-
-def _check_rekey(version, correct: Sequence[int] | None, current: Sequence[int]) -> list[int]:
-    chosen = sorted({int(j) for j in (correct or ())})
-    if not chosen:
-        raise ResultsError("correct_required", "a new key needs at least one correct option")
-    if chosen[0] < 0 or chosen[-1] >= len(version.options):
-        raise ResultsError("correct_invalid", f"the question has options A-{OPTION_LETTERS[len(version.options) - 1]}")
-    if version.qtype == "single" and len(chosen) != 1:
-        raise ResultsError("correct_invalid", "a single-answer question has exactly one correct option")
-    if chosen == sorted(current):
-        raise ResultsError("no_change", "the key already is " + letters(chosen))
-    return chosen
-
-
-def current_key(session: Session, exam: Exam, version) -> list[int]:
-    """The version's correct options (author's order) with the approved corrections applied."""
-    key = [j for j, option in enumerate(version.options) if option["correct"]]
-    for correction in approved_corrections(session, exam):
-        if correction.question_version_id == version.id and correction.action == "rekey":
-            key = list(correction.correct or ())
-    return key
-
-
-def propose_correction(session: Session, exam: Exam, question_version_id: int, action: str,
-                       correct: Sequence[int] | None, reason: str, actor: str, now: datetime) -> KeyCorrection:
-    """A board member proposes a key correction; a second one approves it (or anyone rejects it)."""
-    if action not in CORRECTION_ACTIONS:
-        raise ResultsError("action", f"the action must be one of {', '.join(CORRECTION_ACTIONS)}")
-    reason = _reason(reason)
-    if exam.status != "published":
-        raise ResultsError("not_published", f"exam {exam.code} is not published")
-    version = _pool_version(session, exam, question_version_id)
-    pending = session.scalar(select(KeyCorrection.id).where(
-        KeyCorrection.exam_id == exam.id, KeyCorrection.question_version_id == question_version_id,
-        KeyCorrection.status == "proposed").limit(1))
-    if pending is not None:
-        raise ResultsError("pending", f"correction {pending} of this question awaits a decision")
-    if action == "rekey":
-        correct = _check_rekey(version, correct, current_key(session, exam, version))
-    else:
-        correct = None
-    correction = KeyCorrection(exam_id=exam.id, question_version_id=question_version_id, action=action,
-                               correct=correct, reason=reason, status="proposed", proposed_by=actor, proposed_at=now)
-    session.add(correction)
-    session.flush()
-    audit.append(session, actor=actor, action="exam.key_correction.propose", object_type="exam",
-                 object_id=exam.code, details=_correction_details(correction, version), now=now)
-    return correction
-
-
-def _correction_details(correction: KeyCorrection, version, **extra) -> dict:
-    return {"correction": correction.id, "question_id": version.question_id, "question_version_id": version.id,
-            "version": version.number, "action": correction.action,
-            "correct": letters(correction.correct) if correction.correct else None,
-            "old_key": version.correct_letters, "reason": correction.reason, **extra}
-
-
-def _pending(session: Session, correction: KeyCorrection):
-    from question_bank.models import QuestionVersion
-
-    if correction.status != "proposed":
-        raise ResultsError("decided", f"correction {correction.id} is already {correction.status}")
-    return session.get(QuestionVersion, correction.question_version_id)
-
-
-def approve_correction(session: Session, correction: KeyCorrection, *, actor: str, now: datetime,
-                       note: str = "") -> KeyCorrection:
-    """A second board member approves; the proposer cannot. No score changes until the exam is regraded."""
-    version = _pending(session, correction)
-    if actor == correction.proposed_by:
-        raise ResultsError("same_person", "the proposer cannot approve their own correction: a second board "
-                                          "member must")
-    correction.status = "approved"
-    correction.decided_by = actor
-    correction.decided_at = now
-    exam = session.get(Exam, correction.exam_id)
-    audit.append(session, actor=actor, action="exam.key_correction.approve", object_type="exam", object_id=exam.code,
-                 details=_correction_details(correction, version, proposed_by=correction.proposed_by,
-                                             note=(note or "").strip()[:MAX_REASON]), now=now)
-    session.flush()
-    return correction
-
-
-def reject_correction(session: Session, correction: KeyCorrection, *, actor: str, reason: str,
-                      now: datetime) -> KeyCorrection:
-    """Any board member rejects a proposal (the proposer withdrawing it included), with a reason."""
-    reason = _reason(reason)
-    version = _pending(session, correction)
-    correction.status = "rejected"
-    correction.decided_by = actor
-    correction.decided_at = now
-    exam = session.get(Exam, correction.exam_id)
-    audit.append(session, actor=actor, action="exam.key_correction.reject", object_type="exam", object_id=exam.code,
-                 details=_correction_details(correction, version, proposed_by=correction.proposed_by,
-                                             rejection=reason), now=now)
-    session.flush()
-    return correction
-
-
-def corrections_of(session: Session, exam: Exam) -> list[KeyCorrection]:
-    return list(session.scalars(select(KeyCorrection).where(KeyCorrection.exam_id == exam.id)
-                                .order_by(KeyCorrection.id.desc())))

@@ -2,7 +2,10 @@
 
 ``grade`` is the one scoring rule. It takes arrays and returns arrays, so a single
 submission (a batch of one), the deadline sweeper (a batch of overdue attempts) and
-the results run (every candidate of an exam at once) all score the same way.
+the results run (every candidate of an exam at once) all score the same way. Pure numpy:
+no database, no project import; the arrays are built by ``exam.grading.arrays`` (for a
+whole exam and at submission alike), and ``score_record`` turns one row of grades into
+the JSON kept in ``attempt.score``.
 
 Representation, one cell per [candidate, question position]:
 
@@ -30,12 +33,10 @@ passes when every section passes; ``total`` = Σ section scores.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Iterable, Sequence
 
 import numpy as np
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 MAX_OPTIONS = 8
 GRADE_ROWS = 65536  # candidates scored at a time by a whole-exam grading
@@ -54,7 +55,7 @@ class SectionRules:
     question_count: np.ndarray  # int64: questions in the section (the pass rule counts against it)
 
     @classmethod
-    def of(cls, sections: Sequence) -> "SectionRules":
+    def of(cls, sections: Sequence) -> SectionRules:
         """From ExamSection rows (or anything with the same attributes), in position order."""
         return cls(
             marks=np.array([s.marks_per_question for s in sections], dtype=np.float64),
@@ -156,25 +157,7 @@ def _grade_rows(key: np.ndarray, chosen: np.ndarray, multiple: np.ndarray, secti
                   total=score.sum(axis=1), passed_all=passed.all(axis=1))
 
 
-def option_mask(displayed: Iterable[int]) -> int:
-    """Bit mask of displayed option positions."""
-    mask = 0
-    for j in displayed:
-        mask |= 1 << j
-    return mask
-
-
-def key_mask(option_order: Sequence[int], options: Sequence[dict]) -> int:
-    """The correct options of a question version, as displayed in this paper's order."""
-    return option_mask(j for j, original in enumerate(option_order) if options[original]["correct"])
-
-
-def chosen_mask(option_ids: Sequence[str], choices: Iterable[str]) -> int:
-    chosen = set(choices)
-    return option_mask(j for j, option_id in enumerate(option_ids) if option_id in chosen)
-
-
-# --- from the database ---------------------------------------------------------------------------
+# --- the score record ----------------------------------------------------------------------------
 
 def score_record(sections: Sequence, grades: Grades, row: int) -> dict:
     """One candidate's grades as the JSON stored in ``attempt.score``."""
@@ -189,67 +172,3 @@ def score_record(sections: Sequence, grades: Grades, row: int) -> dict:
         })
     return {"sections": per_section, "total": round(float(grades.total[row]), 4),
             "max_total": round(sum(s["max_score"] for s in per_section), 4), "passed": bool(grades.passed_all[row])}
-
-
-def grade_attempts(session: Session, attempts: Sequence) -> dict[int, dict]:
-    """Grade attempts from their stored papers and latest responses: {attempt id: score record}.
-
-    Attempts are grouped by exam and each group is scored by one call of ``grade``.
-    """
-    from exam.room.models import Response
-    from exam.setup.models import Candidate, ExamSection, PaperItem
-    from question_bank.models import QuestionVersion
-
-    if not attempts:
-        return {}
-    exam_of = dict(session.execute(select(Candidate.id, Candidate.exam_id)
-                                   .where(Candidate.id.in_({a.candidate_id for a in attempts}))).all())
-    groups: dict[int, list] = {}
-    for attempt in attempts:
-        groups.setdefault(exam_of[attempt.candidate_id], []).append(attempt)
-    records = {}
-    for exam_id, group in groups.items():
-        sections = session.scalars(select(ExamSection).where(ExamSection.exam_id == exam_id)
-                                   .order_by(ExamSection.position)).all()
-        index_of_section = {section.id: i for i, section in enumerate(sections)}
-        paper_ids = {a.paper_id for a in group}
-        items: dict[int, list] = {}
-        for row in session.execute(
-                select(PaperItem.paper_id, PaperItem.id, PaperItem.section_id, PaperItem.option_order,
-                       PaperItem.option_ids, QuestionVersion.qtype, QuestionVersion.options)
-                .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
-                .where(PaperItem.paper_id.in_(paper_ids)).order_by(PaperItem.paper_id, PaperItem.position)):
-            items.setdefault(row.paper_id, []).append(row)
-        answers: dict[int, dict[int, list]] = {}
-        for attempt_id, item_id, choices in session.execute(
-                select(Response.attempt_id, Response.item_id, Response.choices)
-                .where(Response.attempt_id.in_([a.id for a in group]))):
-            answers.setdefault(attempt_id, {})[item_id] = choices
-
-        layout = None
-        n_questions = len(items[group[0].paper_id])
-        key = np.zeros((len(group), n_questions), dtype=np.uint8)
-        chosen = np.zeros_like(key)
-        multiple = np.zeros(key.shape, dtype=bool)
-        for c, attempt in enumerate(group):
-            paper_items = items[attempt.paper_id]
-            this_layout = [index_of_section[row.section_id] for row in paper_items]
-            if layout is None:
-                layout = this_layout
-            elif this_layout != layout:
-                raise ValueError(f"paper {attempt.paper_id} does not follow its exam's section layout")
-            mine = answers.get(attempt.id, {})
-            for q, row in enumerate(paper_items):
-                key[c, q] = key_mask(row.option_order, row.options)
-                multiple[c, q] = row.qtype == "multiple"
-                if row.id in mine:
-                    chosen[c, q] = chosen_mask(row.option_ids, mine[row.id])
-        grades = grade(key, chosen, multiple, np.array(layout or [], dtype=np.int64), SectionRules.of(sections))
-        for c, attempt in enumerate(group):
-            records[attempt.id] = score_record(sections, grades, c)
-    return records
-
-
-def grade_attempt(session: Session, attempt) -> dict:
-    """One attempt's score record: the batch rule with a batch of one."""
-    return grade_attempts(session, [attempt])[attempt.id]

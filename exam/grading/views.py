@@ -1,9 +1,9 @@
 """Results pages of an exam: grading runs, key corrections (two people), item analysis.
 
-Thin views over ``exam.results`` and ``exam.item_stats``: read pages are open to the board
+Thin views over ``exam.grading.runs``, ``corrections`` and ``item_stats``: read pages are open to the board
 and the auditor; every change (grade, propose, approve, reject) is the board's, a POST with
 CSRF, one rule, one commit, then a redirect. Charts are SVG rendered on the server
-(``exam.charts``) and embedded as data URIs (the CSP allows images from ``data:``).
+(``exam.grading.charts``) and embedded as data URIs (the CSP allows images from ``data:``).
 """
 from __future__ import annotations
 
@@ -23,13 +23,15 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
-from exam.grading import charts, item_stats
-from exam.grading import runs as results
-from exam.grading.item_analysis import score_distribution
+from exam.core.errors import Refused
+from exam.grading import charts, corrections, item_stats, runs
+from exam.grading.arrays import ResultsError
 from exam.grading.models import CandidateScore, GradingRun, KeyCorrection
+from exam.grading.reliability import score_distribution
 from exam.setup.exams import exam_or_404
 from exam.setup.models import Exam
 from exam.setup.sittings import local_time
+from question_bank.models import QuestionVersion
 
 bp = Blueprint("results", __name__, url_prefix="/board/results")
 
@@ -57,7 +59,7 @@ CHART_LABEL_KEYS = ("score", "candidates", "mean", "difficulty", "discrimination
                     "not_flagged", "flagged", "serious")
 
 
-def results_message(exc: results.ResultsError) -> str:
+def results_message(exc: Refused) -> str:
     message = RESULTS_MESSAGES.get(exc.code)
     return str(message) if message is not None else str(exc)
 
@@ -66,7 +68,7 @@ def results_message(exc: results.ResultsError) -> str:
 def labels():
     return {"ACTION_LABELS": ACTION_LABELS, "CORRECTION_STATUS_LABELS": CORRECTION_STATUS_LABELS,
             "FLAG_LABELS": FLAG_LABELS, "SERIOUS_FLAGS": SERIOUS_FLAGS, "local_time": local_time,
-            "letters": results.letters}
+            "letters": corrections.letters}
 
 
 # --- forms ---------------------------------------------------------------------------------------
@@ -83,16 +85,16 @@ class ProposeForm(FlaskForm):
     correct = StringField(_l("Đáp án đúng mới (khi sửa đáp án; ví dụ: B hoặc A,C)"),
                           validators=[Optional(), Length(max=20)])
     reason = TextAreaField(_l("Lý do (bắt buộc)"), validators=[
-        DataRequired(message=_l("Hãy ghi lý do.")), Length(max=results.MAX_REASON)])
+        DataRequired(message=_l("Hãy ghi lý do.")), Length(max=corrections.MAX_REASON)])
 
 
 class ApproveForm(FlaskForm):
-    note = StringField(_l("Ghi chú khi duyệt"), validators=[Optional(), Length(max=results.MAX_REASON)])
+    note = StringField(_l("Ghi chú khi duyệt"), validators=[Optional(), Length(max=corrections.MAX_REASON)])
 
 
 class RejectForm(FlaskForm):
     reason = StringField(_l("Lý do từ chối (bắt buộc)"), validators=[
-        DataRequired(message=_l("Hãy ghi lý do.")), Length(max=results.MAX_REASON)])
+        DataRequired(message=_l("Hãy ghi lý do.")), Length(max=corrections.MAX_REASON)])
 
 
 # --- loading -------------------------------------------------------------------------------------
@@ -141,17 +143,15 @@ def _histogram(distribution) -> str | None:
 # --- the results page ----------------------------------------------------------------------------
 
 def _correction_views(db_session, exam: Exam) -> list[dict]:
-    from question_bank.models import QuestionVersion
-
     views = []
-    corrections = results.corrections_of(db_session, exam)
+    found = corrections.corrections_of(db_session, exam)
     versions = {v.id: v for v in db_session.scalars(select(QuestionVersion).where(
-        QuestionVersion.id.in_({c.question_version_id for c in corrections})))} if corrections else {}
+        QuestionVersion.id.in_({c.question_version_id for c in found})))} if found else {}
     me = current_user.username
-    for c in corrections:
+    for c in found:
         version = versions[c.question_version_id]
         views.append({"correction": c, "question_id": version.question_id, "version": version.number,
-                      "old_key": version.correct_letters, "new_key": results.letters(c.correct or ()),
+                      "old_key": version.correct_letters, "new_key": corrections.letters(c.correct or ()),
                       "can_approve": c.status == "proposed" and c.proposed_by != me and current_user.has_role("board"),
                       "can_reject": c.status == "proposed" and current_user.has_role("board")})
     return views
@@ -159,17 +159,17 @@ def _correction_views(db_session, exam: Exam) -> list[dict]:
 
 def _results_page(exam: Exam, propose_form: ProposeForm | None = None, status: int = 200):
     db_session = get_session()
-    runs = db_session.scalars(select(GradingRun).where(GradingRun.exam_id == exam.id)
-                              .order_by(GradingRun.at.desc(), GradingRun.id.desc()).limit(10)).all()
-    run = runs[0] if runs else None
-    corrections = _correction_views(db_session, exam)
-    approved_since = [v for v in corrections if v["correction"].status == "approved"
+    recent = db_session.scalars(select(GradingRun).where(GradingRun.exam_id == exam.id)
+                                .order_by(GradingRun.at.desc(), GradingRun.id.desc()).limit(10)).all()
+    run = recent[0] if recent else None
+    correction_views = _correction_views(db_session, exam)
+    approved_since = [v for v in correction_views if v["correction"].status == "approved"
                       and (run is None or v["correction"].decided_at > run.at)]
     if propose_form is None:
         propose_form = ProposeForm(formdata=None, question=request.args.get("question", "")[:12])
     return render_template(
-        "results/exam.html", exam=exam, run=run, runs=runs, histogram=_histogram(_distribution(run, exam)),
-        corrections=corrections, approved_since=approved_since, propose_form=propose_form,
+        "results/exam.html", exam=exam, run=run, runs=recent, histogram=_histogram(_distribution(run, exam)),
+        corrections=correction_views, approved_since=approved_since, propose_form=propose_form,
         action_form=ActionForm(formdata=None), approve_form=ApproveForm(formdata=None),
         reject_form=RejectForm(formdata=None), can_change=current_user.has_role("board")), status
 
@@ -189,11 +189,10 @@ def grade(code: str):
         abort(400)
     started = time.perf_counter()
     try:
-        outcome = results.grade_exam(db_session, exam, actor=actor(), now=utcnow())
-    except (results.ResultsError, ValueError) as exc:
+        outcome = runs.grade_exam(db_session, exam, actor=actor(), now=utcnow())
+    except Refused as exc:
         db_session.rollback()
-        flash(_("Không chấm được: %(reason)s",
-                reason=results_message(exc) if isinstance(exc, results.ResultsError) else str(exc)), "danger")
+        flash(_("Không chấm được: %(reason)s", reason=results_message(exc)), "danger")
         return redirect(url_for("results.exam", code=exam.code))
     db_session.commit()
     flash(_("Đã chấm %(n)s bài thi (%(seconds)s giây); %(passed)s thí sinh đạt mọi phần thi.",
@@ -211,11 +210,11 @@ def propose(code: str):
     if not form.validate_on_submit():
         return _results_page(exam, propose_form=form, status=422)
     try:
-        version_id = results.version_for_question(db_session, exam, int(form.question.data.strip()))
-        correct = results.parse_options(form.correct.data or "") if form.action.data == "rekey" else None
-        correction = results.propose_correction(db_session, exam, version_id, form.action.data, correct,
-                                                form.reason.data, actor(), utcnow())
-    except results.ResultsError as exc:
+        version_id = corrections.version_for_question(db_session, exam, int(form.question.data.strip()))
+        correct = corrections.parse_options(form.correct.data or "") if form.action.data == "rekey" else None
+        correction = corrections.propose_correction(db_session, exam, version_id, form.action.data, correct,
+                                                    form.reason.data, actor(), utcnow())
+    except ResultsError as exc:
         db_session.rollback()
         field = {"correct_required": form.correct, "correct_invalid": form.correct, "no_change": form.correct,
                  "reason_required": form.reason, "reason_too_long": form.reason}.get(exc.code, form.question)
@@ -237,8 +236,8 @@ def approve(code: str, correction_id: int):
     if not form.validate_on_submit():
         abort(400)
     try:
-        results.approve_correction(db_session, correction, actor=actor(), now=utcnow(), note=form.note.data or "")
-    except results.ResultsError as exc:
+        corrections.approve_correction(db_session, correction, actor=actor(), now=utcnow(), note=form.note.data or "")
+    except ResultsError as exc:
         db_session.rollback()
         flash(results_message(exc), "danger")
         return redirect(url_for("results.exam", code=exam.code))
@@ -259,8 +258,8 @@ def reject(code: str, correction_id: int):
         flash(_("Hãy ghi lý do từ chối."), "danger")
         return redirect(url_for("results.exam", code=exam.code))
     try:
-        results.reject_correction(db_session, correction, actor=actor(), reason=form.reason.data, now=utcnow())
-    except results.ResultsError as exc:
+        corrections.reject_correction(db_session, correction, actor=actor(), reason=form.reason.data, now=utcnow())
+    except ResultsError as exc:
         db_session.rollback()
         flash(results_message(exc), "danger")
         return redirect(url_for("results.exam", code=exam.code))
@@ -275,8 +274,8 @@ def preview(code: str, correction_id: int):
     exam = exam_or_404(get_session(), code)
     correction = _correction_or_404(exam, correction_id)
     try:
-        changes = results.preview_corrections(get_session(), exam, [correction])
-    except results.ResultsError as exc:
+        changes = runs.preview_corrections(get_session(), exam, [correction])
+    except ResultsError as exc:
         flash(results_message(exc), "danger")
         return redirect(url_for("results.exam", code=exam.code))
     views = _correction_views(get_session(), exam)
@@ -298,7 +297,7 @@ def items(code: str):
     sort = sort if sort in ITEM_COLUMNS else "question"
     descending = request.args.get("dir") == "desc"
     rows = item_stats.stored_items(db_session, exam, sort=sort, descending=descending)
-    run = results.latest_run(db_session, exam)
+    run = runs.latest_run(db_session, exam)
     test = run.summary.get("test") if run is not None else None
     scatter = None
     if rows:
@@ -307,7 +306,7 @@ def items(code: str):
     max_options = max([len(r.stats.get("options", ())) for r in rows] + [0])
     return render_template("results/items.html", exam=exam, rows=rows, run=run, test=test, sort=sort,
                            descending=descending, histogram=_histogram(test["distribution"] if test else None),
-                           scatter=scatter, max_options=max_options, option_letters=results.OPTION_LETTERS,
+                           scatter=scatter, max_options=max_options, option_letters=corrections.OPTION_LETTERS,
                            can_change=current_user.has_role("board"))
 
 
@@ -316,7 +315,7 @@ def items(code: str):
 def items_xlsx(code: str):
     db_session = get_session()
     exam = exam_or_404(get_session(), code)
-    run = results.latest_run(db_session, exam)
+    run = runs.latest_run(db_session, exam)
     content = item_stats.items_workbook(exam, item_stats.stored_items(db_session, exam),
                                         run.summary.get("test") if run is not None else None)
     return content, 200, {

@@ -65,13 +65,14 @@ from exam.audit import chain as audit
 from exam.audit.chain import canonical_json
 from exam.core.db import Driver, DriverStatement, loaded_in
 from exam.core.timeutil import iso_utc
-from exam.grading.scoring import SectionRules, chosen_mask, grade, grade_attempts, score_record
+from exam.grading.arrays import attempt_arrays, chosen_mask
+from exam.grading.scoring import SectionRules, grade, score_record
 from exam.room import paper_cache
 from exam.room.errors import RoomError
 from exam.room.history import log_hash
 from exam.room.models import Attempt, Response
 from exam.room.sessions import candidate_actor, hash_token, session_for_token
-from exam.setup.models import Candidate, Exam, ExamSection, Paper, PaperItem, Sitting
+from exam.setup.models import Candidate, Exam, ExamSection, PaperItem, Sitting
 
 DEFAULT_GRACE = timedelta(seconds=10)
 SWEEP_BATCH = 500
@@ -652,38 +653,21 @@ def finish(session: Session, attempts: Sequence[Attempt], *, by: str, actor: str
 
 
 def _grade_from_masks(session: Session, done: Sequence[Attempt], masks: dict[int, bytes]) -> dict[int, dict]:
-    """Score records of submitted attempts from their final choice masks and their papers' compact key
-    masks (the one rule, ``grading.grade``, a batch per exam); papers drawn before the compact columns
-    existed are graded from their rows (``grade_attempts``)."""
-    papers = {paper_id: (key, versions) for paper_id, key, versions in session.execute(
-        select(Paper.id, Paper.key_masks, Paper.version_ids).where(Paper.id.in_({a.paper_id for a in done})))}
-    exam_of = dict(session.execute(select(Candidate.id, Candidate.exam_id)
-                                   .where(Candidate.id.in_({a.candidate_id for a in done}))).all())
-    records, groups, old = {}, {}, []
-    for attempt in done:
-        key, versions = papers.get(attempt.paper_id, (None, None))
-        chosen = masks[attempt.id]
-        if key is None or versions is None or len(key) != len(chosen) or len(versions) != 4 * len(chosen):
-            old.append(attempt)
-        else:
-            groups.setdefault(exam_of[attempt.candidate_id], []).append(attempt)
-    for exam_id, group in groups.items():
-        sections = exam_sections(session, exam_id)
-        layout = np.repeat(np.arange(len(sections)), [s.question_count for s in sections])
-        key = np.stack([np.frombuffer(papers[a.paper_id][0], dtype=np.uint8) for a in group])
-        if key.shape[1] != len(layout):
-            old.extend(group)
-            continue
-        chosen = np.stack([np.frombuffer(masks[a.id], dtype=np.uint8) for a in group])
-        version_ids = np.stack([np.frombuffer(papers[a.paper_id][1], dtype="<i4") for a in group])
-        kinds = paper_cache.versions(session, np.unique(version_ids).tolist())
-        multiple = np.vectorize(lambda v: kinds[v].qtype == "multiple", otypes=[bool])(version_ids)
-        grades = grade(key, chosen, multiple, layout, SectionRules.of(sections))
-        for row, attempt in enumerate(group):
-            records[attempt.id] = score_record(sections, grades, row)
-    if old:
-        records.update(grade_attempts(session, old))
+    """Score records of submitted attempts from their final choice masks: their arrays built by grading's one
+    builder (``exam.grading.arrays.attempt_arrays``: the papers' compact key masks, or the rows of papers drawn
+    before those existed, as a whole-exam grading reads them), scored by the one rule (``grading.grade``), a
+    batch per exam."""
+    records = {}
+    for arrays in attempt_arrays(session, done, masks, lambda exam_id: exam_sections(session, exam_id)):
+        sections = exam_sections(session, arrays.exam_id)
+        kinds = paper_cache.versions(session, np.unique(arrays.version_ids).tolist())
+        is_multiple = {version: view.qtype == "multiple" for version, view in kinds.items()}
+        multiple = np.vectorize(is_multiple.__getitem__, otypes=[bool])(arrays.version_ids)
+        grades = grade(arrays.key, arrays.chosen, multiple, arrays.section, SectionRules.of(sections))
+        for row, attempt_id in enumerate(arrays.attempt_ids.tolist()):
+            records[attempt_id] = score_record(sections, grades, row)
     return records
+
 
 def _score_summary(score: dict) -> dict:
     return {"total": score["total"], "passed": score["passed"],

@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select, update
 
 from exam.audit import retally
+from exam.grading import arrays
 from exam.grading import runs as results
 from exam.grading import scoring as grading
 from exam.grading.models import CandidateScore, KeyCorrection
@@ -63,9 +64,9 @@ def test_plain_tally_agrees_with_the_vectorized_grader_on_random_papers(seed):
                 answers[item["id"]] = rng.sample(item["option_ids"], k)
         papers.append(answers)
 
-    key = np.array([[grading.key_mask(i["option_order"], versions[i["question_version_id"]]["options"])
+    key = np.array([[arrays.key_mask(i["option_order"], versions[i["question_version_id"]]["options"])
                      for i in items]] * len(papers), dtype=np.uint8)
-    chosen = np.array([[grading.chosen_mask(i["option_ids"], answers.get(i["id"], ())) for i in items]
+    chosen = np.array([[arrays.chosen_mask(i["option_ids"], answers.get(i["id"], ())) for i in items]
                        for answers in papers], dtype=np.uint8)
     multiple = np.array([versions[i["question_version_id"]]["qtype"] == "multiple" for i in items])
     rules = grading.SectionRules.of([type("S", (), {"marks_per_question": s["marks_per_question"],

@@ -11,6 +11,7 @@ from exam.merit.models import ExternalScore
 from tests.audit.conftest import POST, T0, export, sit, verify
 
 results = pytest.importorskip("exam.grading.runs")
+corrections = pytest.importorskip("exam.grading.corrections")
 merit_lists = pytest.importorskip("exam.merit.lists")
 
 
@@ -19,14 +20,14 @@ def test_corrected_graded_ranked_and_published_exam_retallies_and_verifies(runne
     exam, now = sat.exam, T0 + timedelta(days=2)
     first = sat.attempts[0]
     item, right, wrong, _ = sat.keys[first.id][0]
-    rekey = results.propose_correction(db, exam, item.question_version_id, "rekey",
-                                       [item.option_order[item.option_ids.index(wrong[0])]],
-                                       "Đáp án gốc in nhầm phương án", "hoidong-a", now)
-    results.approve_correction(db, rekey, actor="hoidong-b", now=now + timedelta(minutes=1))
+    rekey = corrections.propose_correction(db, exam, item.question_version_id, "rekey",
+                                           [item.option_order[item.option_ids.index(wrong[0])]],
+                                           "Đáp án gốc in nhầm phương án", "hoidong-a", now)
+    corrections.approve_correction(db, rekey, actor="hoidong-b", now=now + timedelta(minutes=1))
     other = sat.keys[sat.attempts[1].id][-1][0]
-    void = results.propose_correction(db, exam, other.question_version_id, "void_award", None,
-                                      "Câu hỏi có hai cách hiểu", "hoidong-a", now)
-    results.approve_correction(db, void, actor="hoidong-b", now=now + timedelta(minutes=2))
+    void = corrections.propose_correction(db, exam, other.question_version_id, "void_award", None,
+                                          "Câu hỏi có hai cách hiểu", "hoidong-a", now)
+    corrections.approve_correction(db, void, actor="hoidong-b", now=now + timedelta(minutes=2))
     results.grade_exam(db, exam, actor="hoidong", now=now + timedelta(minutes=3))
     for candidate, score in zip(sat.candidates, (80.0, 70.0, 70.0, 90.0)):
         db.add(ExternalScore(candidate_id=candidate.id, component="round2", exam_id=exam.id, score=score,

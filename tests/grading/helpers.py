@@ -2,21 +2,23 @@
 by the room's own ``finish`` (which grades each attempt as at submission)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
-from typing import Callable
+import random
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
+import numpy as np
 from sqlalchemy import select
 
+from exam.grading.arrays import chosen_mask, key_mask
 from exam.room import attempts, sessions
 from exam.room.models import Attempt, Response
 from exam.setup.models import Candidate, Paper, PaperItem
+from question_bank.models import QuestionVersion
 
-T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 
 
 def versions_of(db, paper: Paper) -> dict[int, object]:
-    from question_bank.models import QuestionVersion
-
     ids = {item.question_version_id for item in paper.items}
     return {v.id: v for v in db.scalars(select(QuestionVersion).where(QuestionVersion.id.in_(ids)))}
 
@@ -63,8 +65,6 @@ def right_answers(count: int):
 
 def random_answers(seed: int, blank: float = 0.1):
     """A chooser: any subset of the options, seeded; some questions left blank."""
-    import random
-
     rng = random.Random(seed)
 
     def choose(index, item: PaperItem, version):
@@ -81,11 +81,6 @@ def random_answers(seed: int, blank: float = 0.1):
 def fill_choice_masks(db, exam) -> None:
     """Fill ``attempt.choice_masks`` (and the paper's compact columns if still empty) from the rows,
     as submission and paper generation store them: the fast path's input."""
-    import numpy as np
-
-    from exam.grading.scoring import chosen_mask, key_mask
-    from question_bank.models import QuestionVersion
-
     for attempt in db.scalars(select(Attempt).join(Paper, Paper.id == Attempt.paper_id)
                               .where(Paper.exam_id == exam.id, Attempt.status == "submitted")):
         paper = db.get(Paper, attempt.paper_id)

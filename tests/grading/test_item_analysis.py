@@ -1,18 +1,14 @@
 """Item analysis: hand-computed cases, an independent slow computation on random data (complete
-and sparse), the flags, and the SVG charts."""
+and sparse), the flags; analysis from cells as from matrices."""
 from __future__ import annotations
 
 import math
-import re
 import statistics
-import warnings
-import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
-from exam.grading import item_analysis
-from exam.grading.charts import difficulty_discrimination_svg, score_histogram_svg
+from exam.grading import item_analysis, item_sums
 from exam.grading.item_analysis import (
     LOW_DISCRIMINATION,
     NEGATIVE_DISCRIMINATION,
@@ -20,7 +16,6 @@ from exam.grading.item_analysis import (
     TOO_EASY_FLAG,
     TOO_HARD_FLAG,
     analyse_items,
-    score_distribution,
 )
 
 NAN = math.nan
@@ -192,7 +187,7 @@ def slow_analysis(scores, correct, choices, key, n_options):
         out["p"] = sum(1 for c in who if correct[c][i]) / n
         out["mean"] = sum(x) / n
         mx, mr = sum(x) / n, sum(rest) / n
-        sxy = sum((a - mx) * (b - mr) for a, b in zip(x, rest))
+        sxy = sum((a - mx) * (b - mr) for a, b in zip(x, rest, strict=True))
         sxx = sum((a - mx) ** 2 for a in x)
         syy = sum((b - mr) ** 2 for b in rest)
         out["r"] = sxy / math.sqrt(sxx * syy) if n >= 2 and sxx > 1e-12 and syy > 1e-12 else None
@@ -266,7 +261,7 @@ def random_exam(rng, n_cand, n_items, *, sparse):
 
 
 def compare(result, slow_items, slow_test):
-    for stats, slow in zip(result.items, slow_items):
+    for stats, slow in zip(result.items, slow_items, strict=True):
         assert stats.n == slow["n"]
         if slow["n"] == 0:
             assert stats.difficulty is None and stats.point_biserial is None and stats.flags == ()
@@ -312,18 +307,6 @@ def test_matches_slow_computation_on_random_data(sparse, seed):
     assert any(o.option >= 4 and o.overall for i in result.items for o in i.options)  # options E-H counted
 
 
-def test_small_chunks_give_the_same_numbers(monkeypatch):
-    # The float pass and the block counting run in chunks; chunk edges must not matter.
-    rng = np.random.default_rng(7)
-    scores, correct, choices, key, n_options, multiple = random_exam(rng, 1300, 9, sparse=True)
-    args = (scores, correct, choices, key, n_options, np.ones(9))
-    whole = analyse_items(*args, multiple=multiple).to_dict()
-    monkeypatch.setattr(item_analysis, "_CHUNK_CELLS", 9 * 37)
-    monkeypatch.setattr(item_analysis, "_CHUNK_BLOCKS", 1)
-    chunked = analyse_items(*args, multiple=multiple).to_dict()
-    assert_close_records(chunked, whole)
-
-
 def assert_close_records(got, expected):
     if isinstance(expected, dict):
         assert got.keys() == expected.keys()
@@ -331,7 +314,7 @@ def assert_close_records(got, expected):
             assert_close_records(got[name], expected[name])
     elif isinstance(expected, list):
         assert len(got) == len(expected)
-        for a, b in zip(got, expected):
+        for a, b in zip(got, expected, strict=True):
             assert_close_records(a, b)
     elif isinstance(expected, float):
         assert got == pytest.approx(expected, rel=1e-9, abs=1e-12)
@@ -362,7 +345,7 @@ def test_per_form_reliability_is_classical_within_each_form():
     result = analyse_items(scores, correct, choices, [A] * 10, np.full(10, 4), np.ones(10), form=form)
     assert result.reliability.basis == "pooled" and result.reliability.method == "kr20"
     for form_stats, rows, cols in zip(result.reliability.forms, (slice(0, 150), slice(150, 300)),
-                                      (slice(0, 5), slice(5, 10))):
+                                      (slice(0, 5), slice(5, 10)), strict=True):
         block = correct[rows, cols].astype(float)
         p = block.mean(axis=0)
         kr20 = 5 / 4 * (1 - np.sum(p * (1 - p)) / block.sum(axis=1).var())
@@ -389,7 +372,7 @@ def as_cells(scores, correct, choices, rng, *, width=None, blanks=0.1):
     safe = np.maximum(item, 0)
     rows = np.arange(n_cand)[:, None]
     points = np.where(item >= 0, np.nan_to_num(scores)[rows, safe], rng.normal(size=item.shape))
-    return item_analysis.CellChunk(item, points, np.where(item >= 0, correct[rows, safe], rng.random(item.shape) < .5),
+    return item_sums.CellChunk(item, points, np.where(item >= 0, correct[rows, safe], rng.random(item.shape) < .5),
                                    np.where(item >= 0, choices[rows, safe], rng.integers(0, 256, item.shape))
                                    .astype(np.uint8))
 
@@ -399,7 +382,7 @@ def reader(cells, seen=None):
         assert len(rows) and np.all(np.diff(rows) > 0)
         if seen is not None:
             seen.append(len(rows))
-        return item_analysis.CellChunk(*(a[rows] for a in cells))
+        return item_sums.CellChunk(*(a[rows] for a in cells))
     return read
 
 
@@ -429,13 +412,6 @@ def test_cells_with_forms_and_empty_candidates():
                                         np.full(10, 2.0), multiple=multiple, form=form, chunk_rows=50)
     assert_close_records(cells.to_dict(), dense.to_dict())
     assert [f.form for f in cells.reliability.forms] == [1, 2, 3]
-
-
-def test_cells_naming_an_item_twice_are_refused():
-    item = np.array([[0, 1, 1]])
-    chunk = item_analysis.CellChunk(item, np.ones((1, 3)), np.ones((1, 3), bool), np.ones((1, 3), np.uint8))
-    with pytest.raises(item_analysis.RepeatedItem):
-        item_analysis.analyse_cells(lambda rows: chunk, 1, [A, A], np.full(2, 4), np.ones(2))
 
 
 # --- flags -----------------------------------------------------------------------------------------
@@ -527,51 +503,3 @@ def test_inputs_are_checked():
         analyse_items(np.zeros((2, 2)), np.zeros((2, 2), bool), np.zeros((2, 2)), [A, A], [4, 9], [1, 1])
     with pytest.raises(ValueError, match="finite"):
         analyse_items(np.array([[1, np.inf]]), np.zeros((1, 2), bool), np.zeros((1, 2)), [A, A], [4, 4], [1, 1])
-
-
-def test_score_distribution_bins():
-    quarter = score_distribution(np.array([0.25, 0.5, 1.75, 2.0]))
-    assert quarter.bin_edges[:3] == (0.25, 0.5, 0.75) and sum(quarter.counts) == 4
-    wide = score_distribution(np.arange(0, 121, dtype=float))
-    assert wide.bin_edges[1] - wide.bin_edges[0] == 2.0 and len(wide.counts) <= item_analysis.HISTOGRAM_MAX_BINS
-    assert wide.counts[-1] == 1  # the maximum, 120, in its own bin [120, 122)
-    assert score_distribution(np.array([3.0, 3.0]), bins=4).counts == (0, 0, 2, 0)
-    assert score_distribution(np.array([]), bins=None).n == 0
-
-
-# --- charts ----------------------------------------------------------------------------------------
-
-def assert_self_contained_svg(svg: str):
-    assert svg.startswith("<svg") or svg.startswith("<?xml")
-    ET.fromstring(svg)  # well-formed
-    outside = re.sub(r'xmlns="http://www\.w3\.org/2000/svg"', "", svg)
-    assert "http" not in outside and "<image" not in outside and "url(" not in re.sub(r"url\(#", "", outside)
-    assert len(svg.encode()) < 200_000
-
-
-def test_score_histogram_svg():
-    result = analyse(HAND_SCORES, HAND_CHOICES, HAND_KEY)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # a missing Vietnamese glyph would warn
-        svg = score_histogram_svg(result.distribution, "Phân bố điểm — Kỳ thi tuyển công chức, vòng 1")
-    assert_self_contained_svg(svg)
-    assert "<title>Phân bố điểm — Kỳ thi tuyển công chức, vòng 1</title>" in svg
-    # From the stored dict as well, and with an English label set.
-    svg = score_histogram_svg(result.distribution.to_dict(), "Scores & <ranks>",
-                              labels={"score": "Score", "candidates": "Candidates"}, decimal=".")
-    assert_self_contained_svg(svg)
-    assert "<title>Scores &amp; &lt;ranks&gt;</title>" in svg
-
-
-def test_difficulty_discrimination_svg():
-    rng = np.random.default_rng(9)
-    scores, correct, choices, key, n_options, multiple = random_exam(rng, 2000, 300, sparse=True)
-    result = analyse_items(scores, correct, choices, key, n_options, np.ones(300), multiple=multiple)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        svg = difficulty_discrimination_svg(result.items)
-    assert_self_contained_svg(svg)
-    flagged = flag_exam()
-    svg = difficulty_discrimination_svg([i.to_dict() for i in flagged.items], title="Độ khó – độ phân biệt")
-    assert_self_contained_svg(svg)
-    assert difficulty_discrimination_svg([]).startswith("<svg")

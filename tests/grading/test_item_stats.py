@@ -3,15 +3,17 @@ question version, checked against a straightforward computation from the rows; s
 question page; the permutation table."""
 from __future__ import annotations
 
+from io import BytesIO
+
 import numpy as np
 import pytest
 from sqlalchemy import select
 
-from exam.grading import item_stats
-from exam.grading import runs as results
+from exam.grading import corrections, item_stats, runs
 from exam.grading.models import GradingRun, ItemStatistic
-from exam.room.models import Response
+from exam.room.models import Attempt, Response
 from exam.setup.models import Exam, Paper
+from question_bank.models import QuestionVersion
 from tests.conftest import login
 from tests.factories import make_ready_candidates
 from tests.grading.helpers import T0, correct_options, random_answers, sit
@@ -30,11 +32,8 @@ def test_permutation_table_maps_displayed_masks_to_the_authors_order():
 
 def brute_force(db, exam):
     """Per version: n, right, and per author option how many chose it, straight from the rows."""
-    from question_bank.models import QuestionVersion
-
     found = {}
     for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
-        from exam.room.models import Attempt
         attempt = db.scalar(select(Attempt).where(Attempt.paper_id == paper.id))
         if attempt is None or attempt.status != "submitted":
             continue
@@ -43,7 +42,8 @@ def brute_force(db, exam):
         for item in paper.items:
             version = db.get(QuestionVersion, item.question_version_id)
             chosen_ids = answers.get(item.id, set())
-            chosen = {original for oid, original in zip(item.option_ids, item.option_order) if oid in chosen_ids}
+            chosen = {original for oid, original in zip(item.option_ids, item.option_order, strict=True)
+                      if oid in chosen_ids}
             entry = found.setdefault(version.id, {"n": 0, "right": 0, "options": [0] * len(version.options)})
             entry["n"] += 1
             entry["right"] += chosen == set(correct_options(version))
@@ -56,7 +56,7 @@ def test_item_statistics_match_a_straightforward_count(db):
     candidates = make_ready_candidates(db, 15, sections=MIXED_SECTIONS)
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=21))
-    outcome = results.grade_exam(db, exam, actor="b", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0)
     db.commit()
     expected = brute_force(db, exam)
     rows = {r.question_version_id: r for r in db.scalars(select(ItemStatistic).where(ItemStatistic.exam_id == exam.id))}
@@ -79,13 +79,12 @@ def test_a_rekeyed_question_is_analysed_against_its_new_key(db):
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=4, blank=0.0))
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id))
-    from question_bank.models import QuestionVersion
     version = next(v for v in (db.get(QuestionVersion, i.question_version_id) for i in paper.items)
                    if v.qtype == "single")
     new_key = [j for j in range(len(version.options)) if j not in correct_options(version)][0]
-    correction = results.propose_correction(db, exam, version.id, "rekey", [new_key], "Đáp án sai", "a", T0)
-    results.approve_correction(db, correction, actor="b", now=T0)
-    results.grade_exam(db, exam, actor="b", now=T0)
+    correction = corrections.propose_correction(db, exam, version.id, "rekey", [new_key], "Đáp án sai", "a", T0)
+    corrections.approve_correction(db, correction, actor="b", now=T0)
+    runs.grade_exam(db, exam, actor="b", now=T0)
     stats = db.get(ItemStatistic, (exam.id, version.id)).stats
     assert stats["key"] == [new_key] and stats["correction"] == "rekey"
     chose_new = next(o for o in stats["options"] if o["option"] == new_key)["overall"]
@@ -97,9 +96,9 @@ def test_removed_questions_leave_the_analysis(db):
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=8))
     version = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id)).items[0].question_version_id
-    correction = results.propose_correction(db, exam, version, "void_remove", None, "Ngoài phạm vi", "a", T0)
-    results.approve_correction(db, correction, actor="b", now=T0)
-    results.grade_exam(db, exam, actor="b", now=T0)
+    correction = corrections.propose_correction(db, exam, version, "void_remove", None, "Ngoài phạm vi", "a", T0)
+    corrections.approve_correction(db, correction, actor="b", now=T0)
+    runs.grade_exam(db, exam, actor="b", now=T0)
     stats = db.get(ItemStatistic, (exam.id, version)).stats
     assert stats["n"] == 0 and stats["difficulty"] is None and stats["correction"] == "void_remove"
 
@@ -108,7 +107,7 @@ def test_the_bank_question_page_shows_how_the_question_performed(db, client, sta
     candidates = make_ready_candidates(db, 5)
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=2))
-    results.grade_exam(db, exam, actor="b", now=T0)
+    runs.grade_exam(db, exam, actor="b", now=T0)
     db.commit()
     stat = db.scalar(select(ItemStatistic).where(ItemStatistic.exam_id == exam.id).limit(1))
     performance = item_stats.question_performance(db, stat.question_id)
@@ -122,14 +121,12 @@ def test_the_bank_question_page_shows_how_the_question_performed(db, client, sta
 
 
 def test_xlsx_has_a_row_per_question_and_the_test_statistics(db):
-    from io import BytesIO
-
     from openpyxl import load_workbook
 
     candidates = make_ready_candidates(db, 6)
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=9))
-    outcome = results.grade_exam(db, exam, actor="b", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0)
     rows = item_stats.stored_items(db, exam, sort="p", descending=True)
     ps = [r.stats["difficulty"] for r in rows if r.stats["difficulty"] is not None]
     assert ps == sorted(ps, reverse=True)
@@ -148,16 +145,15 @@ def test_cells_and_matrices_give_the_same_analysis_with_every_kind_of_correction
                                        multiple_scoring="partial")
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=31))
-    from question_bank.models import QuestionVersion
     versions = [db.get(QuestionVersion, i.question_version_id)
                 for i in db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id)).items]
     single = [v for v in versions if v.qtype == "single"]
     new_key = [j for j in range(len(single[0].options)) if j not in correct_options(single[0])][0]
     for version, action, correct in ((single[0], "rekey", [new_key]), (single[1], "void_award", None),
                                      (single[2], "void_remove", None)):
-        correction = results.propose_correction(db, exam, version.id, action, correct, "Sửa đáp án", "a", T0)
-        results.approve_correction(db, correction, actor="b", now=T0)
-    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+        correction = corrections.propose_correction(db, exam, version.id, action, correct, "Sửa đáp án", "a", T0)
+        corrections.approve_correction(db, correction, actor="b", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0, write=False)
     orders = item_stats.option_orders(db, outcome)
     matrices = item_stats.item_matrices(outcome, orders)
     dense = item_stats.analyse_items(matrices.scores, matrices.correct, matrices.choices, matrices.key,
@@ -177,17 +173,17 @@ def test_papers_without_option_orders_are_read_from_their_items(db):
     candidates = make_ready_candidates(db, 6, sections=MIXED_SECTIONS)
     exam = db.get(Exam, candidates[0].exam_id)
     sit(db, candidates, random_answers(seed=5))
-    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0, write=False)
     compact = item_stats.option_orders(db, outcome)
     assert outcome.arrays.orders_missing.size == 0
     for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
         if paper.candidate_id in (candidates[1].id, candidates[4].id):
             paper.option_orders = None
     db.flush()
-    again = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    again = runs.grade_exam(db, exam, actor="b", now=T0, write=False)
     assert again.arrays.orders_missing.tolist() == [1, 4]
     fallback = item_stats.option_orders(db, again)
     assert (fallback.ranks == compact.ranks).all()
     for paper in db.scalars(select(Paper).where(Paper.exam_id == exam.id)):
-        for item, index in zip(paper.items, np.frombuffer(paper.option_orders or b"", dtype="<u2")):
+        for item, index in zip(paper.items, np.frombuffer(paper.option_orders or b"", dtype="<u2"), strict=False):
             assert list(item_stats._orders_of(len(item.option_order))[index]) == item.option_order

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 from sqlalchemy import select
 
 from exam.audit.models import AuditEntry
-from exam.grading import runs as results
+from exam.grading import arrays, runs
 from exam.grading.models import CandidateScore, GradingRun
-from exam.room.models import Attempt
 from exam.setup.models import Exam, Paper
-from tests.factories import make_ready_candidates
-from tests.grading.helpers import T0, fill_choice_masks, random_answers, right_answers, sit
+from tests.factories import make_exam, make_ready_candidates
+from tests.grading.helpers import T0, correct_options, random_answers, right_answers, sit
 
 # Section 1: 4 hard (some multiple-answer in the demo bank) + 2 easy; section 2: 3 easy.
 MIXED_SECTIONS = (
@@ -32,13 +30,13 @@ def test_hand_cases_through_the_database(db):
     candidates = make_ready_candidates(db, 4)
     exam = exam_of(db, candidates)
     sit(db, candidates, right_answers(lambda i: 2 + i))
-    outcome = results.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
     db.commit()
     scores = {s.candidate_id: s for s in db.scalars(select(CandidateScore).where(CandidateScore.exam_id == exam.id))}
-    stored_records = results.stored_scores(db, exam).records()
+    stored_records = runs.stored_scores(db, exam).records()
     expected = [  # (total, section 1 right, section 2 right, passed section 1 (≥ 2.5 of 5), section 2 (≥ 1.5 of 3))
         (2, 2, 0, False, False), (3, 3, 0, True, False), (4, 4, 0, True, False), (5, 5, 0, True, False)]
-    for candidate, (total, right1, right2, pass1, pass2) in zip(candidates, expected):
+    for candidate, (total, right1, right2, pass1, pass2) in zip(candidates, expected, strict=True):
         stored = scores[candidate.id]
         assert stored.total == total and stored.grading_run_id == outcome.run.id
         sections = stored_records[candidate.id]["sections"]
@@ -55,13 +53,12 @@ def test_negative_marking_and_blanks_hand_case(db):
     exam = exam_of(db, candidates)
 
     def choose(index, item, version):  # right, right, wrong, blank, blank | right, wrong, wrong
-        from tests.grading.helpers import correct_options
         right = correct_options(version)
         wrong = [j for j in range(len(version.options)) if j not in right][:1]
         return {1: right, 2: right, 3: wrong, 6: right, 7: wrong, 8: wrong}.get(item.position, [])
 
     sit(db, candidates, choose)
-    outcome = results.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
     record = outcome.record(candidates[0].id)
     assert [s["score"] for s in record["sections"]] == [1.75, 0.5]
     assert [s["answered"] for s in record["sections"]] == [3, 3]
@@ -74,91 +71,36 @@ def test_batch_equals_submission_time_grading(db, scoring):
                                        multiple_scoring=scoring)
     exam = exam_of(db, candidates)
     attempts = sit(db, candidates, random_answers(seed=7))
-    outcome = results.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
     assert outcome.candidates == 12
     for attempt in attempts:
         assert outcome.record(attempt.candidate_id) == attempt.score  # the submission's own score record
     stored = {s.candidate_id: s for s in db.scalars(select(CandidateScore).where(CandidateScore.exam_id == exam.id))}
-    records = results.stored_scores(db, exam).records()
+    records = runs.stored_scores(db, exam).records()
     for attempt in attempts:
         assert records[attempt.candidate_id] == attempt.score  # the packed row reads back to the same record
         assert stored[attempt.candidate_id].total == attempt.score["total"]
-
-
-
-def test_submission_grades_from_the_compact_keys_or_else_from_the_rows(db):
-    """Submission grades from the paper's key masks; a paper drawn before they existed, from its rows."""
-    candidates = make_ready_candidates(db, 8, sections=MIXED_SECTIONS, negative_fraction=0.25,
-                                       multiple_scoring="partial")
-    exam = exam_of(db, candidates)
-    db.execute(Paper.__table__.update().where(Paper.candidate_id.in_([c.id for c in candidates[::2]]))
-               .values(key_masks=None))
-    db.expire_all()
-    attempts = sit(db, candidates, random_answers(seed=5))
-    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
-    assert outcome.arrays.rebuilt_rows == 4
-    for attempt in attempts:
-        assert outcome.record(attempt.candidate_id) == attempt.score
-
-def test_compact_columns_give_the_same_numbers_as_the_rows(db, monkeypatch):
-    candidates = make_ready_candidates(db, 10, sections=MIXED_SECTIONS, negative_fraction=0.25,
-                                       multiple_scoring="partial")
-    exam = exam_of(db, candidates)
-    attempts = sit(db, candidates, random_answers(seed=11))
-    db.execute(Attempt.__table__.update().values(choice_masks=None))  # as before submission stored them
-    db.expire_all()  # the attempts in the session still hold the masks submission stored
-    from_rows = results.grade_exam(db, exam, actor="b", now=T0, write=False)
-    assert from_rows.arrays.rebuilt_rows == 10 and from_rows.arrays.compact_rows == 0
-    fill_choice_masks(db, exam)
-    compact = results.grade_exam(db, exam, actor="b", now=T0, write=False)
-    assert compact.arrays.compact_rows == 10 and compact.arrays.rebuilt_rows == 0
-    assert compact.inputs_hash == from_rows.inputs_hash and compact.outputs_hash == from_rows.outputs_hash
-    for attempt in attempts:
-        assert compact.record(attempt.candidate_id) == attempt.score
-    # Some rows compact, some not (submitted before the columns were filled): still the same numbers.
-    for attempt in attempts[1::3]:
-        attempt.choice_masks = None
-    db.flush()
-    mixed = results.grade_exam(db, exam, actor="b", now=T0)
-    assert (mixed.arrays.compact_rows, mixed.arrays.rebuilt_rows) == (7, 3)
-    assert mixed.outputs_hash == compact.outputs_hash and mixed.inputs_hash == compact.inputs_hash
-    assert results.outputs_hash_of_scores(db, exam) == mixed.outputs_hash
-    # Read in one batch or in many, in candidate order or not (the order of the attempts' index): the same.
-    db.execute(Paper.__table__.update().where(Paper.candidate_id == attempts[4].candidate_id)
-               .values(option_orders=None))
-    whole = results.load_exam_arrays(db, exam)
-    batched = results.fetch_batches
-    for arrival in (lambda batches: batches, lambda batches: [batch[::-1] for batch in list(batches)[::-1]]):
-        monkeypatch.setattr(results, "fetch_batches",
-                            lambda session, statement, size=3: arrival(batched(session, statement, size)))
-        streamed = results.load_exam_arrays(db, exam)
-        for name in ("candidate_ids", "attempt_ids", "paper_ids", "forms", "key", "chosen", "version_ids", "section",
-                     "option_orders", "orders_missing"):
-            assert np.array_equal(getattr(streamed, name), getattr(whole, name)), name
-        assert (streamed.compact_rows, streamed.rebuilt_rows) == (whole.compact_rows, whole.rebuilt_rows) == (7, 3)
-        assert streamed.orders_missing.tolist() == [4]
-    assert np.all(np.diff(whole.candidate_ids) > 0)
 
 
 def test_run_hashes_and_audit_entry(db):
     candidates = make_ready_candidates(db, 5)
     exam = exam_of(db, candidates)
     sit(db, candidates, random_answers(seed=3))
-    outcome = results.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="hoi-dong-1", now=T0)
     db.commit()
     run = db.scalar(select(GradingRun).where(GradingRun.exam_id == exam.id))
     assert run.by == "hoi-dong-1" and run.at == T0
     for digest in (run.key_hash, run.inputs_hash, run.outputs_hash):
         assert len(digest) == 64 and int(digest, 16) >= 0
     # The stored scores rehash to the run's outputs hash: anyone can check the table against the chain.
-    assert results.outputs_hash_of_scores(db, exam) == run.outputs_hash
+    assert runs.outputs_hash_of_scores(db, exam) == run.outputs_hash
     entry = db.scalar(select(AuditEntry).where(AuditEntry.action == "exam.grade"))
     details = json.loads(entry.details)
     assert entry.actor == "hoi-dong-1" and entry.object_id == exam.code
     assert (details["key_hash"], details["inputs_hash"], details["outputs_hash"], details["run"]) == (
         run.key_hash, run.inputs_hash, run.outputs_hash, run.id)
     # Grading again with nothing changed: the same hashes, a second run, the scores replaced.
-    again = results.grade_exam(db, exam, actor="hoi-dong-2", now=T0)
+    again = runs.grade_exam(db, exam, actor="hoi-dong-2", now=T0)
     db.commit()
     assert (again.key_hash, again.inputs_hash, again.outputs_hash) == (run.key_hash, run.inputs_hash,
                                                                       run.outputs_hash)
@@ -171,7 +113,7 @@ def test_write_false_writes_nothing(db):
     candidates = make_ready_candidates(db, 3)
     exam = exam_of(db, candidates)
     sit(db, candidates, random_answers(seed=5))
-    outcome = results.grade_exam(db, exam, actor="b", now=T0, write=False)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0, write=False)
     assert outcome.run is None and len(outcome.totals) == 3
     assert db.scalar(select(GradingRun.id).limit(1)) is None
     assert db.scalar(select(CandidateScore.candidate_id).limit(1)) is None
@@ -181,40 +123,17 @@ def test_only_submitted_attempts_are_graded_and_draft_exams_refused(db):
     candidates = make_ready_candidates(db, 3)
     exam = exam_of(db, candidates)
     sit(db, candidates[:2], random_answers(seed=1))
-    outcome = results.grade_exam(db, exam, actor="b", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0)
     assert sorted(outcome.totals) == sorted(c.id for c in candidates[:2])
-    from tests.factories import make_exam
     draft = make_exam(db, publish=False)
-    with pytest.raises(results.ResultsError) as refused:
-        results.grade_exam(db, draft, actor="b", now=T0)
+    with pytest.raises(arrays.ResultsError) as refused:
+        runs.grade_exam(db, draft, actor="b", now=T0)
     assert refused.value.code == "not_published"
 
 
 def test_empty_exam_grades_to_an_empty_run(db):
     candidates = make_ready_candidates(db, 2)
     exam = exam_of(db, candidates)
-    outcome = results.grade_exam(db, exam, actor="b", now=T0)
+    outcome = runs.grade_exam(db, exam, actor="b", now=T0)
     assert outcome.candidates == 0 and outcome.run.summary["candidates"] == 0
     assert db.scalar(select(Paper.id).limit(1)) is not None
-
-
-def test_rows_read_past_the_room_made_for_them():
-    """More attempts than the exam's papers (the room made at first): the columns grow, keeping what was read."""
-    read = results._ReadRows(1, 2)
-    read.candidate_ids[0], read.key[0] = 7, [1, 2]
-    read.make_room(3)
-    read.candidate_ids[1:3], read.key[1:3] = [9, 8], [[3, 4], [5, 6]]
-    columns, place = read.in_candidate_order(3)
-    assert columns["candidate_ids"].tolist() == [7, 8, 9] and columns["key"].tolist() == [[1, 2], [5, 6], [3, 4]]
-    assert place.tolist() == [0, 2, 1] and read.capacity == 3
-
-
-def test_pool_rows_refuse_a_version_outside_the_pool(db):
-    candidates = make_ready_candidates(db, 1)
-    pool = results.load_pool(db, exam_of(db, candidates))
-    ids = pool.ids
-    assert pool.rows(np.array([[ids[2], ids[0]], [ids[-1], ids[1]]], dtype=np.int32)).tolist() == [[2, 0], [len(ids) - 1, 1]]
-    outside = sorted(set(range(1, int(ids.max()) + 1)) - set(ids.tolist()))
-    for version in [-5, 0, int(ids.max()) + 1, 2 ** 31 - 1] + outside[:1]:
-        with pytest.raises(results.ResultsError):
-            pool.rows(np.array([[ids[0], version]], dtype=np.int32))

@@ -1,12 +1,13 @@
 """Grading: hand-computed cases for every scoring option, and batch == one by one on random data."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pytest
 
-from exam.grading.scoring import SectionRules, chosen_mask, grade, key_mask, option_mask
+from exam.grading import scoring
+from exam.grading.scoring import SectionRules, grade
 
 
 @dataclass
@@ -99,14 +100,6 @@ def test_the_round_one_example_pass_rule_counts_correct_answers():
     assert grades.passed_all.tolist() == [True, False]
 
 
-def test_masks_follow_the_displayed_order():
-    options = [{"text": "a", "correct": False}, {"text": "b", "correct": True}, {"text": "c", "correct": True}]
-    # Displayed: c, a, b → right ones at displayed positions 0 and 2.
-    assert key_mask([2, 0, 1], options) == 0b101
-    assert chosen_mask(["id-c", "id-a", "id-b"], ["id-b"]) == 0b100
-    assert option_mask([]) == 0
-
-
 def test_a_batch_grades_exactly_like_one_candidate_at_a_time():
     rng = np.random.default_rng(20261125)
     n_candidates, layout = 300, np.repeat([0, 1, 2], [12, 6, 6])
@@ -141,10 +134,6 @@ def test_bad_shapes_are_refused():
 def test_a_whole_exam_graded_block_by_block_gives_the_same_numbers(monkeypatch):
     """Past GRADE_ROWS candidates, grading runs a block of rows at a time: the blocks change nothing,
     per-candidate question counts (a removed question) and multiple flags included."""
-    from dataclasses import replace
-
-    from exam.grading import scoring as grading
-
     rng = np.random.default_rng(3)
     n, q = 50, 12
     key = (1 << rng.integers(0, 4, (n, q))).astype(np.uint8)
@@ -152,13 +141,13 @@ def test_a_whole_exam_graded_block_by_block_gives_the_same_numbers(monkeypatch):
     chosen = np.where(rng.random((n, q)) < 0.6, key, rng.integers(0, 16, (n, q))).astype(np.uint8)
     multiple = (key & 8) > 0  # the question with two keys takes several answers
     section = np.repeat([0, 1], [7, 5])
-    rules = grading.SectionRules(marks=np.array([1.0, 0.5]), negative_fraction=np.array([0.25, 0.0]),
+    rules = scoring.SectionRules(marks=np.array([1.0, 0.5]), negative_fraction=np.array([0.25, 0.0]),
                                  partial=np.array([True, False]), pass_ratio=np.array([0.5, 0.5]),
                                  question_count=np.array([7, 5]))
     counts = replace(rules, question_count=np.tile([7, 5], (n, 1)) - (rng.random((n, 2)) < 0.2))
-    whole = [grading.grade(key, chosen, multiple, section, r) for r in (rules, counts)]
-    monkeypatch.setattr(grading, "GRADE_ROWS", 7)
-    blocks = [grading.grade(key, chosen, multiple, section, r) for r in (rules, counts)]
-    for a, b in zip(whole, blocks):
+    whole = [scoring.grade(key, chosen, multiple, section, r) for r in (rules, counts)]
+    monkeypatch.setattr(scoring, "GRADE_ROWS", 7)
+    blocks = [scoring.grade(key, chosen, multiple, section, r) for r in (rules, counts)]
+    for a, b in zip(whole, blocks, strict=True):
         for name in ("score", "correct", "answered", "passed", "total", "passed_all"):
             assert np.array_equal(getattr(a, name), getattr(b, name)), name

@@ -7,9 +7,10 @@ from io import BytesIO
 import pytest
 from sqlalchemy import select
 
-from exam.grading import runs as results
+from exam.grading import corrections, runs
 from exam.grading.models import GradingRun, KeyCorrection
 from exam.setup.models import Exam, Paper
+from question_bank.models import QuestionVersion
 from tests.conftest import csrf_from, login
 from tests.factories import make_ready_candidates
 from tests.grading.helpers import T0, random_answers, right_answers, sit
@@ -76,7 +77,6 @@ def test_two_people_on_the_page(app, db, staff, graded_exam):
     page_url = f"/board/results/{exam.code}"
     first, first_user = signed_in(app, staff, "board")
     paper = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id))
-    from question_bank.models import QuestionVersion
     question_id = db.get(QuestionVersion, paper.items[0].question_version_id).question_id
 
     refused = post(first, page_url, f"{page_url}/corrections", {"question": str(question_id), "action": "void_award",
@@ -94,7 +94,8 @@ def test_two_people_on_the_page(app, db, staff, graded_exam):
     page = first.get(page_url).get_data(as_text=True)
     assert f'/corrections/{correction.id}/approve' not in page  # no approve button for the proposer
     post(first, page_url, f"{page_url}/corrections/{correction.id}/approve")
-    db.commit(); db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
+    db.commit()
+    db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
     assert db.get(KeyCorrection, correction.id).status == "proposed"  # refused on the server too
 
     preview = first.get(f"{page_url}/corrections/{correction.id}/preview")
@@ -103,7 +104,8 @@ def test_two_people_on_the_page(app, db, staff, graded_exam):
     second, second_user = signed_in(app, staff, "board")
     assert f'/corrections/{correction.id}/approve' in second.get(page_url).get_data(as_text=True)
     assert post(second, page_url, f"{page_url}/corrections/{correction.id}/approve").status_code == 302
-    db.commit(); db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
+    db.commit()
+    db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
     approved = db.get(KeyCorrection, correction.id)
     assert (approved.status, approved.decided_by) == ("approved", second_user.username)
     assert 'id="regrade-needed"' in second.get(page_url).get_data(as_text=True)
@@ -114,15 +116,17 @@ def test_two_people_on_the_page(app, db, staff, graded_exam):
 def test_rejecting_needs_a_reason(app, db, staff, graded_exam):
     exam, candidates = graded_exam
     version = db.scalar(select(Paper).where(Paper.candidate_id == candidates[0].id)).items[0].question_version_id
-    correction = results.propose_correction(db, exam, version, "void_remove", None, "lý do", "someone", T0)
+    correction = corrections.propose_correction(db, exam, version, "void_remove", None, "lý do", "someone", T0)
     db.commit()
     page_url = f"/board/results/{exam.code}"
     board, _ = signed_in(app, staff, "board")
     post(board, page_url, f"{page_url}/corrections/{correction.id}/reject", {"reason": ""})
-    db.commit(); db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
+    db.commit()
+    db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
     assert db.get(KeyCorrection, correction.id).status == "proposed"
     post(board, page_url, f"{page_url}/corrections/{correction.id}/reject", {"reason": "Không đủ căn cứ"})
-    db.commit(); db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
+    db.commit()
+    db.expire_all()  # a fresh snapshot: the pages wrote in their own sessions
     assert db.get(KeyCorrection, correction.id).status == "rejected"
 
 
@@ -134,7 +138,7 @@ def test_item_analysis_page_sorts_and_shows_charts(app, db, staff):
     board, _ = signed_in(app, staff, "board")
     empty = board.get(f"/board/results/{exam.code}/items").get_data(as_text=True)
     assert 'id="no-items"' in empty
-    results.grade_exam(db, exam, actor="b", now=T0)
+    runs.grade_exam(db, exam, actor="b", now=T0)
     db.commit()
     page = board.get(f"/board/results/{exam.code}/items?sort=p&dir=desc").get_data(as_text=True)
     assert 'id="items"' in page and 'id="test-stats"' in page and 'id="scatter"' in page

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import select
 
+from exam.grading import corrections
 from exam.grading import runs as results
 from exam.merit import outside_scores
 from exam.room import attempts, sessions
@@ -131,10 +132,10 @@ def sit(db, found: Round, candidates: list[Candidate], *, now: datetime = T0) ->
 
 def correct_the_key(db, found: Round, *, now: datetime = T0 + timedelta(days=2)):
     """The board rekeys TS04's question to the option TS04 chose: proposed by one member, approved by another."""
-    correction = results.propose_correction(db, found.exam, found.question, "rekey", [found.their_option],
-                                            "Đáp án công bố sai: theo Luật sửa đổi, phương án này mới đúng.",
-                                            "hoidong", now)
-    results.approve_correction(db, correction, actor="hoidong2", now=now + timedelta(hours=1))
+    correction = corrections.propose_correction(db, found.exam, found.question, "rekey", [found.their_option],
+                                                "Đáp án công bố sai: theo Luật sửa đổi, phương án này mới đúng.",
+                                                "hoidong", now)
+    corrections.approve_correction(db, correction, actor="hoidong2", now=now + timedelta(hours=1))
     db.flush()
     return correction
 

@@ -9,7 +9,7 @@ from itertools import permutations
 from sqlalchemy import event, select
 
 from exam.core.db import utcnow
-from exam.grading.scoring import key_mask
+from exam.grading.arrays import key_mask
 from exam.room import paper_cache
 from exam.setup.models import Paper, PaperItem
 from exam.setup.papers import _permutation_table, _shuffled, generate_papers
@@ -80,7 +80,7 @@ def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
 def test_submission_stores_the_final_choices_as_displayed_masks(db):
     from datetime import timedelta
 
-    from exam.grading.runs import load_exam_arrays
+    from exam.grading.arrays import load_exam_arrays
     from exam.room import attempts, sessions
     from exam.room.models import Attempt
     from exam.setup.models import Exam
