@@ -49,18 +49,16 @@ import secrets
 import sys
 import tempfile
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
+from sqlalchemy import insert, select, text
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT))  # run as `python bench/grade.py` from anywhere: the project is not installed
 
-from sqlalchemy import insert, select, text  # noqa: E402
-
-from exam.app import create_app
+from exam.app import create_app  # noqa: E402  (after the path above)
 from exam.core import schema  # noqa: E402
 from exam.core.db import force_immediate, get_session  # noqa: E402
 
@@ -70,7 +68,7 @@ OPTIONS = 4
 MULTIPLE_SHARE = 0.08
 BLANK_SHARE = 0.04
 POSTS = {"Chuyên viên": 0.7, "Cán sự": 0.3}
-NOW = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 12, 1, 3, 0, tzinfo=UTC)
 CHUNK = 20_000
 
 
@@ -159,17 +157,17 @@ def build(app, candidates: int, paper_items: bool) -> tuple[str, Synthetic, dict
         db.add_all(questions)
         db.flush()
         synthetic = Synthetic(candidates, n_versions)
-        for question, multiple in zip(questions, synthetic.multiple):
+        for question, multiple in zip(questions, synthetic.multiple, strict=True):
             question.qtype = "multiple" if multiple else "single"
         version_rows = [QuestionVersion(question_id=q.id, number=1, topic_id=topic.id, difficulty="medium",
                                         qtype=q.qtype, text=f"Câu hỏi {i}", created_at=NOW, created_by="bench",
                                         options=[{"text": f"Phương án {j}", "correct": bool((int(key) >> j) & 1)}
                                                  for j in range(OPTIONS)], frozen=True)
-                        for i, (q, key) in enumerate(zip(questions, synthetic.author_key))]
+                        for i, (q, key) in enumerate(zip(questions, synthetic.author_key, strict=True))]
         db.add_all(version_rows)
         db.flush()
         synthetic.version_ids[:] = [v.id for v in version_rows]
-        for question, version in zip(questions, version_rows):
+        for question, version in zip(questions, version_rows, strict=True):
             question.current_version_id = version.id
         exam = Exam(code="BENCH", title="Kỳ thi thử tải chấm điểm", status="published", seed=secrets.token_hex(32),
                     forms=0, spec={}, created_at=NOW, created_by="bench", published_at=NOW, published_by="bench",
@@ -344,7 +342,7 @@ def main(argv=None) -> None:
          lambda db, exam: item_stats.analyse_outcome(outcome, orders, exam=exam))
     step("item analysis: orders + analysis + store item_statistic", lambda db, exam: item_stats.record_item_analysis(
         db, exam, outcome, run=outcome.run, now=NOW), commit=True)
-    del loaded, arrays, graded, outcome, orders  # the whole path below starts from nothing in memory
+    loaded = arrays = graded = outcome = orders = None  # the whole path below starts from nothing in memory
     if merit_lists is not None:
         step("ranking: merit_lists.build_merit_list (DB → draft list + hash)",
              lambda db, exam: merit_lists.build_merit_list(db, exam, "bench", NOW), commit=True)

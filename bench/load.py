@@ -159,7 +159,7 @@ class Lab:
             async with self.http.request(method, self.base + path, data=data, headers=headers) as response:
                 raw = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             phase.record(endpoint, type(exc).__name__, None, late)
             return None, None
         phase.record(endpoint, status, time.perf_counter() - started, late)
@@ -292,7 +292,8 @@ def free_port() -> int:
 
 def start_server(instance: Path, port: int, args) -> subprocess.Popen:
     """bin/serve, as in production, on an app of the throw-away room (a module in its instance folder)."""
-    config = {"SECRET_KEY": "bench-secret", "DATABASE_URL": args.database_url or f"sqlite:///{instance / 'exam.sqlite3'}",
+    config = {"SECRET_KEY": "bench-secret",
+              "DATABASE_URL": args.database_url or f"sqlite:///{instance / 'exam.sqlite3'}",
               "SAVE_BATCH_STATS_SECONDS": 10}
     if args.batching:
         config["SAVE_BATCHING"] = args.batching
@@ -313,7 +314,7 @@ def start_server(instance: Path, port: int, args) -> subprocess.Popen:
                 break
         except OSError:
             if server.poll() is not None:
-                raise SystemExit(f"bin/serve exited: see {instance / 'server.log'}")
+                raise SystemExit(f"bin/serve exited: see {instance / 'server.log'}") from None
             time.sleep(0.2)
     print(f"server: bin/serve (granian) with WORKERS={args.workers} THREADS={args.threads}")
     return server
@@ -465,7 +466,7 @@ async def phase_saturation(lab: Lab, machines: list[Machine], connections: int, 
                 async with lab.http.get(lab.base.rsplit("/api/v1", 1)[0] + "/healthz") as response:
                     await response.read()
                     phase.record("GET /healthz", response.status, time.perf_counter() - started)
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 phase.record("GET /healthz", type(exc).__name__, None)
 
     stop = time.perf_counter() + seconds

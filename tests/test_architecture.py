@@ -35,7 +35,9 @@ LEVELS = {
     "exam.audit": 8,
 }
 ON_TOP = {"views", "api", "cli", "forms", "lane"}  # pages, the JSON API (and its lane), commands, forms
-TOP_MODULES = {"exam", "exam.app", "exam.cli", "exam.demo", "exam.home"}
+# The app, its commands and demo, and the writer process's program (``python -m exam.room.writer``, which builds
+# the app as wsgi.py does; nothing imports it).
+TOP_MODULES = {"exam", "exam.app", "exam.cli", "exam.demo", "exam.home", "exam.room.writer"}
 # Defer a heavy library to the function that needs it: nothing of the project's own.
 DEFERRED_OK: set[tuple[str, str]] = set()
 
