@@ -27,7 +27,7 @@ from exam.core.commands import CLI_ACTOR, require_schema, transactional
 from exam.core.db import utcnow
 from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
-from exam.grading import runs as results
+from exam.grading import corrections, runs
 from exam.grading.models import CandidateScore, KeyCorrection
 from exam.merit import lists as merit_lists
 from exam.merit import outside_scores
@@ -256,7 +256,7 @@ def load_finished_exam(db_session, now) -> None:
     generate_papers(db_session, exam, actor=CLI_ACTOR, now=day - timedelta(days=1))
     sat, absent = simulate_round1(db_session, exam, day)
     graded_at = day + timedelta(days=1)
-    outcome = results.grade_exam(db_session, exam, actor="hoidong", now=graded_at)
+    outcome = runs.grade_exam(db_session, exam, actor="hoidong", now=graded_at)
     passed = sum(1 for ok in outcome.passed.values() if ok)
     scores = round2_scores_csv(db_session, exam)
     report = outside_scores.import_scores(db_session, exam, "diem-vong-2-2025.csv", scores, actor="hoidong",
