@@ -33,16 +33,16 @@ The semantics (docs/exam-room-contract.md, "The proctor"):
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Sequence
 
 from sqlalchemy import Text, cast, exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from exam.core.errors import Refused
 from exam.audit import chain as audit
 from exam.audit.models import AuditEntry
+from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.room import attempts
 from exam.room.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER

@@ -19,9 +19,9 @@ import hashlib
 import json
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Iterable, Sequence
 
 from sqlalchemy import event, false, func, inspect, select, update
 from sqlalchemy.orm import Session
@@ -152,14 +152,14 @@ class QuestionDraft:
     image: str = ""
 
     @classmethod
-    def from_parsed(cls, question: ParsedQuestion) -> "QuestionDraft":
+    def from_parsed(cls, question: ParsedQuestion) -> QuestionDraft:
         return cls(topic=question.topic or "", difficulty=question.difficulty, type=question.type,
                    text=question.text, options=[(o.text, o.correct) for o in question.options],
                    explanation=question.explanation, source=question.source, tags=list(question.tags),
                    image=question.image)
 
     @classmethod
-    def from_version(cls, version: QuestionVersion) -> "QuestionDraft":
+    def from_version(cls, version: QuestionVersion) -> QuestionDraft:
         return cls(topic=version.topic.path, difficulty=version.difficulty, type=version.qtype, text=version.text,
                    options=[(o["text"], bool(o["correct"])) for o in version.options],
                    explanation=version.explanation, source=version.source, tags=list(version.tags or []),

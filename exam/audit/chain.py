@@ -17,10 +17,10 @@ import base64
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -98,7 +98,7 @@ class SigningKey:
         return base64.b64encode(self.private_key.sign(message)).decode()
 
     @classmethod
-    def load_or_create(cls, path: str | os.PathLike) -> "SigningKey":
+    def load_or_create(cls, path: str | os.PathLike) -> SigningKey:
         path = Path(path)
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import segno
 from flask import Blueprint, abort, current_app, render_template, request, send_file, url_for
@@ -108,7 +108,7 @@ class ChainFilter:
     errors: list = field(default_factory=list)
 
     @classmethod
-    def from_args(cls, args) -> "ChainFilter":
+    def from_args(cls, args) -> ChainFilter:
         return cls(**{name: " ".join(args.get(name, "").split())[:200]
                       for name in ("start", "end", "actor", "action", "candidate", "exam")})
 
@@ -227,7 +227,7 @@ class TimelineEvent:
 
     @property
     def local(self) -> str:
-        moment = datetime.strptime(self.at[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+        moment = datetime.strptime(self.at[:26], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=UTC)
         return local_time(moment, "%d/%m/%Y %H:%M:%S")
 
 

@@ -10,9 +10,9 @@ it off until the outermost ends).
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from typing import Callable, Iterator
 
 
 @contextmanager

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import json
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import MetaData, create_engine, event
@@ -43,7 +43,7 @@ reads_only: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_only", 
 
 def utcnow() -> datetime:
     """Timezone-aware UTC now; the only clock the views pass into rules."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def make_engine(url: str) -> Engine:

@@ -1,7 +1,7 @@
 """Times are stored and compared in UTC, aware, on SQLite and PostgreSQL alike."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import DateTime
 from sqlalchemy.types import TypeDecorator
@@ -18,30 +18,30 @@ class UTCDateTime(TypeDecorator):
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(timezone.utc)
+        value = value.astimezone(UTC)
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value, dialect):
         if value is None:
             return None
         if value.tzinfo is None:
-            return value.replace(tzinfo=timezone.utc)
-        return value.astimezone(timezone.utc)
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
 
 
 def iso_utc(value: datetime) -> str:
     """ISO 8601 with microseconds and a Z: the form hashed into the audit chain (what
     ``strftime("%Y-%m-%dT%H:%M:%S.%fZ")`` wrote, at a third of its cost: a save formats several)."""
-    return value.astimezone(timezone.utc).isoformat(timespec="microseconds")[:26] + "Z"
+    return value.astimezone(UTC).isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def sqlite_time_text(value: datetime) -> str:
     """An aware time as a UTC column holds it on SQLite (naive UTC text, as SQLAlchemy writes it)."""
     if value.tzinfo is None:
         raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(timezone.utc).replace(tzinfo=None).isoformat(" ", "microseconds")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def sqlite_time_value(text: str) -> datetime:
     """A UTC column's SQLite text as an aware time."""
-    return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)

@@ -3,9 +3,9 @@ settings and the exact question versions it may draw."""
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable
 
 import click
 from flask import abort

@@ -21,9 +21,9 @@ import re
 import unicodedata
 import warnings
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Callable, Iterable, Iterator, Sequence
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session

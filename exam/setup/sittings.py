@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, timezone, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import pyotp
@@ -71,7 +71,7 @@ def parse_local_time(text: str) -> datetime:
             naive = datetime.strptime(value, fmt)
         except ValueError:
             continue
-        return naive.replace(tzinfo=LOCAL_TZ).astimezone(timezone.utc)
+        return naive.replace(tzinfo=LOCAL_TZ).astimezone(UTC)
     raise Refused(f"must be {LOCAL_TIME_HINT} (got {text!r})")
 
 

@@ -13,7 +13,7 @@ one pass instead of one error per upload.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from . import aiken, csv_format, gift, json_format, xlsx
 from .csv_format import export_csv, template_csv

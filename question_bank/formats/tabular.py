@@ -7,8 +7,8 @@ header row on, rows are read here, so both formats accept the same sheets.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
 from openpyxl.utils import get_column_letter
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -25,7 +25,7 @@ from exam.setup.models import Candidate, PaperItem
 from exam.setup.sittings import current_access_code
 from tests.factories import make_ready_candidates
 
-T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 MACHINE = "10.1.1.21 Mozilla/5.0 (Windows NT 10.0)"
 POST = "Chuyên viên"
 VERIFIER = Path(__file__).resolve().parents[2] / "tools" / "verify_bundle.py"

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy.dialects import sqlite
 
@@ -13,11 +13,11 @@ from exam.room.operations import iso
 
 def some_times(n=500):
     rng = random.Random(7)
-    zones = [timezone.utc, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))]
-    times = [datetime(2026, 11, 25, 7, 0, 0, tzinfo=timezone.utc), datetime(1999, 12, 31, 23, 59, 59, 999999,
-                                                                               tzinfo=timezone.utc)]
+    zones = [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))]
+    times = [datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999,
+                                                                               tzinfo=UTC)]
     for _ in range(n):
-        moment = datetime(2000, 1, 1, tzinfo=timezone.utc) + timedelta(seconds=rng.uniform(0, 40 * 365 * 86400))
+        moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, 40 * 365 * 86400))
         if rng.random() < 0.2:
             moment = moment.replace(microsecond=0)
         times.append(moment.astimezone(rng.choice(zones)))
@@ -32,13 +32,13 @@ def test_sqlite_times_are_written_and_read_as_sqlalchemy_does():
         text = bind(moment)
         assert sqlite_time_text(moment) == text
         assert sqlite_time_value(text) == read(text) == moment
-        assert sqlite_time_value(text).tzinfo == timezone.utc
+        assert sqlite_time_value(text).tzinfo == UTC
     assert sqlite_time_value("2026-11-25 07:00:00") == read("2026-11-25 07:00:00")  # no fraction written by hand
 
 
 def test_iso_forms_are_the_strftime_forms_they_replace():
     for moment in some_times():
-        utc = moment.astimezone(timezone.utc)
+        utc = moment.astimezone(UTC)
         assert iso_utc(moment) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
         assert iso(utc) == utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 

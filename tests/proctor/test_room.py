@@ -5,7 +5,7 @@ console shows for each seat; the sitting's report."""
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -21,7 +21,7 @@ from proctor.models import Incident
 from proctor.room import ProctorError
 from tests.factories import make_exam, make_ready_candidates, make_sitting
 
-T0 = datetime(2026, 6, 15, 1, 0, tzinfo=timezone.utc)  # 08:00 in Hà Nội
+T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
 GRACE = timedelta(seconds=10)
 MACHINE = "10.1.1.21 Mozilla/5.0 (Windows NT 10.0)"
 ACTOR = "giamthi"

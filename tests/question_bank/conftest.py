@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -13,7 +13,7 @@ from exam.core import schema
 from question_bank import bank
 from tests.conftest import PG_URL
 
-T0 = datetime(2026, 11, 25, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import func, select
@@ -85,7 +85,7 @@ def test_sittings_codes_candidates_seats_and_papers(runner, db, bank, tmp_path):
     assert "01/12/2030 08:00 to 01/12/2030 10:15" in output  # exam 120 min + 15 min late entry
     db.rollback()
     sitting = db.scalar(select(Sitting))
-    assert sitting.starts_at == datetime(2030, 12, 1, 1, 0, tzinfo=timezone.utc)  # Vietnam is UTC+7
+    assert sitting.starts_at == datetime(2030, 12, 1, 1, 0, tzinfo=UTC)  # Vietnam is UTC+7
     ok(runner.invoke(args=["sitting", "create", "R1-2026", "--code", "CA2", "--room", "Phòng máy 2",
                            "--start", "2030-12-01 13:30", "--end", "2030-12-01 16:00", "--seats", "40"]))
     assert ok(runner.invoke(args=["sitting", "list", "R1-2026"])).splitlines() == [

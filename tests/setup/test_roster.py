@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import json
 import unicodedata
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 import pytest
 from openpyxl import Workbook
@@ -27,7 +27,7 @@ from exam.setup.sittings import SittingError, assign_seats
 from question_bank.formats import RowError
 from tests.factories import make_exam, make_sitting, roster_csv, roster_row
 
-NOW = datetime(2026, 11, 25, 1, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
 
 
 def count(db) -> int:
