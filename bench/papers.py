@@ -18,10 +18,12 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as python bench/papers.py, the script's folder is on sys.path, not the repo's packages: put the repo first.
+# (ruff's E402 allows imports after a sys.path.insert, so no noqa is needed below.)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.room import build_room  # noqa: E402
-from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
+from bench.room import build_room
+from exam.core.db import force_immediate, get_session, utcnow
 
 
 def main(argv=None) -> None:

@@ -11,22 +11,19 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
 from exam.app import create_app
-from exam.core import schema  # noqa: E402
-from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
+from exam.core import schema
+from exam.core.db import force_immediate, get_session, utcnow
 
+# Imported as bench.room (by bench/load.py and bench/papers.py, which put the repo on sys.path first), never run.
+ROOT = Path(__file__).resolve().parent.parent
 DEMO_BANK = ROOT / "question_bank" / "demo" / "demo_bank.json"
 ROUND1 = ROOT / "examples" / "round1.toml"
 ACTOR = "bench"

@@ -395,7 +395,7 @@ def round2_scores_csv(db_session, exam) -> bytes:
     for reg in first:  # everyone else below the tie
         if score[reg] + bonus[reg] > 88.5:
             score[reg] = 88.5 - bonus[reg]
-    for reg, total in zip(leaders, (95.0, 93.5, 92.0, 90.5)):
+    for reg, total in zip(leaders, (95.0, 93.5, 92.0, 90.5), strict=False):
         score[reg] = total - bonus[reg]
     for reg in plain[:2]:
         score[reg] = 89.5

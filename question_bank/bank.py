@@ -295,7 +295,8 @@ def rename_topic(session: Session, topic: Topic, new_path: str, *, actor: str, n
 def move_topic(session: Session, topic: Topic, new_parent_path: str | None, *, actor: str,
                now: datetime) -> Topic:
     """Put a topic (and its subtopics) under another parent, or at the top level when None."""
-    new_path = topic.name if not new_parent_path else normalise_topic_path(new_parent_path) + TOPIC_SEPARATOR + topic.name
+    new_path = (topic.name if not new_parent_path
+                else normalise_topic_path(new_parent_path) + TOPIC_SEPARATOR + topic.name)
     return rename_topic(session, topic, new_path, actor=actor, now=now)
 
 

@@ -194,7 +194,7 @@ def _fill_from_version(form: QuestionForm, version) -> None:
     form.difficulty.data = version.difficulty
     form.qtype.data = version.qtype
     form.text.data = version.text
-    for entry, option in zip(form.options.entries, version.options):
+    for entry, option in zip(form.options.entries, version.options, strict=False):
         entry.form.text.data = option["text"]
         entry.form.correct.data = bool(option["correct"])
     form.explanation.data = version.explanation
@@ -391,8 +391,8 @@ def import_file():
                                   default_topic=default_topic, dry_run=True)
     if not report.ok:
         return _import_page(form, report, status=422)
-    token = STAGING.stage(content, {"filename": filename, "sha256": report.file_sha256,
-                                    "default_topic": default_topic, "actor": actor(), "staged_at": utcnow().isoformat()})
+    token = STAGING.stage(content, {"filename": filename, "sha256": report.file_sha256, "default_topic": default_topic,
+                                    "actor": actor(), "staged_at": utcnow().isoformat()})
     confirm_form = ConfirmImportForm(formdata=None, token=token, sha256=report.file_sha256)
     return _import_page(form, report, confirm_form)
 

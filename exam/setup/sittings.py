@@ -195,7 +195,7 @@ def assign_seats(session: Session, exam: Exam, sitting: Sitting, *, actor: str, 
                                         f"{sitting.seats} but {len(waiting)} candidates wait for a seat; create "
                                         "another sitting and put candidates in it with the roster's sitting "
                                         "column, or use a larger room")])
-    for candidate, seat in zip(waiting, free):
+    for candidate, seat in zip(waiting, free, strict=False):
         candidate.sitting_id = sitting.id
         candidate.seat = seat
     session.flush()

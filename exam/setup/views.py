@@ -514,8 +514,8 @@ def roster_import(code: str):
     report = roster.import_roster(get_session(), item, filename, content, actor=actor(), now=utcnow(), dry_run=True)
     if not report.ok:
         return _roster_page(item, form, report, status=422)
-    token = STAGING.stage(content, {"kind": "roster", "exam": item.code, "filename": filename, "sha256": report.file_sha256,
-                             "actor": actor()})
+    token = STAGING.stage(content, {"kind": "roster", "exam": item.code, "filename": filename,
+                                    "sha256": report.file_sha256, "actor": actor()})
     return _roster_page(item, form, report, ConfirmRosterForm(formdata=None, token=token, sha256=report.file_sha256))
 
 

@@ -2,9 +2,10 @@
 
 Each format module turns its file into ``Draft`` objects (raw strings, as
 found) and hands them to a ``Collector``, which runs ``validate_draft`` on
-each and applies the whole-file rules (duplicates, question count). Keeping one path means a question typed in Excel, in Moodle
-GIFT or in JSON is normalised and checked in exactly the same way, so the
-same bank imported from two formats gives equal questions.
+each and applies the whole-file rules (duplicates, question count). Keeping
+one path means a question typed in Excel, in Moodle GIFT or in JSON is
+normalised and checked in exactly the same way, so the same bank imported
+from two formats gives equal questions.
 """
 
 from __future__ import annotations
@@ -316,10 +317,12 @@ def _check_tags(draft: Draft, errors: list[RowError]) -> list[str]:
         if not tag:
             continue
         if "," in tag or "\n" in tag:
-            errors.append(RowError(draft.location, "tags", f"a tag may not contain a comma or a line break (got {tag!r})"))
+            errors.append(RowError(draft.location, "tags",
+                                   f"a tag may not contain a comma or a line break (got {tag!r})"))
             continue
         if len(tag) > MAX_TAG_CHARS:
-            errors.append(RowError(draft.location, "tags", f"tag {tag[:20]!r}... is too long (at most {MAX_TAG_CHARS} characters)"))
+            errors.append(RowError(draft.location, "tags",
+                                   f"tag {tag[:20]!r}... is too long (at most {MAX_TAG_CHARS} characters)"))
             continue
         found = find_html(tag)
         if found:
@@ -385,7 +388,8 @@ def validate_draft(draft: Draft, default_topic: str | None) -> tuple[ParsedQuest
 
     count = len(draft.options)
     if not MIN_OPTIONS <= count <= MAX_OPTIONS:
-        errors.append(RowError(loc, "options", f"a question needs {MIN_OPTIONS} to {MAX_OPTIONS} options (got {count})"))
+        errors.append(RowError(loc, "options",
+                               f"a question needs {MIN_OPTIONS} to {MAX_OPTIONS} options (got {count})"))
 
     correct_letters = [OPTION_LETTERS[i] for i, o in enumerate(draft.options) if o.correct]
     n_correct = len(correct_letters)

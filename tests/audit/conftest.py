@@ -46,7 +46,8 @@ def paper_items(db, attempt):
     for item in db.scalars(select(PaperItem).where(PaperItem.paper_id == attempt.paper_id)
                            .order_by(PaperItem.position)):
         version = db.get(QuestionVersion, item.question_version_id)
-        right = [oid for oid, o in zip(item.option_ids, item.option_order) if version.options[o]["correct"]]
+        right = [oid for oid, o in zip(item.option_ids, item.option_order, strict=True)
+                 if version.options[o]["correct"]]
         found.append((item, right, [oid for oid in item.option_ids if oid not in right], version.qtype))
     return found
 
@@ -100,7 +101,7 @@ def publish_results(db, sat: SatExam, round2: dict[int, float], *, quota: int = 
     db.add(run)
     db.flush()
     results = []
-    for i, (candidate, attempt) in enumerate(zip(sat.candidates, sat.attempts)):
+    for i, (candidate, attempt) in enumerate(zip(sat.candidates, sat.attempts, strict=True)):
         db.refresh(attempt)
         db.add(CandidateScore(candidate_id=candidate.id, exam_id=sat.exam.id, grading_run_id=run.id,
                               total=attempt.score["total"], passed=attempt.score["passed"],

@@ -28,7 +28,7 @@ def test_corrected_graded_ranked_and_published_exam_retallies_and_verifies(runne
                                       "Câu hỏi có hai cách hiểu", "hoidong-a", now)
     results.approve_correction(db, void, actor="hoidong-b", now=now + timedelta(minutes=2))
     results.grade_exam(db, exam, actor="hoidong", now=now + timedelta(minutes=3))
-    for candidate, score in zip(sat.candidates, (80.0, 70.0, 70.0, 90.0)):
+    for candidate, score in zip(sat.candidates, (80.0, 70.0, 70.0, 90.0), strict=True):
         db.add(ExternalScore(candidate_id=candidate.id, component="round2", exam_id=exam.id, score=score,
                              imported_at=now, imported_by="hoidong", source_sha256="s" * 64))
     merit_lists.set_ranking(db, exam, {"preset": "civil_service", "quota": {POST: 2}}, actor="hoidong",

@@ -14,8 +14,7 @@ from exam.room.operations import iso
 def some_times(n=500):
     rng = random.Random(7)
     zones = [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))]
-    times = [datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999,
-                                                                               tzinfo=UTC)]
+    times = [datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
     for _ in range(n):
         moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, 40 * 365 * 86400))
         if rng.random() < 0.2:

@@ -95,7 +95,7 @@ def correct_per_section(app, candidate_id, answers: dict[str, list[str]]) -> dic
                           .join(ExamSection, ExamSection.id == PaperItem.section_id)
                           .where(Paper.candidate_id == candidate_id))
         for row in rows:
-            key = sorted(option_id for option_id, original in zip(row.option_ids, row.option_order)
+            key = sorted(option_id for option_id, original in zip(row.option_ids, row.option_order, strict=True)
                          if row.options[original]["correct"])
             counts.setdefault(row.position, 0)
             if answers.get(row.public_id) == key:

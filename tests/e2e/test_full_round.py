@@ -105,7 +105,7 @@ def section_key(app, candidate_id: int, position: int) -> dict[str, list[str]]:
                           .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
                           .join(ExamSection, ExamSection.id == PaperItem.section_id)
                           .where(Paper.candidate_id == candidate_id, ExamSection.position == position))
-        return {row.public_id: [option_id for option_id, original in zip(row.option_ids, row.option_order)
+        return {row.public_id: [option_id for option_id, original in zip(row.option_ids, row.option_order, strict=True)
                                 if row.options[original]["correct"]] for row in rows}
 
 
@@ -145,7 +145,7 @@ def test_round1_runs_end_to_end(app, live_server, page, lab, staff, tmp_path):
     expect(board.locator("h1")).to_have_text("Thi tuyển công chức năm 2026 — Vòng 1")
     views = board.locator(".board-section-view")
     expect(views).to_have_count(3)
-    for view, (title, questions) in zip(views.all(), SECTIONS):
+    for view, (title, questions) in zip(views.all(), SECTIONS, strict=True):
         expect(view.locator("h3")).to_contain_text(title)
         expect(view).to_contain_text(f"{questions} câu trong {questions} phút")
         expect(view).to_contain_text("đạt khi đúng từ 50% số câu")

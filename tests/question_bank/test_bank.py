@@ -170,7 +170,8 @@ def test_browse_filters_by_topic_subtree_difficulty_type_tag_and_status(db, smal
 def test_search_without_diacritics_finds_vietnamese_text(db, small_bank):
     assert bank.browse(db, bank.BrowseFilters(text="hien phap")).total == 2
     assert bank.browse(db, bank.BrowseFilters(text="HIẾN PHÁP")).total == 2
-    assert texts(bank.browse(db, bank.BrowseFilters(text="duong dan tuyet doi"))) == ["Đường dẫn tuyệt đối trong Excel?"]
+    assert texts(bank.browse(db, bank.BrowseFilters(text="duong dan tuyet doi"))) == [
+        "Đường dẫn tuyệt đối trong Excel?"]
     assert texts(bank.browse(db, bank.BrowseFilters(text="chu tich nuoc"))) == ["Chính phủ gồm những ai?"]  # options
     assert bank.browse(db, bank.BrowseFilters(text="hiến phap")).total == 0  # half-marked words match neither form
 

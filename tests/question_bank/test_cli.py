@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 from exam.audit.models import AuditEntry
 from question_bank import bank
 from question_bank.models import Question
-from tests.question_bank.test_importer import DEMO_BANK, GOOD_ROWS, csv_file
+from tests.question_bank.test_importer import DEMO_BANK, GOOD_ROWS, csv_file, fields_of
 
 
 def questions_in(db) -> int:
@@ -63,9 +63,7 @@ def test_export_then_import_into_a_fresh_bank_gives_the_same_bank(runner, db, tm
             from exam.core.db import get_session
 
             again = bank.export_questions(get_session())
-        key = lambda q: (q.topic, q.difficulty, q.type, q.text, [(o.text, o.correct) for o in q.options],
-                         q.explanation, q.source, q.tags, q.image)
-        assert [key(q) for q in again] == [key(q) for q in originals], suffix
+        assert [fields_of(q) for q in again] == [fields_of(q) for q in originals], suffix
     assert runner.invoke(args=["bank", "export", str(tmp_path / "x.pdf")]).exit_code == 2
 
 

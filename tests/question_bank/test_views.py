@@ -79,7 +79,8 @@ def test_script_in_question_text_is_escaped_on_browse_view_and_history(client, a
     with app.app_context():  # text from before the import rules refused HTML: the pages must still escape it
         db = get_session()
         db.query(QuestionVersion).filter_by(id=question.current_version_id).update(
-            {"text": f"Câu {SCRIPT} hỏi", "options": [{"text": SCRIPT, "correct": True}, {"text": "b", "correct": False}]})
+            {"text": f"Câu {SCRIPT} hỏi",
+             "options": [{"text": SCRIPT, "correct": True}, {"text": "b", "correct": False}]})
         db.commit()
     login_as("board")
     for url in ("/bank/", f"/bank/questions/{question.id}", f"/bank/questions/{question.id}/history",
@@ -277,7 +278,8 @@ def test_import_dry_run_then_confirm_adds_the_questions(client, app, login_as):
     token = re.search(r'name="token" type="hidden" value="([0-9a-f]+)"', html).group(1)
     sha = re.search(r'name="sha256" type="hidden" value="([0-9a-f]+)"', html).group(1)
 
-    wrong = client.post("/bank/import/confirm", data={"csrf_token": csrf_from(html), "token": token, "sha256": "0" * 64})
+    wrong = client.post("/bank/import/confirm",
+                        data={"csrf_token": csrf_from(html), "token": token, "sha256": "0" * 64})
     assert wrong.status_code == 302 and count_questions(app) == 0
     assert not staged[0].exists()  # a mismatch throws the staged file away: upload again
 
@@ -318,11 +320,13 @@ def test_topics_page_creates_and_renames(client, app, login_as, make_question):
     page = client.get("/bank/topics").get_data(as_text=True)
     assert "Tin hoc" in page
     token = csrf_from(page)
-    assert client.post("/bank/topics/create", data={"csrf_token": token, "path": "Ngoại ngữ > Tiếng Anh"}).status_code == 302
+    created = client.post("/bank/topics/create", data={"csrf_token": token, "path": "Ngoại ngữ > Tiếng Anh"})
+    assert created.status_code == 302
     assert client.post("/bank/topics/create", data={"csrf_token": token, "path": "Ngoại ngữ"}).status_code == 422
     with app.app_context():
         topic_id = get_session().scalar(select(Topic.id).where(Topic.path == "Tin hoc"))
-    response = client.post("/bank/topics/rename", data={"csrf_token": token, "topic_id": topic_id, "new_path": "Tin học"})
+    response = client.post("/bank/topics/rename",
+                           data={"csrf_token": token, "topic_id": topic_id, "new_path": "Tin học"})
     assert response.status_code == 302
     page = client.get("/bank/topics").get_data(as_text=True)
     assert "Tin học &gt; Excel" in page and "Tiếng Anh" in page

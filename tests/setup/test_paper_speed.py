@@ -30,7 +30,7 @@ def test_papers_carry_their_key_masks_and_version_ids_as_displayed(db):
         items = paper.items
         assert len(paper.key_masks) == len(items) and len(paper.version_ids) == 4 * len(items)
         assert list(struct.unpack(f"<{len(items)}i", paper.version_ids)) == [i.question_version_id for i in items]
-        for item, mask in zip(items, paper.key_masks):
+        for item, mask in zip(items, paper.key_masks, strict=True):
             assert mask == key_mask(item.option_order, options[item.question_version_id]) != 0
             assert sorted(item.option_order) == list(range(len(options[item.question_version_id])))
 

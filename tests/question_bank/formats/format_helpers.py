@@ -80,6 +80,7 @@ def without_location(questions):
 
 # A GIFT file using every supported feature: categories, titles, weights,
 # feedback, general feedback, escapes, a difficulty comment, a missing-word question.
+# (Two literals joined, so the escapes question stays on one line of the GIFT text: its line numbers are tested.)
 GIFT_GOOD = """\
 // Ngân hàng câu hỏi thử
 $CATEGORY: $course$/top/Kiến thức chung/Hiến pháp 2013
@@ -101,7 +102,8 @@ $CATEGORY: $course$/top/Kiến thức chung/Hiến pháp 2013
 $CATEGORY: Tin học/Bảng tính (Excel)
 
 // độ khó: dễ
-Ký tự \\= mở đầu một công thức trong Excel; ký tự nào dùng để viết hằng chuỗi\\: {=Dấu nháy kép \\" ~Dấu \\# ~Dấu \\{ và \\}}
+Ký tự \\= mở đầu một công thức trong Excel; ký tự nào dùng để viết hằng chuỗi\\: """ """\
+{=Dấu nháy kép \\" ~Dấu \\# ~Dấu \\{ và \\}}
 
 Excel là {=phần mềm bảng tính ~hệ điều hành} của Microsoft.
 """
