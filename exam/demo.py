@@ -362,7 +362,7 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
         db_session.execute(Response.__table__.insert(), responses)  # core executemany: 70,000 rows at once
         db_session.execute(ResponseLog.__table__.insert(), history)
     db_session.flush()
-    for sitting_id, group in done.items():
+    for group in done.values():
         end = max(a.deadline for a in group) - timedelta(minutes=5)
         attempts.finish(db_session, group, by="candidate", actor="", now=end)
     return sum(len(group) for group in done.values()), len(absent_at)

@@ -71,7 +71,7 @@ def sit(db, n: int = 4, *, fail_last: bool = True, **exam_options) -> SatExam:
         sat.keys[attempt.id] = items
         seq = 0
         first_section = items[0][0].section_id
-        for k, (item, right, wrong, qtype) in enumerate(items, start=1):
+        for k, (item, right, wrong, _qtype) in enumerate(items, start=1):
             now += timedelta(seconds=20)
             if item.section_id != first_section and attempt.section_position == 1:
                 attempts.next_section(db, attempt, sections, now=now)

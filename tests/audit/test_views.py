@@ -58,7 +58,7 @@ def test_chain_browser_filters_by_candidate_exam_action_actor_and_time(client, l
     rows = rows_of(page(client, "/audit/?actor=test"), "chain-entries")
     assert rows and all("<td>test" in r for r in rows)
     # 08:01 Hà Nội is T0 + 1 min: the logins; nothing of the sitting happened before 08:00.
-    assert "Không có mục nào khớp" in page(client, "/audit/?exam=%s&end=2026-06-15 07:59" % sat_exam.exam.code)
+    assert "Không có mục nào khớp" in page(client, f"/audit/?exam={sat_exam.exam.code}&end=2026-06-15 07:59")
     rows = rows_of(page(client, f"/audit/?exam={sat_exam.exam.code}&start=2026-06-15 08:00&end=2026-06-15 08:01:00"),
                    "chain-entries")
     assert sorted(re.findall(r"<td>([a-z_.]+)</td>", r)[0] for r in rows) == ["attempt.start", "candidate.login"]
