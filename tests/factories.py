@@ -119,7 +119,7 @@ def make_ready_candidate(db, **options) -> Candidate:
     return make_ready_candidates(db, 1, **options)[0]
 
 
-# --- exam specifications and rosters (exam/exam_spec.py, exam/roster.py) ---------------------------
+# --- exam specifications and rosters (exam/setup/spec.py, exam/setup/roster.py) -------------------
 
 EXAMPLE_TOML = Path(__file__).resolve().parent.parent / "examples" / "round1.toml"
 GIVEN_NAMES = ("An", "Bình", "Cường", "Dũng", "Giang", "Hà", "Lan", "Minh", "Nga", "Phúc", "Quân", "Sơn", "Trang",

@@ -52,10 +52,10 @@ class Defaults:
     # How often the exam page tells the server it is alive (and learns of extensions and pauses);
     # the proctor console shows a machine as disconnected after 60 s of silence, so keep it well under.
     HEARTBEAT_SECONDS = 20
-    # Group commit of the exam room's writes (exam/save_batch.py): "auto" (on for SQLite, where one
+    # Group commit of the exam room's writes (exam/room/group_commit.py): "auto" (on for SQLite, where one
     # fsync'd commit per save caps a lab at ~400 saves/s), or on / off.
     SAVE_BATCHING = "auto"
-    # Where the group commit of the answer saves and heartbeats runs (exam/writer_process.py): "auto"
+    # Where the group commit of the answer saves and heartbeats runs (exam/room/writer.py): "auto"
     # (a writer process of its own wherever the group commit is on), "process" or "thread".
     SAVE_WRITER = "auto"
 

@@ -115,7 +115,7 @@ class ExamSpec:
     instructions: str
     scoring: Scoring  # the defaults every section starts from
     sections: tuple[SectionSpec, ...] = field(default_factory=tuple)
-    ranking: dict | None = None  # the [ranking] table as given (checked by exam.merit.rule_from_dict)
+    ranking: dict | None = None  # the [ranking] table as given (checked by exam.merit.ranking.rule_from_dict)
 
     @property
     def total_minutes(self) -> int:
@@ -396,7 +396,7 @@ class _Checker:
         return ExamSpec(code, title, show_score, forms, instructions, defaults, tuple(sections), ranking)
 
     def ranking(self, data: object) -> dict | None:
-        """The optional [ranking] table (the merit-list rule): checked by ``exam.merit.rule_from_dict``,
+        """The optional [ranking] table (the merit-list rule): checked by ``exam.merit.ranking.rule_from_dict``,
         its problems keyed like the rest (``ranking.quota."Chuyên viên"``); kept as given."""
         if data is None:
             return None

@@ -1,4 +1,4 @@
-"""The auditor's independent path against the real results path (``exam.results``, ``exam.merit_lists``):
+"""The auditor's independent path against the real results path (``exam.grading.runs``, ``exam.merit.lists``):
 key corrections approved by two people, the batch grading run, a merit list with the board's decision
 on a tie, published. Re-tally and the stand-alone verifier must agree with all of it."""
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""exam/db.py's driver path: its time conversions against SQLAlchemy's own, and one connection per transaction."""
+"""exam/core/db.py's driver path: its time conversions against SQLAlchemy's own, and one connection per transaction."""
 from __future__ import annotations
 
 import random
