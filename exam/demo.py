@@ -35,7 +35,7 @@ from exam.merit import ranking as merit
 from exam.merit.models import MeritList
 from exam.room import attempts
 from exam.room.models import Attempt, Response, ResponseLog
-from exam.setup import exams, roster, sittings
+from exam.setup import candidate_lists, exams, roster, sittings
 from exam.setup.models import Candidate, ExamPool, Paper, PaperItem, Sitting
 from exam.setup.papers import generate_papers
 from exam.setup.spec import spec_from_toml
@@ -130,7 +130,7 @@ def load_demo_exam(db_session, now) -> None:
         click.echo(f"demo sitting: {sitting.code} ended at {sittings.local_time(sitting.ends_at)}; to sit the demo "
                    "again, start from a new database (remove instance/exam.sqlite3, then bin/demo)")
 
-    if not roster.candidates_of(db_session, exam):
+    if not candidate_lists.candidates_of(db_session, exam):
         report = roster.import_roster(db_session, exam, "demo-thi-sinh.csv", demo_roster_csv(), actor=CLI_ACTOR,
                                       now=now)
         if report.errors:
@@ -144,7 +144,7 @@ def load_demo_exam(db_session, now) -> None:
     click.echo(f"demo papers: {papers.created} created, {papers.checked} checked in "
                f"{time.perf_counter() - started:.2f} s")
 
-    listed = [c for c in roster.seat_list(db_session, sitting)][:3]
+    listed = [c for c in candidate_lists.seat_list(db_session, sitting)][:3]
     click.echo("to sit the demo exam: open /thi/ on this server (e.g. http://127.0.0.1:8000/thi/) and sign in with")
     for candidate in listed:
         click.echo(f"  SBD {candidate.registration_no}, ngày sinh {candidate.date_of_birth:%d/%m/%Y} "
@@ -241,7 +241,7 @@ def load_finished_exam(db_session, now) -> None:
             sittings.create_sitting(db_session, exam, code=code, room=room, starts_at=starts_at,
                                     seats=FINISHED_CANDIDATES // len(FINISHED_SITTINGS) + 10, actor=CLI_ACTOR,
                                     now=day - timedelta(days=5))
-    if not roster.candidates_of(db_session, exam):
+    if not candidate_lists.candidates_of(db_session, exam):
         report = roster.import_roster(
             db_session, exam, "thi-sinh-2025.csv",
             demo_roster_csv(FINISHED_CANDIDATES, FINISHED_SEED, prefix=FINISHED_PREFIX,

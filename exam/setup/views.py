@@ -37,7 +37,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
-from exam.setup import exams, roster, sittings
+from exam.setup import candidate_lists, exams, roster, sittings
 from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.papers import PaperError, generate_papers
@@ -331,7 +331,7 @@ def exam_new_form():
 def exam_detail(code: str):
     db_session = get_session()
     item = exam_or_404(get_session(), code)
-    counts = roster.counts_by_sitting(db_session, item)
+    counts = candidate_lists.counts_by_sitting(db_session, item)
     papers = db_session.scalar(select(func.count()).select_from(Paper).where(Paper.exam_id == item.id))
     return render_template("board/exam.html", exam=item, cells=exams.blueprint_view(db_session, item),
                            sittings=sittings.sittings_of(db_session, item), counts=counts,
@@ -445,12 +445,12 @@ def sitting_detail(code: str):
         state = "open"
     else:
         state = "closed"
-    seated = roster.seat_list(get_session(), item)
+    seated = candidate_lists.seat_list(get_session(), item)
     seconds = sittings.seconds_until_rotation(now)
     return render_template("board/sitting.html", sitting=item, exam=item.exam, state=state,
                            access_code=sittings.current_access_code(item, now), seconds=seconds,
                            candidates=len(seated), unseated=sum(1 for c in seated if c.seat is None),
-                           waiting=roster.counts_by_sitting(get_session(), item.exam).get(None, 0),
+                           waiting=candidate_lists.counts_by_sitting(get_session(), item.exam).get(None, 0),
                            action_form=ActionForm(formdata=None))
 
 
@@ -476,7 +476,7 @@ def seats(code: str):
 def seat_list(code: str):
     item = _sitting_or_404(code)
     return render_template("board/seat_list.html", sitting=item, exam=item.exam,
-                           rows=roster.seat_list(get_session(), item))
+                           rows=candidate_lists.seat_list(get_session(), item))
 
 
 @bp.route("/sittings/<code>/door-list")
@@ -484,7 +484,7 @@ def seat_list(code: str):
 def door_list(code: str):
     item = _sitting_or_404(code)
     return render_template("board/door_list.html", sitting=item, exam=item.exam,
-                           rows=roster.door_list(get_session(), item))
+                           rows=candidate_lists.door_list(get_session(), item))
 
 
 # --- candidates ----------------------------------------------------------------------------------
@@ -493,7 +493,7 @@ def door_list(code: str):
 @role_required("board")
 def candidates(code: str):
     item = exam_or_404(get_session(), code)
-    return render_template("board/candidates.html", exam=item, rows=roster.candidates_of(get_session(), item))
+    return render_template("board/candidates.html", exam=item, rows=candidate_lists.candidates_of(get_session(), item))
 
 
 def _roster_page(exam: Exam, form: RosterForm, report=None, confirm_form=None, status: int = 200):
