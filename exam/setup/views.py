@@ -42,7 +42,7 @@ from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.papers import PaperError, generate_papers
 from exam.setup.spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
-from question_bank import bank
+from question_bank import browsing
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -255,7 +255,8 @@ def _new_exam_page(form=None, toml_form=None, problems=(), status: int = 200):
     db_session = get_session()
     return render_template("board/exam_new.html", form=form or ExamForm(formdata=None),
                            toml_form=toml_form or ExamTomlForm(formdata=None), problems=list(problems),
-                           stats=bank.stats(db_session), topics=[row.path for row in bank.topic_tree(db_session)],
+                           stats=browsing.stats(db_session),
+                           topics=[row.path for row in browsing.topic_tree(db_session)],
                            section_rows=SECTION_ROWS), status
 
 

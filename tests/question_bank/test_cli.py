@@ -4,7 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
-from question_bank import bank
+from question_bank import browsing
 from question_bank.models import Question
 from tests.question_bank.test_importer import DEMO_BANK, GOOD_ROWS, csv_file, fields_of
 
@@ -50,7 +50,7 @@ def test_topic_option_and_near_duplicate_warnings(runner, db, tmp_path, make_que
 
 def test_export_then_import_into_a_fresh_bank_gives_the_same_bank(runner, db, tmp_path, fresh_app):
     assert runner.invoke(args=["bank", "import", str(DEMO_BANK)]).exit_code == 0
-    originals = bank.export_questions(db)
+    originals = browsing.export_questions(db)
     for suffix in ("xlsx", "json", "csv"):
         target = tmp_path / f"ngan-hang.{suffix}"
         result = runner.invoke(args=["bank", "export", str(target)])
@@ -62,7 +62,7 @@ def test_export_then_import_into_a_fresh_bank_gives_the_same_bank(runner, db, tm
         with other.app_context():
             from exam.core.db import get_session
 
-            again = bank.export_questions(get_session())
+            again = browsing.export_questions(get_session())
         assert [fields_of(q) for q in again] == [fields_of(q) for q in originals], suffix
     assert runner.invoke(args=["bank", "export", str(tmp_path / "x.pdf")]).exit_code == 2
 

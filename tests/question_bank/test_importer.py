@@ -7,7 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
-from question_bank import bank
+from question_bank import browsing
 from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx
 from question_bank.importer import import_file
 from question_bank.models import Question, QuestionTag, QuestionVersion, Topic
@@ -108,7 +108,7 @@ def test_demo_bank_imports_300_questions(db, clock):
     db.commit()
     assert report.ok, report.errors[:5]
     assert report.added == 300 and count(db, Question) == 300
-    assert bank.stats(db).total == 300
+    assert browsing.stats(db).total == 300
 
 
 def test_a_large_spreadsheet_imports_in_bulk(db, clock):
@@ -129,7 +129,7 @@ def test_export_then_import_into_an_empty_bank_gives_the_same_questions(db, make
     make_question(tags=["a", "b"], explanation="", source="")
     make_question(text="Chọn các số chẵn?", type="multiple", difficulty="hard",
                   options=[("2", True), ("3", False), ("4", True), ("5", False), ("6", True), ("7", False)])
-    content = export_json(bank.export_questions(db))
+    content = export_json(browsing.export_questions(db))
     other = fresh_app()
     with other.app_context():
         from exam.core.db import get_session
@@ -137,5 +137,5 @@ def test_export_then_import_into_an_empty_bank_gives_the_same_questions(db, make
         other_db = get_session()
         assert import_file(other_db, "bank.json", content, actor="x", now=clock()).ok
         other_db.commit()
-        again = bank.export_questions(other_db)
-    assert [fields_of(q) for q in again] == [fields_of(q) for q in bank.export_questions(db)]
+        again = browsing.export_questions(other_db)
+    assert [fields_of(q) for q in again] == [fields_of(q) for q in browsing.export_questions(db)]
