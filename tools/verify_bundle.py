@@ -31,6 +31,12 @@ code with the exam system: it re-implements, as plainly as it can, every rule it
 
 Prints one line per check or failure; exits 0 when everything holds, 1 when anything fails,
 2 when the file is not a bundle.
+
+One file on purpose (past 600 lines): an auditor copies it alone onto any machine and runs it there.
+Its sections follow the checks above: 1 the manifest (read_bundle); 2, 3 the chain and its
+checkpoints (check_chain, check_checkpoints, check_expected_head); 4, 5, 6 papers, attempts and
+scores (tally, check_papers, check_attempts); 7 the merit list (check_merit_list, check_post_list,
+check_ranks); then the whole bundle (verify, main).
 """
 from __future__ import annotations
 
