@@ -16,11 +16,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from exam.app import create_app
 from exam.core import schema
 from exam.core.db import force_immediate, get_session, utcnow
+from exam.setup import exams, roster, sittings
+from exam.setup.models import Sitting
+from exam.setup.papers import generate_papers
+from exam.setup.spec import spec_from_toml
+from question_bank.importer import import_file
 
 # Imported as bench.room (by bench/load.py and bench/papers.py, which put the repo on sys.path first), never run.
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,11 +94,6 @@ def _step(timings: dict, label: str, app, fn):
 def build_room(instance: Path, *, candidates: int, database_url: str | None = None, seats: int = 40,
                with_sittings: bool = True, draw_papers: bool = True, sitting_start: datetime | None = None,
                sitting_minutes: int | None = None, log=print) -> Room:
-    from exam.setup import exams, roster, sittings
-    from exam.setup.papers import generate_papers
-    from exam.setup.spec import spec_from_toml
-    from question_bank.importer import import_file
-
     instance.mkdir(parents=True, exist_ok=True)
     app = make_app(instance, database_url)
     engine = app.extensions["exam_db"].engine
@@ -156,8 +156,6 @@ def build_room(instance: Path, *, candidates: int, database_url: str | None = No
 def _reset_postgres(engine) -> None:
     """A given PostgreSQL database is emptied first (the benchmark owns it): only one whose name
     starts with "bench", so a real database is never emptied by a mistyped URL."""
-    from sqlalchemy import text
-
     if not (engine.url.database or "").startswith("bench"):
         raise SystemExit(f"refusing to empty database {engine.url.database!r}: give a throw-away database "
                          "whose name starts with 'bench' (e.g. createdb bench_load)")
@@ -167,8 +165,6 @@ def _reset_postgres(engine) -> None:
 
 
 def sitting_secrets(app, codes: list[str]) -> dict[str, str]:
-    from exam.setup.models import Sitting
-
     with app.app_context():
         return dict(get_session().execute(select(Sitting.code, Sitting.access_secret)
                                           .where(Sitting.code.in_(codes))).all())

@@ -8,6 +8,7 @@ Running it again skips what exists.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import random
@@ -17,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import click
+import numpy as np
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -215,9 +217,6 @@ def load_finished_exam(db_session, now) -> None:
     an ability model, submitted and graded through the room's and the grading's own functions), round-2
     scores imported with the outside-scores importer, two posts with quotas 5 and 3, a tie for the last
     place of the first post, a draft merit list, and a key correction awaiting a second board member."""
-    import dataclasses
-
-
     exam = exams.exam_by_code(db_session, FINISHED_CODE)
     if exam is not None and db_session.scalar(select(MeritList.id).where(MeritList.exam_id == exam.id).limit(1)):
         click.echo(f"finished exam: {FINISHED_CODE} already has its merit list (/board/merit/{FINISHED_CODE}/)")
@@ -272,8 +271,6 @@ def load_finished_exam(db_session, now) -> None:
 
 
 def _ability_rng():
-    import numpy as np
-
     return np.random.default_rng(FINISHED_SEED)
 
 
