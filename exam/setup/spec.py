@@ -20,6 +20,7 @@ import tomllib
 from dataclasses import dataclass, field
 
 from exam.core.errors import Refused
+from exam.merit.ranking import rule_from_dict  # upward on purpose: see _Checker.ranking
 from question_bank.formats.validation import find_html, normalise_text, normalise_topic
 
 TOPIC_SEPARATOR = " > "
@@ -397,11 +398,11 @@ class _Checker:
 
     def ranking(self, data: object) -> dict | None:
         """The optional [ranking] table (the merit-list rule): checked by ``exam.merit.ranking.rule_from_dict``,
-        its problems keyed like the rest (``ranking.quota."Chuyên viên"``); kept as given."""
+        its problems keyed like the rest (``ranking.quota."Chuyên viên"``); kept as given. The one import
+        upward from setup: the table is the merit rule, so merit's own pure code checks it (it imports
+        only exam.core and numpy: no cycle) rather than a copy of the rule here."""
         if data is None:
             return None
-        from exam.merit.ranking import rule_from_dict
-
         _, errors = rule_from_dict(data, prefix="ranking")
         for error in errors:
             self.error(error.key, error.message)
