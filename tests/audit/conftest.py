@@ -23,6 +23,7 @@ from exam.room import attempts
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem
 from exam.setup.sittings import current_access_code
+from question_bank.models import QuestionVersion
 from tests.factories import make_ready_candidates
 
 T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
@@ -40,8 +41,6 @@ class SatExam:
 
 
 def paper_items(db, attempt):
-    from question_bank.models import QuestionVersion
-
     found = []
     for item in db.scalars(select(PaperItem).where(PaperItem.paper_id == attempt.paper_id)
                            .order_by(PaperItem.position)):

@@ -4,8 +4,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
+from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
+from exam.audit import chain as audit
 from exam.core.db import Driver
 from exam.core.timeutil import UTCDateTime, iso_utc, sqlite_time_text, sqlite_time_value
 from exam.room.operations import iso
@@ -62,10 +64,6 @@ def test_the_driver_keeps_one_connection_per_transaction(db):
 
 
 def test_the_driver_is_taken_again_inside_an_orm_savepoint_so_that_it_is_emitted(db):
-    from sqlalchemy import func, select
-
-    from exam.audit import chain as audit
-
     Driver(db)
     before = db.scalar(select(func.count()).select_from(audit.AuditEntry))
     savepoint = db.begin_nested()

@@ -22,9 +22,10 @@ from sqlalchemy import select
 
 from exam.core.db import utcnow
 from exam.room.models import Attempt
-from exam.setup.models import Candidate, Sitting
+from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
 from exam.setup.sittings import ACCESS_CODE_SECONDS, LOCAL_TZ
 from proctor import room
+from question_bank.models import QuestionVersion
 from tests.e2e.conftest import ARTIFACTS, TIMEOUT_MS, VIEWPORT, screenshot, sign_in
 from tests.e2e.test_exam_room import correct_per_section, fresh, on_screen, pending_saves, stored_responses
 from tests.factories import roster_csv
@@ -95,8 +96,6 @@ def before_code_rotates(min_seconds: float = 5) -> None:
 def section_key(app, candidate_id: int, position: int) -> dict[str, list[str]]:
     """The right option ids of each question of one section of the candidate's paper (from the
     server's key: the test plays a candidate who knows the answers)."""
-    from exam.setup.models import ExamSection, Paper, PaperItem
-    from question_bank.models import QuestionVersion
 
     with fresh(app) as db:
         rows = db.execute(select(PaperItem.public_id, PaperItem.option_ids, PaperItem.option_order,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
+from exam.core.db import get_session
 from question_bank import browsing
 from question_bank.models import Question
 from tests.question_bank.test_importer import DEMO_BANK, GOOD_ROWS, csv_file, fields_of
@@ -60,7 +61,6 @@ def test_export_then_import_into_a_fresh_bank_gives_the_same_bank(runner, db, tm
         result = other.test_cli_runner().invoke(args=["bank", "import", str(target)])
         assert result.exit_code == 0, (suffix, result.output)
         with other.app_context():
-            from exam.core.db import get_session
 
             again = browsing.export_questions(get_session())
         assert [fields_of(q) for q in again] == [fields_of(q) for q in originals], suffix

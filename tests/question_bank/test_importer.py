@@ -7,6 +7,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
+from exam.core.db import get_session
 from question_bank import browsing
 from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx
 from question_bank.importer import import_file
@@ -132,7 +133,6 @@ def test_export_then_import_into_an_empty_bank_gives_the_same_questions(db, make
     content = export_json(browsing.export_questions(db))
     other = fresh_app()
     with other.app_context():
-        from exam.core.db import get_session
 
         other_db = get_session()
         assert import_file(other_db, "bank.json", content, actor="x", now=clock()).ok

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -208,7 +209,6 @@ def test_image_upload_checks_the_bytes_and_is_served_to_the_board(client, app, l
     assert response.status_code == 302
     with app.app_context():
         version = get_session().scalar(select(QuestionVersion))
-    import hashlib
     assert version.image == hashlib.sha256(data).hexdigest() + ".png"
     assert (Path(app.instance_path) / "bank-images" / version.image).read_bytes() == data
     served = client.get(f"/bank/images/{version.image}")

@@ -4,21 +4,24 @@ frozen versions behind GET /attempt. No timings here: bench/papers.py and bench/
 from __future__ import annotations
 
 import struct
+from datetime import timedelta
 from itertools import permutations
 
 from sqlalchemy import event, select
 
 from exam.core.db import utcnow
+from exam.grading.runs import load_exam_arrays
 from exam.grading.scoring import key_mask
-from exam.room import paper_cache
-from exam.setup.models import Paper, PaperItem
+from exam.room import attempts, paper_cache
+from exam.room.models import Attempt
+from exam.setup.models import Exam, Paper, PaperItem
 from exam.setup.papers import _permutation_table, _shuffled, generate_papers
-from tests.factories import make_candidates, make_exam
+from exam.setup.sittings import current_access_code
+from question_bank.models import QuestionVersion
+from tests.factories import make_candidates, make_exam, make_ready_candidates
 
 
 def test_papers_carry_their_key_masks_and_version_ids_as_displayed(db):
-    from question_bank.models import QuestionVersion
-
     exam = make_exam(db)
     make_candidates(db, exam, 8)
     generate_papers(db, exam, actor="test", now=utcnow())
@@ -44,8 +47,6 @@ def test_the_permutation_table_is_the_fisher_yates_reading_of_the_number():
 
 
 def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
-    from question_bank.models import QuestionVersion
-
     exam = make_exam(db)  # publishing froze the pool
     make_candidates(db, exam, 1)
     generate_papers(db, exam, actor="test", now=utcnow())
@@ -78,15 +79,6 @@ def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
 
 
 def test_submission_stores_the_final_choices_as_displayed_masks(db):
-    from datetime import timedelta
-
-    from exam.grading.runs import load_exam_arrays
-    from exam.room import attempts
-    from exam.room.models import Attempt
-    from exam.setup.models import Exam
-    from exam.setup.sittings import current_access_code
-    from tests.factories import make_ready_candidates
-
     candidate, other = make_ready_candidates(db, 2)
     db.commit()
     now = utcnow()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 from pathlib import Path
@@ -52,8 +53,6 @@ def make_xlsx(rows, title: str | None = None, extra_sheets=()) -> bytes:
 
 
 def make_csv(rows, delimiter=",", bom=True) -> bytes:
-    import csv
-
     buf = io.StringIO()
     csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     data = buf.getvalue().encode("utf-8")
