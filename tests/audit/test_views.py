@@ -9,7 +9,6 @@ import re
 import zipfile
 from datetime import timedelta
 
-import pytest
 from sqlalchemy import func, select, text, update
 
 from exam.audit import views as auditor
@@ -17,6 +16,7 @@ from exam.audit.models import AuditEntry, AuditHead
 from exam.room import attempts
 from exam.room.models import Attempt, ResponseLog
 from exam.setup.sittings import current_access_code
+from proctor import room
 from tests.accounts.test_roles import PUBLIC_ENDPOINTS, sample_url
 from tests.audit.conftest import MACHINE, T0, drop_response_log_guard
 from tests.audit.test_chain import drop_guards
@@ -245,7 +245,6 @@ def test_auditor_writes_nowhere(app, staff, results_exam):
 
 def test_timeline_shows_the_proctors_actions(client, login_as, db):
     """Extensions, a room pause and resume, an incident at the seat: all on the candidate's timeline."""
-    room = pytest.importorskip("proctor.room")
 
     candidate = make_ready_candidates(db, 1, starts_at=T0)[0]
     sitting = candidate.sitting

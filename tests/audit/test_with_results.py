@@ -5,13 +5,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
+from exam.grading import runs as results
+from exam.merit import lists as merit_lists
 from exam.merit.models import ExternalScore
 from tests.audit.conftest import POST, T0, export, sit, verify
-
-results = pytest.importorskip("exam.grading.runs")
-merit_lists = pytest.importorskip("exam.merit.lists")
 
 
 def test_corrected_graded_ranked_and_published_exam_retallies_and_verifies(runner, db, tmp_path):
