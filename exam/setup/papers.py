@@ -139,7 +139,7 @@ def option_order_index(order) -> int:
     return _lexicographic(len(order))[tuple(order)]
 
 
-def _shuffled(n: int, number: int) -> tuple[int, ...]:
+def shuffled(n: int, number: int) -> tuple[int, ...]:
     """A permutation of range(n) read from ``number`` as a Fisher–Yates shuffle. Only ``number mod n!``
     matters (its mixed-radix digits), so a 64-bit number gives every order of n ≤ 20 options with a bias
     below n!/2**64."""
@@ -150,10 +150,10 @@ def _shuffled(n: int, number: int) -> tuple[int, ...]:
     return tuple(order)
 
 
-def _permutation_table(n: int) -> tuple[int, tuple[tuple[int, ...], ...]]:
-    """(n!, every ``_shuffled(n, k)`` for k < n!): the option order of a number is ``table[number % n!]``."""
+def permutation_table(n: int) -> tuple[int, tuple[tuple[int, ...], ...]]:
+    """(n!, every ``shuffled(n, k)`` for k < n!): the option order of a number is ``table[number % n!]``."""
     size = math.factorial(n)
-    return size, tuple(_shuffled(n, k) for k in range(size))
+    return size, tuple(shuffled(n, k) for k in range(size))
 
 
 class PaperDrafter:
@@ -167,7 +167,7 @@ class PaperDrafter:
         self.cells = cells
         self.levels = {cell.cell_id: [0] * len(cell.version_ids) for cell in cells}
         self.option_counts = {v: n for cell in cells for v, n in zip(cell.version_ids, cell.option_counts, strict=True)}
-        self.permutations = {n: _permutation_table(n) for n in set(self.option_counts.values())}
+        self.permutations = {n: permutation_table(n) for n in set(self.option_counts.values())}
         # Per version, the author's indices of its right options.
         self.correct = {v: tuple(i for i, right in enumerate(c) if right) for cell in cells
                         for v, c in zip(cell.version_ids, cell.correct or ((),) * len(cell.version_ids), strict=True)}

@@ -15,7 +15,7 @@ from exam.grading.scoring import key_mask
 from exam.room import attempts, paper_cache
 from exam.room.models import Attempt
 from exam.setup.models import Exam, Paper, PaperItem
-from exam.setup.papers import _permutation_table, _shuffled, generate_papers
+from exam.setup.papers import generate_papers, permutation_table, shuffled
 from exam.setup.sittings import current_access_code
 from question_bank.models import QuestionVersion
 from tests.factories import make_candidates, make_exam, make_ready_candidates
@@ -40,10 +40,10 @@ def test_papers_carry_their_key_masks_and_version_ids_as_displayed(db):
 
 def test_the_permutation_table_is_the_fisher_yates_reading_of_the_number():
     for n in range(1, 7):
-        size, table = _permutation_table(n)
+        size, table = permutation_table(n)
         assert size == len(table) and set(table) == set(permutations(range(n)))  # every order, once
         for number in (0, 1, 7, 2**63 + 12345, 2**64 - 1):
-            assert table[number % size] == _shuffled(n, number)
+            assert table[number % size] == shuffled(n, number)
 
 
 def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
