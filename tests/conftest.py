@@ -12,6 +12,8 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import create_engine, text
 
 from exam.accounts import staff as accounts
@@ -41,10 +43,6 @@ def pg_schema_sql():
 
     Running the script in a fresh schema takes a few milliseconds where running the
     migrations takes a few hundred; tests/test_cli.py still runs them for real."""
-
-    from alembic import command
-    from alembic.config import Config
-
     buffer = io.StringIO()
     cfg = Config(output_buffer=buffer)
     cfg.set_main_option("script_location", str(schema.MIGRATIONS))

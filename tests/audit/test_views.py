@@ -9,6 +9,7 @@ import re
 import zipfile
 from datetime import timedelta
 
+from flask import url_for
 from sqlalchemy import func, select, text, update
 
 from exam.audit import views as auditor
@@ -202,7 +203,6 @@ def test_auditor_can_read_every_auditor_page(app, client, login_as, results_exam
         if not rule.endpoint.startswith("auditor."):
             continue
         with app.test_request_context():
-            from flask import url_for
             url = url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)

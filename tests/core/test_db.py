@@ -4,6 +4,7 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
@@ -45,8 +46,6 @@ def test_iso_forms_are_the_strftime_forms_they_replace():
 
 
 def test_a_naive_time_is_refused():
-    import pytest
-
     with pytest.raises(ValueError):
         sqlite_time_text(datetime(2026, 1, 1))
 

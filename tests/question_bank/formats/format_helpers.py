@@ -7,6 +7,8 @@ import dataclasses
 import io
 from pathlib import Path
 
+from openpyxl import Workbook
+
 ROOT = Path(__file__).resolve().parents[3]
 
 DEMO_BANK_PATHS = (ROOT / "question_bank" / "demo" / "demo_bank.json",)
@@ -35,8 +37,6 @@ def good_row(**overrides) -> list[str]:
 
 def make_xlsx(rows, title: str | None = None, extra_sheets=()) -> bytes:
     """Workbook bytes; every str is written as a string cell (formulas only via formula_cells)."""
-    from openpyxl import Workbook
-
     wb = Workbook()
     ws = wb.active
     if title:
