@@ -20,19 +20,21 @@ from pathlib import Path
 
 import pyotp
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+# Run as python bench/bank.py, the script's folder is on sys.path, not the repo's packages: put the repo first.
+# (ruff's E402 allows imports after a sys.path.insert, so no noqa is needed below.)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select
 
 from exam.accounts import staff as accounts
 from exam.app import create_app
-from exam.core import schema  # noqa: E402
-from exam.core.db import get_session, utcnow  # noqa: E402
-from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx  # noqa: E402
-from question_bank.importer import import_file  # noqa: E402
-from question_bank.models import Topic  # noqa: E402
+from exam.core import schema
+from exam.core.db import get_session, utcnow
+from question_bank.formats import ParsedOption, ParsedQuestion, export_json, export_xlsx
+from question_bank.importer import import_file
+from question_bank.models import Topic
 
+ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "question_bank" / "demo" / "demo_bank.json"
 
 
@@ -119,7 +121,8 @@ def main() -> None:
         rest = args.questions - args.import_size
         if rest > 0:
             content = export_json(synthetic_questions(rest, seed=2))
-            timed(f"fill the bank to {args.questions:,} questions (JSON import)", lambda: run_import(content, "rest.json"))
+            timed(f"fill the bank to {args.questions:,} questions (JSON import)",
+                  lambda: run_import(content, "rest.json"))
 
     client = signed_in_client(app)
     pages = {

@@ -18,10 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
+# Run as python bench/papers.py, the script's folder is on sys.path, not the repo's packages: put the repo first.
+# (ruff's E402 allows imports after a sys.path.insert, so no noqa is needed below.)
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.room import build_room  # noqa: E402
-from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
+from sqlalchemy import func, select
+
+from bench.room import build_room
+from exam.core.db import force_immediate, get_session, utcnow
+from exam.setup import exams
+from exam.setup.models import Paper, PaperItem
+from exam.setup.papers import generate_papers
 
 
 def main(argv=None) -> None:
@@ -30,12 +37,6 @@ def main(argv=None) -> None:
     parser.add_argument("--database-url")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the draw")
     args = parser.parse_args(argv)
-
-    from sqlalchemy import func, select
-
-    from exam.setup import exams
-    from exam.setup.models import Paper, PaperItem
-    from exam.setup.papers import generate_papers
 
     with tempfile.TemporaryDirectory(prefix="bench-papers-") as tmp:
         room = build_room(Path(tmp), candidates=args.candidates, database_url=args.database_url,

@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import csv
 import io
-import sys
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from sqlalchemy import select  # noqa: E402
+from sqlalchemy import select, text
 
 from exam.app import create_app
-from exam.core import schema  # noqa: E402
-from exam.core.db import force_immediate, get_session, utcnow  # noqa: E402
+from exam.core import schema
+from exam.core.db import force_immediate, get_session, utcnow
+from exam.setup import exams, roster, sittings
+from exam.setup.models import Sitting
+from exam.setup.papers import generate_papers
+from exam.setup.spec import spec_from_toml
+from question_bank.importer import import_file
 
+# Imported as bench.room (by bench/load.py and bench/papers.py, which put the repo on sys.path first), never run.
+ROOT = Path(__file__).resolve().parent.parent
 DEMO_BANK = ROOT / "question_bank" / "demo" / "demo_bank.json"
 ROUND1 = ROOT / "examples" / "round1.toml"
 ACTOR = "bench"
@@ -92,11 +94,6 @@ def _step(timings: dict, label: str, app, fn):
 def build_room(instance: Path, *, candidates: int, database_url: str | None = None, seats: int = 40,
                with_sittings: bool = True, draw_papers: bool = True, sitting_start: datetime | None = None,
                sitting_minutes: int | None = None, log=print) -> Room:
-    from exam.setup import exams, roster, sittings
-    from exam.setup.papers import generate_papers
-    from exam.setup.spec import spec_from_toml
-    from question_bank.importer import import_file
-
     instance.mkdir(parents=True, exist_ok=True)
     app = make_app(instance, database_url)
     engine = app.extensions["exam_db"].engine
@@ -159,8 +156,6 @@ def build_room(instance: Path, *, candidates: int, database_url: str | None = No
 def _reset_postgres(engine) -> None:
     """A given PostgreSQL database is emptied first (the benchmark owns it): only one whose name
     starts with "bench", so a real database is never emptied by a mistyped URL."""
-    from sqlalchemy import text
-
     if not (engine.url.database or "").startswith("bench"):
         raise SystemExit(f"refusing to empty database {engine.url.database!r}: give a throw-away database "
                          "whose name starts with 'bench' (e.g. createdb bench_load)")
@@ -170,8 +165,6 @@ def _reset_postgres(engine) -> None:
 
 
 def sitting_secrets(app, codes: list[str]) -> dict[str, str]:
-    from exam.setup.models import Sitting
-
     with app.app_context():
         return dict(get_session().execute(select(Sitting.code, Sitting.access_secret)
                                           .where(Sitting.code.in_(codes))).all())

@@ -8,6 +8,7 @@ Running it again skips what exists.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 import random
@@ -17,6 +18,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import click
+import numpy as np
 from flask.cli import with_appcontext
 from sqlalchemy import func, select
 
@@ -36,7 +38,7 @@ from exam.merit.models import MeritList
 from exam.room import attempts
 from exam.room.history import GENESIS_HASH, log_hash
 from exam.room.models import Attempt, Response, ResponseLog
-from exam.setup import exams, roster, sittings
+from exam.setup import candidate_lists, exams, roster, sittings
 from exam.setup.models import Candidate, ExamPool, Paper, PaperItem, Sitting
 from exam.setup.papers import generate_papers
 from exam.setup.spec import spec_from_toml
@@ -131,7 +133,7 @@ def load_demo_exam(db_session, now) -> None:
         click.echo(f"demo sitting: {sitting.code} ended at {sittings.local_time(sitting.ends_at)}; to sit the demo "
                    "again, start from a new database (remove instance/exam.sqlite3, then bin/demo)")
 
-    if not roster.candidates_of(db_session, exam):
+    if not candidate_lists.candidates_of(db_session, exam):
         report = roster.import_roster(db_session, exam, "demo-thi-sinh.csv", demo_roster_csv(), actor=CLI_ACTOR,
                                       now=now)
         if report.errors:
@@ -145,7 +147,7 @@ def load_demo_exam(db_session, now) -> None:
     click.echo(f"demo papers: {papers.created} created, {papers.checked} checked in "
                f"{time.perf_counter() - started:.2f} s")
 
-    listed = [c for c in roster.seat_list(db_session, sitting)][:3]
+    listed = [c for c in candidate_lists.seat_list(db_session, sitting)][:3]
     click.echo("to sit the demo exam: open /thi/ on this server (e.g. http://127.0.0.1:8000/thi/) and sign in with")
     for candidate in listed:
         click.echo(f"  SBD {candidate.registration_no}, ngày sinh {candidate.date_of_birth:%d/%m/%Y} "
@@ -216,9 +218,6 @@ def load_finished_exam(db_session, now) -> None:
     an ability model, submitted and graded through the room's and the grading's own functions), round-2
     scores imported with the outside-scores importer, two posts with quotas 5 and 3, a tie for the last
     place of the first post, a draft merit list, and a key correction awaiting a second board member."""
-    import dataclasses
-
-
     exam = exams.exam_by_code(db_session, FINISHED_CODE)
     if exam is not None and db_session.scalar(select(MeritList.id).where(MeritList.exam_id == exam.id).limit(1)):
         click.echo(f"finished exam: {FINISHED_CODE} already has its merit list (/board/merit/{FINISHED_CODE}/)")
@@ -242,7 +241,7 @@ def load_finished_exam(db_session, now) -> None:
             sittings.create_sitting(db_session, exam, code=code, room=room, starts_at=starts_at,
                                     seats=FINISHED_CANDIDATES // len(FINISHED_SITTINGS) + 10, actor=CLI_ACTOR,
                                     now=day - timedelta(days=5))
-    if not roster.candidates_of(db_session, exam):
+    if not candidate_lists.candidates_of(db_session, exam):
         report = roster.import_roster(
             db_session, exam, "thi-sinh-2025.csv",
             demo_roster_csv(FINISHED_CANDIDATES, FINISHED_SEED, prefix=FINISHED_PREFIX,
@@ -273,8 +272,6 @@ def load_finished_exam(db_session, now) -> None:
 
 
 def _ability_rng():
-    import numpy as np
-
     return np.random.default_rng(FINISHED_SEED)
 
 
@@ -363,7 +360,7 @@ def simulate_round1(db_session, exam, day) -> tuple[int, int]:
         db_session.execute(Response.__table__.insert(), responses)  # core executemany: 70,000 rows at once
         db_session.execute(ResponseLog.__table__.insert(), history)
     db_session.flush()
-    for sitting_id, group in done.items():
+    for group in done.values():
         end = max(a.deadline for a in group) - timedelta(minutes=5)
         attempts.finish(db_session, group, by="candidate", actor="", now=end)
     return sum(len(group) for group in done.values()), len(absent_at)
@@ -396,7 +393,7 @@ def round2_scores_csv(db_session, exam) -> bytes:
     for reg in first:  # everyone else below the tie
         if score[reg] + bonus[reg] > 88.5:
             score[reg] = 88.5 - bonus[reg]
-    for reg, total in zip(leaders, (95.0, 93.5, 92.0, 90.5)):
+    for reg, total in zip(leaders, (95.0, 93.5, 92.0, 90.5), strict=False):
         score[reg] = total - bonus[reg]
     for reg in plain[:2]:
         score[reg] = 89.5

@@ -1,4 +1,5 @@
-"""The proctor's rules for one room (a sitting), and what the console and the sitting's report show.
+"""The proctor's rules for one room (a sitting): the actions that change it. What the console and the
+sitting's report show is ``proctor.room_state``.
 
 Every action is a plain function taking a session, the room or candidate, the actor, a reason and
 ``now``. It refuses (``ProctorError``) before changing anything, and without a reason it always
@@ -34,10 +35,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Text, cast, exists, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
@@ -46,20 +47,13 @@ from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.room import attempts, sessions
 from exam.room.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
-from exam.room.models import Attempt, CandidateSession, Response
-from exam.setup.models import Candidate, Exam, Paper, Sitting
-from exam.setup.sittings import current_access_code, seconds_until_rotation
+from exam.room.models import Attempt, CandidateSession
+from exam.setup.models import Candidate, Paper, Sitting
 from proctor.models import Incident
 
 MAX_REASON = 500
 MAX_EXTENSION_SECONDS = 4 * 3600
 INCIDENT_KINDS = ("violation", "technical", "power", "note")
-SEAT_STATES = ("not_arrived", "checked_in", "logged_in", "reading", "answering", "disconnected", "submitted",
-               "absent")
-# What the report lists as the proctors' actions (the audit chain holds them all).
-ROOM_ACTIONS = ("sitting.open", "sitting.pause", "sitting.resume", "attempt.extend", "attempt.compensate",
-                "attempt.force_submit", "candidate.absent", "candidate.present", "candidate.admit_move")
-GRANT_ACTIONS = ("attempt.extend", "attempt.compensate")
 
 
 class ProctorError(Refused):
@@ -262,7 +256,8 @@ class Compensation:
     seconds: int  # proposed: outage - paused - granted, never below 0
 
 
-def _entries(session: Session, actions: Sequence[str], object_ids: Sequence[str]) -> list[tuple[AuditEntry, dict]]:
+def audit_entries(session: Session, actions: Sequence[str],
+                  object_ids: Sequence[str]) -> list[tuple[AuditEntry, dict]]:
     if not object_ids:
         return []
     rows = session.scalars(select(AuditEntry).where(AuditEntry.action.in_(actions),
@@ -271,15 +266,15 @@ def _entries(session: Session, actions: Sequence[str], object_ids: Sequence[str]
     return [(row, json.loads(row.details or "{}")) for row in rows]
 
 
-def _parse(value: str | None) -> datetime | None:
+def parse_iso(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
 
 
 def pauses_of(session: Session, sitting: Sitting, now: datetime) -> list[tuple[datetime, datetime]]:
     """The room's pauses as (start, end) from the audit chain; the current one ends now."""
     spans = []
-    for _entry, details in _entries(session, ("sitting.resume",), [sitting.code]):
-        start, end = _parse(details.get("paused_at")), _parse(details.get("resumed_at"))
+    for _entry, details in audit_entries(session, ("sitting.resume",), [sitting.code]):
+        start, end = parse_iso(details.get("paused_at")), parse_iso(details.get("resumed_at"))
         if start and end:
             spans.append((start, end))
     if sitting.paused_at is not None:
@@ -307,15 +302,15 @@ def propose_compensation(session: Session, candidate: Candidate, now: datetime) 
     if last is not None and now - last > DISCONNECTED_AFTER:
         since, until, ongoing = last, now, True
     else:
-        found = _entries(session, ("attempt.reconnect",), [attempt.public_id])
+        found = audit_entries(session, ("attempt.reconnect",), [attempt.public_id])
         if not found:
             return None
         details = found[-1][1]
-        since, until, ongoing = _parse(details["since"]), _parse(details["back_at"]), False
+        since, until, ongoing = parse_iso(details["since"]), parse_iso(details["back_at"]), False
     outage = until - since
     paused = _overlap(since, until, pauses_of(session, sitting, now))
     granted = sum(int(details.get("seconds", 0)) for _entry, details in
-                  _entries(session, ("attempt.compensate",), [attempt.public_id])
+                  audit_entries(session, ("attempt.compensate",), [attempt.public_id])
                   if details.get("outage_since") == iso_utc(since))
     lost = int(round((outage - paused).total_seconds()))
     return Compensation(since, until, ongoing, int(round(outage.total_seconds())), int(round(paused.total_seconds())),
@@ -459,235 +454,3 @@ def note_incident(session: Session, sitting: Sitting, *, kind: str, description:
                           "seat": candidate.seat if candidate else None}, now=now)
     session.flush()
     return incident
-
-
-# --- what the console shows -------------------------------------------------------------------------
-
-@dataclass
-class Seat:
-    seat: int | None
-    registration_no: str
-    full_name: str
-    state: str
-    answered: int
-    checked_in_at: datetime | None
-    absent_at: datetime | None
-    status: str | None  # the attempt's, None before the first sign-in
-    started_at: datetime | None
-    section_position: int | None
-    section_left: float | None  # seconds, at the room's time (frozen while paused)
-    total_left: float | None
-    deadline: datetime | None
-    extra_seconds: int
-    last_heartbeat_at: datetime | None
-    machine: str
-    submitted_at: datetime | None
-    submitted_by: str | None
-
-    @property
-    def ip(self) -> str:
-        return sessions.machine_ip(self.machine)
-
-    @property
-    def present(self) -> bool:
-        return self.absent_at is None and (self.checked_in_at is not None or self.status is not None)
-
-
-def seat_state(row, sitting: Sitting, now: datetime) -> str:
-    """not_arrived → checked_in (at the door) → logged_in (waiting for the proctor to open the sitting) or
-    reading (the instructions, sitting open) → answering | disconnected (no heartbeat for more than
-    ``DISCONNECTED_AFTER``, or no live session) → submitted; absent when marked so."""
-    if row.absent_at is not None:
-        return "absent"
-    if row.status == "submitted":
-        return "submitted"
-    if row.status == "in_progress":
-        alive = row.live and row.last_heartbeat_at is not None and now - row.last_heartbeat_at <= DISCONNECTED_AFTER
-        return "answering" if alive else "disconnected"
-    if row.live:
-        return "reading" if sitting.opened_at is not None else "logged_in"
-    if row.status is not None:
-        return "logged_in"  # signed in before, signed out since
-    if row.checked_in_at is not None:
-        return "checked_in"
-    return "not_arrived"
-
-
-def _seat_rows(session: Session, sitting: Sitting):
-    """Every seat of the room with its attempt, answered count and live session: one statement."""
-    answered = (select(func.count()).select_from(Response)
-                .where(Response.attempt_id == Attempt.id, cast(Response.choices, Text) != "[]")
-                .correlate(Attempt).scalar_subquery())
-    live = exists().where(CandidateSession.candidate_id == Candidate.id, CandidateSession.ended_at.is_(None))
-    return session.execute(
-        select(Candidate.seat, Candidate.registration_no, Candidate.full_name, Candidate.checked_in_at,
-               Candidate.absent_at, Attempt.status, Attempt.started_at, Attempt.section_position,
-               Attempt.section_started_at, Attempt.section_deadline, Attempt.deadline, Attempt.extra_seconds,
-               Attempt.last_heartbeat_at, Attempt.machine, Attempt.submitted_at, Attempt.submitted_by,
-               answered.label("answered"), live.label("live"))
-        .outerjoin(Attempt, Attempt.candidate_id == Candidate.id)
-        .where(Candidate.sitting_id == sitting.id)
-        .order_by(Candidate.seat.is_(None), Candidate.seat, Candidate.registration_no)).all()
-
-
-def seats_of(session: Session, sitting: Sitting, now: datetime) -> list[Seat]:
-    sections = attempts.exam_sections(session, sitting.exam_id)
-    at = room_time(sitting, now)
-    seats = []
-    for row in _seat_rows(session, sitting):
-        section_left = total_left = None
-        position, deadline = row.section_position, row.deadline
-        if row.status == "in_progress":
-            moment = attempts.clock(row, sections, at)
-            position, deadline = moment.position, moment.deadline
-            section_left = max(0.0, (moment.section_deadline - at).total_seconds())
-            total_left = max(0.0, (moment.deadline - at).total_seconds())
-        seats.append(Seat(row.seat, row.registration_no, row.full_name, seat_state(row, sitting, now),
-                          int(row.answered or 0), row.checked_in_at, row.absent_at, row.status, row.started_at,
-                          position, section_left, total_left, deadline, int(row.extra_seconds or 0),
-                          row.last_heartbeat_at, row.machine or "", row.submitted_at, row.submitted_by))
-    return seats
-
-
-@dataclass
-class RoomView:
-    sitting: Sitting
-    now: datetime
-    seats: list[Seat]
-    incidents: list[tuple[Incident, str | None, int | None]]  # incident, registration number, seat
-    questions: int  # per paper
-    access_code: str
-    code_seconds_left: int
-    late_entry_until: datetime | None
-    counts: dict[str, int] = field(default_factory=dict)
-
-    @property
-    def exam(self) -> Exam:
-        return self.sitting.exam  # read when a page needs it, not by every poll
-
-    @property
-    def phase(self) -> str:
-        return sitting_phase(self.sitting, self.now,
-                             running=any(seat.status == "in_progress" for seat in self.seats))
-
-
-def sitting_phase(sitting: Sitting, now: datetime, *, running: bool = False) -> str:
-    """upcoming (before its start) | waiting (for the proctor to open it) | running | paused | over
-    (past its end with nobody still answering: granted time may run past the end)."""
-    if sitting.paused_at is not None:
-        return "paused"
-    if now >= sitting.ends_at and not running:
-        return "over"
-    if sitting.opened_at is None:
-        return "upcoming" if now < sitting.starts_at else "waiting"
-    return "running"
-
-
-def incidents_of(session: Session, sitting: Sitting, limit: int | None = None):
-    query = (select(Incident, Candidate.registration_no, Candidate.seat)
-             .outerjoin(Candidate, Candidate.id == Incident.candidate_id)
-             .where(Incident.sitting_id == sitting.id).order_by(Incident.at.desc(), Incident.id.desc()))
-    if limit:
-        query = query.limit(limit)
-    return [tuple(row) for row in session.execute(query).all()]
-
-
-def room_view(session: Session, sitting: Sitting, now: datetime, *, incidents: int = 50) -> RoomView:
-    """What the console polls: a bounded number of statements whatever the number of seats (the
-    seats in one, the incidents in one; the exam's sections are kept in memory once published)."""
-    seats = seats_of(session, sitting, now)
-    sections = attempts.exam_sections(session, sitting.exam_id)
-    counts = {state: 0 for state in SEAT_STATES}
-    for seat in seats:
-        counts[seat.state] += 1
-    return RoomView(sitting, now, seats, incidents_of(session, sitting, incidents),
-                    sum(s.question_count for s in sections), current_access_code(sitting, now),
-                    seconds_until_rotation(now), sessions.late_entry_cutoff(sitting, now), counts)
-
-
-# --- the sitting's report --------------------------------------------------------------------------
-
-@dataclass
-class RoomAction:
-    at: datetime
-    actor: str
-    action: str
-    registration_no: str | None
-    seat: int | None
-    reason: str
-    details: dict
-
-
-@dataclass
-class RoomReport:
-    view: RoomView
-    actions: list[RoomAction]  # the proctors' actions, in order
-    grants: list[RoomAction]  # extensions and compensations
-    pauses: list[tuple[datetime, datetime | None, float | None, str]]  # start, end, seconds, reason
-
-    @property
-    def present(self) -> list[Seat]:
-        return [seat for seat in self.view.seats if seat.present]
-
-    @property
-    def absent(self) -> list[Seat]:
-        return [seat for seat in self.view.seats if seat.absent_at is not None]
-
-    @property
-    def unaccounted(self) -> list[Seat]:
-        return [seat for seat in self.view.seats if not seat.present and seat.absent_at is None]
-
-    def submitted_by(self, by: str) -> int:
-        return sum(1 for seat in self.view.seats if seat.status == "submitted" and seat.submitted_by == by)
-
-    @property
-    def submitted(self) -> int:
-        return sum(1 for seat in self.view.seats if seat.status == "submitted")
-
-    @property
-    def in_progress(self) -> int:
-        return sum(1 for seat in self.view.seats if seat.status == "in_progress")
-
-
-def room_report(session: Session, sitting: Sitting, now: datetime) -> RoomReport:
-    """The sitting's record for the proctors to sign: attendance, submissions, incidents, the time
-    granted and the pauses, every action with its reason (read from the audit chain)."""
-    view = room_view(session, sitting, now, incidents=0)
-    numbers = [seat.registration_no for seat in view.seats]
-    attempt_ids = dict(session.execute(select(Attempt.public_id, Candidate.registration_no)
-                                       .join(Candidate, Candidate.id == Attempt.candidate_id)
-                                       .where(Candidate.sitting_id == sitting.id)).all())
-    seat_of = {seat.registration_no: seat.seat for seat in view.seats}
-    actions = []
-    for entry, details in _entries(session, ROOM_ACTIONS, [sitting.code, *numbers, *attempt_ids]):
-        if entry.object_type == "sitting" and entry.object_id != sitting.code:
-            continue
-        if (details.get("sitting", sitting.code), details.get("exam", view.exam.code)) != (sitting.code,
-                                                                                            view.exam.code):
-            continue  # the same registration number in another exam
-        number = details.get("registration_no") or attempt_ids.get(entry.object_id)
-        if entry.object_type == "candidate":
-            number = entry.object_id
-        actions.append(RoomAction(_parse(entry.at), entry.actor, entry.action, number, seat_of.get(number),
-                                  details.get("reason", ""), details))
-    pauses = []
-    for action in actions:
-        if action.action == "sitting.resume":
-            pauses.append((_parse(action.details.get("paused_at")), action.at, action.details.get("seconds"),
-                           action.reason))
-    opened = [a for a in actions if a.action == "sitting.pause"]
-    for pause in opened:  # the reason given when pausing
-        for i, (start, end, seconds, _reason) in enumerate(pauses):
-            if start == _parse(pause.details.get("paused_at")):
-                pauses[i] = (start, end, seconds, pause.reason)
-    if sitting.paused_at is not None:
-        reason = next((a.reason for a in reversed(opened)), "")
-        pauses.append((sitting.paused_at, None, None, reason))
-    return RoomReport(view, actions, [a for a in actions if a.action in GRANT_ACTIONS], pauses)
-
-
-def sittings_for_console(session: Session, now: datetime, *, days: int = 2) -> list[Sitting]:
-    """The sittings a proctor may be running: from ``days`` ago on, soonest first."""
-    return list(session.scalars(select(Sitting).where(or_(Sitting.ends_at >= now - timedelta(days=days),
-                                                          Sitting.paused_at.is_not(None)))
-                                .order_by(Sitting.starts_at, Sitting.code)))

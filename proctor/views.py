@@ -1,10 +1,11 @@
 """The proctor console (/proctor): the room view per sitting, its live JSON, the access code for the
 projector, the actions with their reasons, the door (admit cards, check-in) and the sitting's report.
 
-Thin views: load the sitting (and the candidate) once, call one rule of ``proctor.room``, commit once,
-then redirect (post/redirect/get) or render. A refused action (``ProctorError``) renders the page again
-with the reason and status 422, having changed nothing. Every view needs the ``proctor`` or ``board``
-role; the auditor reads the sitting's record through the audit pages instead.
+Thin views: load the sitting (and the candidate) once, call one rule of ``proctor.room`` (or read the
+room through ``proctor.room_state``), commit once, then redirect (post/redirect/get) or render. A
+refused action (``ProctorError``) renders the page again with the reason and status 422, having
+changed nothing. Every view needs the ``proctor`` or ``board`` role; the auditor reads the sitting's
+record through the audit pages instead.
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from exam.setup import sittings
 from exam.setup.models import Candidate, Sitting
 from proctor import room
 from proctor.room import ProctorError
+from proctor.room_state import RoomView, room_report, room_view, seats_of, sitting_phase, sittings_for_console
 
 bp = Blueprint("proctor", __name__, url_prefix="/proctor")
 
@@ -150,7 +152,7 @@ def iso(value: datetime | None) -> str | None:
 
 # --- JSON ----------------------------------------------------------------------------------------
 
-def room_json(view: room.RoomView) -> dict:
+def room_json(view: RoomView) -> dict:
     """What the console's script draws: every seat, the counts, the code, the latest incidents."""
     sitting, now = view.sitting, view.now
     seats = []
@@ -280,12 +282,12 @@ def console_messages() -> dict[str, str]:
 def index():
     now = utcnow()
     db_session = get_session()
-    rows = [(item, room.sitting_phase(item, now)) for item in room.sittings_for_console(db_session, now)]
+    rows = [(item, sitting_phase(item, now)) for item in sittings_for_console(db_session, now)]
     return render_template("proctor/index.html", rows=rows)
 
 
 def _console(sitting: Sitting, *, error: str | None = None, form: ActionForm | None = None):
-    view = room.room_view(get_session(), sitting, utcnow(), incidents=INCIDENT_LIST)
+    view = room_view(get_session(), sitting, utcnow(), incidents=INCIDENT_LIST)
     return render_template("proctor/console.html", sitting=sitting, exam=sitting.exam, view=view,
                            data=room_json(view), messages=console_messages(), error=error,
                            form=form or ActionForm(formdata=None), poll_seconds=POLL_SECONDS)
@@ -301,7 +303,7 @@ def console(code: str):
 @role_required(*ROLES)
 def room_state(code: str):
     sitting = _sitting_or_404(code)
-    return jsonify(room_json(room.room_view(get_session(), sitting, utcnow(), incidents=INCIDENT_LIST)))
+    return jsonify(room_json(room_view(get_session(), sitting, utcnow(), incidents=INCIDENT_LIST)))
 
 
 @bp.route("/sittings/<code>/access-code")
@@ -485,14 +487,14 @@ def admit_cards(code: str):
     """A4 sheets of admit cards: number, name, photo box, seat, and the number as a QR code."""
     sitting = _sitting_or_404(code)
     cards = []
-    for seat in room.seats_of(get_session(), sitting, utcnow()):
+    for seat in seats_of(get_session(), sitting, utcnow()):
         qr = segno.make(seat.registration_no, micro=False, error="m").svg_data_uri(scale=4, border=2)
         cards.append((seat, qr))
     return render_template("proctor/admit_cards.html", sitting=sitting, exam=sitting.exam, cards=cards)
 
 
 def _check_in_page(sitting: Sitting, form: CheckInForm, *, result=None, error: str | None = None):
-    seats = room.seats_of(get_session(), sitting, utcnow())
+    seats = seats_of(get_session(), sitting, utcnow())
     arrived = sorted((s for s in seats if s.checked_in_at), key=lambda s: s.checked_in_at, reverse=True)
     return render_template("proctor/check_in.html", sitting=sitting, exam=sitting.exam, form=form, result=result,
                            error=error, arrived=arrived, total=len(seats),
@@ -539,4 +541,4 @@ def check_in(code: str):
 def report(code: str):
     sitting = _sitting_or_404(code)
     return render_template("proctor/report.html", sitting=sitting, exam=sitting.exam,
-                           report=room.room_report(get_session(), sitting, utcnow()))
+                           report=room_report(get_session(), sitting, utcnow()))

@@ -1,4 +1,6 @@
-"""The bank's rules: topics, questions and their versions, near-duplicates, browsing, stats, export.
+"""The bank's rules: topics, questions and their versions, near-duplicates, the export's audit entry.
+Reading the bank (browsing, the topic tree, stats, the export's questions, history) is
+``question_bank.browsing``.
 
 Plain functions over a ``Session``: they take the acting user's name and ``now``,
 only flush, and append their audit entry in the caller's transaction, so the
@@ -23,16 +25,14 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import event, false, func, inspect, select, update
+from sqlalchemy import event, func, inspect, select, update
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
-from exam.audit.models import AuditEntry
 from exam.core.errors import Refused
 from question_bank.formats import (
     DIFFICULTIES,
     QUESTION_TYPES,
-    ParsedOption,
     ParsedQuestion,
     RowError,
     normalise_text,
@@ -295,34 +295,9 @@ def rename_topic(session: Session, topic: Topic, new_path: str, *, actor: str, n
 def move_topic(session: Session, topic: Topic, new_parent_path: str | None, *, actor: str,
                now: datetime) -> Topic:
     """Put a topic (and its subtopics) under another parent, or at the top level when None."""
-    new_path = topic.name if not new_parent_path else normalise_topic_path(new_parent_path) + TOPIC_SEPARATOR + topic.name
+    new_path = (topic.name if not new_parent_path
+                else normalise_topic_path(new_parent_path) + TOPIC_SEPARATOR + topic.name)
     return rename_topic(session, topic, new_path, actor=actor, now=now)
-
-
-@dataclass
-class TopicRow:
-    id: int
-    path: str
-    name: str
-    depth: int
-    own: int  # active questions filed directly under it
-    total: int  # active questions in it and below
-
-
-def topic_tree(session: Session) -> list[TopicRow]:
-    """Every topic in path order with its active question counts (own, and with subtopics)."""
-    counts = dict(session.execute(
-        select(Question.topic_id, func.count()).where(Question.status == "active").group_by(Question.topic_id)).all())
-    topics = session.execute(select(Topic.id, Topic.path, Topic.name).order_by(Topic.path)).all()
-    rows = [TopicRow(t.id, t.path, t.name, t.path.count(TOPIC_SEPARATOR), counts.get(t.id, 0), 0) for t in topics]
-    by_path = {row.path: row for row in rows}
-    for row in rows:
-        segments = row.path.split(TOPIC_SEPARATOR)
-        for depth in range(1, len(segments) + 1):
-            ancestor = by_path.get(TOPIC_SEPARATOR.join(segments[:depth]))
-            if ancestor is not None:
-                ancestor.total += row.own
-    return rows
 
 
 # --- questions -----------------------------------------------------------------------------------
@@ -522,123 +497,7 @@ def existing_keys(session: Session, keys: Iterable[str]) -> dict[str, int]:
     return found
 
 
-# --- browsing ------------------------------------------------------------------------------------
-
-@dataclass
-class BrowseFilters:
-    topic_id: int | None = None  # the topic and its subtopics
-    difficulty: str = ""
-    qtype: str = ""
-    tag: str = ""
-    status: str = ""  # "", "active" or "retired"
-    text: str = ""
-
-    @property
-    def active(self) -> bool:
-        return any((self.topic_id, self.difficulty, self.qtype, self.tag, self.status, self.text))
-
-
-@dataclass
-class BrowseRow:
-    id: int
-    topic: str
-    difficulty: str
-    qtype: str
-    status: str
-    version: int
-    text_start: str
-
-
-@dataclass
-class BrowsePage:
-    rows: list[BrowseRow]
-    next_after: int | None  # pass as ``after`` for the next page; None on the last page
-    total: int  # questions matching the filters, all pages
-
-
-def _filtered(session: Session, query, filters: BrowseFilters):
-    if filters.topic_id:
-        topic = session.get(Topic, filters.topic_id)
-        if topic is None:
-            return query.where(false())
-        query = query.where(Question.topic_id.in_(select(Topic.id).where(subtree_filter(topic.path))))
-    if filters.difficulty:
-        query = query.where(Question.difficulty == filters.difficulty)
-    if filters.qtype:
-        query = query.where(Question.qtype == filters.qtype)
-    if filters.status:
-        query = query.where(Question.status == filters.status)
-    if filters.tag:
-        tag = normalise_text(filters.tag)
-        query = query.where(Question.id.in_(select(QuestionTag.question_id).where(QuestionTag.tag == tag)))
-    pattern = search_pattern(filters.text)
-    if pattern:
-        query = query.where(Question.search_text.like(pattern, escape="\\"))
-    return query
-
-
-def browse(session: Session, filters: BrowseFilters, *, after: int | None = None, page_size: int = 50) -> BrowsePage:
-    """One page of questions, newest first, by keyset (ids below ``after``): no OFFSET scan at any depth."""
-    query = (select(Question.id, Topic.path, Question.difficulty, Question.qtype, Question.status,
-                    QuestionVersion.number, func.substr(QuestionVersion.text, 1, 300).label("text"))
-             .join(Topic, Topic.id == Question.topic_id)
-             .join(QuestionVersion, QuestionVersion.id == Question.current_version_id))
-    query = _filtered(session, query, filters)
-    if after is not None:
-        query = query.where(Question.id < after)
-    found = session.execute(query.order_by(Question.id.desc()).limit(page_size + 1)).all()
-    rows = [BrowseRow(r.id, r.path, r.difficulty, r.qtype, r.status, r.number, text_start(r.text))
-            for r in found[:page_size]]
-    next_after = rows[-1].id if len(found) > page_size else None
-    total = session.scalar(_filtered(session, select(func.count(Question.id)), filters))
-    return BrowsePage(rows, next_after, total)
-
-
-def all_tags(session: Session, limit: int = 500) -> list[str]:
-    return list(session.scalars(select(QuestionTag.tag).distinct().order_by(QuestionTag.tag).limit(limit)))
-
-
-# --- stats and export ----------------------------------------------------------------------------
-
-@dataclass
-class BankStats:
-    rows: list[tuple[str, dict[str, int], int]]  # (topic path, {difficulty: n}, row total), by path
-    by_difficulty: dict[str, int]
-    total: int
-
-    def count(self, topic: str, difficulty: str) -> int:
-        for path, cells, _ in self.rows:
-            if path == topic:
-                return cells.get(difficulty, 0)
-        return 0
-
-
-def stats(session: Session, status: str = "active") -> BankStats:
-    """Questions per topic × difficulty (active ones by default): what a blueprint can draw on."""
-    found = session.execute(select(Topic.path, Question.difficulty, func.count())
-                            .join(Topic, Topic.id == Question.topic_id).where(Question.status == status)
-                            .group_by(Topic.path, Question.difficulty).order_by(Topic.path)).all()
-    cells: dict[str, dict[str, int]] = {}
-    for path, difficulty, n in found:
-        cells.setdefault(path, {})[difficulty] = n
-    by_difficulty = {d: sum(c.get(d, 0) for c in cells.values()) for d in DIFFICULTIES}
-    rows = [(path, {d: c.get(d, 0) for d in DIFFICULTIES}, sum(c.values())) for path, c in cells.items()]
-    return BankStats(rows, by_difficulty, sum(by_difficulty.values()))
-
-
-def export_questions(session: Session, status: str = "active") -> list[ParsedQuestion]:
-    """The current version of every active question, in id order, ready for export_xlsx/csv/json."""
-    found = session.execute(select(Question.id, Topic.path, QuestionVersion.difficulty, QuestionVersion.qtype,
-                                   QuestionVersion.text, QuestionVersion.options, QuestionVersion.explanation,
-                                   QuestionVersion.source, QuestionVersion.tags, QuestionVersion.image)
-                            .join(QuestionVersion, QuestionVersion.id == Question.current_version_id)
-                            .join(Topic, Topic.id == QuestionVersion.topic_id)
-                            .where(Question.status == status).order_by(Question.id))
-    return [ParsedQuestion(
-        location=f"question {row.id}", topic=row.path, difficulty=row.difficulty, type=row.qtype, text=row.text,
-        options=[ParsedOption(o["text"], bool(o["correct"])) for o in row.options], explanation=row.explanation,
-        source=row.source, tags=list(row.tags or []), image=row.image) for row in found]
-
+# --- export ----------------------------------------------------------------------------------------
 
 def record_export(session: Session, *, fmt: str, count: int, content: bytes, actor: str, now: datetime) -> None:
     """Audit a bank export: who took the bank away, in what format, and the file's hash."""
@@ -646,41 +505,9 @@ def record_export(session: Session, *, fmt: str, count: int, content: bytes, act
                  details={"format": fmt, "count": count, "sha256": hashlib.sha256(content).hexdigest()}, now=now)
 
 
-# --- history -------------------------------------------------------------------------------------
-
-@dataclass
-class VersionView:
-    version: QuestionVersion
-    draft: QuestionDraft
-    changed: list[str]  # fields that differ from the previous version (all, for version 1)
-
-
-def history(session: Session, question: Question) -> list[VersionView]:
-    """Every version, oldest first, with the fields each one changed."""
-    versions = session.scalars(select(QuestionVersion).where(QuestionVersion.question_id == question.id)
-                               .order_by(QuestionVersion.number)).all()
-    views: list[VersionView] = []
-    previous: QuestionDraft | None = None
-    for version in versions:
-        draft = QuestionDraft.from_version(version)
-        changed = list(VERSION_FIELDS) if previous is None else changed_fields(previous, draft)
-        views.append(VersionView(version, draft, changed))
-        previous = draft
-    return views
-
-
-def audit_entries(session: Session, question_id: int) -> list[AuditEntry]:
-    """The audit entries about one question, oldest first."""
-    return list(session.scalars(select(AuditEntry)
-                                .where(AuditEntry.object_type == "question",
-                                       AuditEntry.object_id == str(question_id))
-                                .order_by(AuditEntry.seq)))
-
-
 __all__ = [
-    "DIFFICULTIES", "QUESTION_TYPES", "STATUSES", "BankError", "NoChange", "InvalidQuestion", "QuestionDraft", "NearMatch",
-    "BrowseFilters", "BrowsePage", "BankStats", "TopicRow", "VersionView", "fold", "strip_diacritics", "dedup_key",
-    "search_text", "check_question", "ensure_topic", "rename_topic", "move_topic", "topic_tree", "create_question",
-    "edit_question", "retire_question", "restore_question", "freeze_versions", "find_near_duplicates", "browse",
-    "stats", "export_questions", "history", "audit_entries",
+    "DIFFICULTIES", "QUESTION_TYPES", "STATUSES", "BankError", "NoChange", "InvalidQuestion", "QuestionDraft",
+    "NearMatch", "fold", "strip_diacritics", "dedup_key", "search_text", "check_question", "ensure_topic",
+    "rename_topic", "move_topic", "create_question", "edit_question", "retire_question", "restore_question",
+    "freeze_versions", "find_near_duplicates", "record_export",
 ]

@@ -15,6 +15,7 @@ from exam.core.commands import CLI_ACTOR, require_schema, transactional
 from exam.core.db import get_session, utcnow
 from exam.core.errors import Refused
 from question_bank import bank as rules
+from question_bank import browsing
 from question_bank.formats import DIFFICULTIES, EXPORTERS, export_file
 from question_bank.importer import ImportReport, import_file
 
@@ -81,7 +82,7 @@ def export_command(db_session, file: Path):
     if fmt not in EXPORTERS:
         raise click.BadParameter(f"use a file name ending in {', '.join('.' + f for f in EXPORTERS)}",
                                  param_hint="FILE")
-    questions = rules.export_questions(db_session)
+    questions = browsing.export_questions(db_session)
     content = export_file(fmt, questions)
     rules.record_export(db_session, fmt=fmt, count=len(questions), content=content, actor=CLI_ACTOR, now=utcnow())
     db_session.flush()
@@ -93,6 +94,6 @@ def export_command(db_session, file: Path):
 def stats_command():
     """Active questions per topic × difficulty, and the total."""
     require_schema()
-    summary = rules.stats(get_session())
+    summary = browsing.stats(get_session())
     for line in _table(summary.rows, summary.by_difficulty):
         click.echo(line)

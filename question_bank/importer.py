@@ -102,7 +102,7 @@ def _near_duplicates(session: Session, questions: list[ParsedQuestion], keys: li
     in_bank = bank.existing_keys(session, keys)
     first_in_file: dict[str, str] = {}
     found = []
-    for question, key in zip(questions, keys):
+    for question, key in zip(questions, keys, strict=True):
         start = bank.text_start(question.text, 80)
         if key in in_bank:
             found.append(NearDuplicate(question.location, start, question_id=in_bank[key]))
@@ -134,7 +134,7 @@ def _write(session: Session, report: ImportReport, questions: list[ParsedQuestio
     report.new_topics = created
 
     question_rows = []
-    for question, key in zip(questions, keys):
+    for question, key in zip(questions, keys, strict=True):
         question_rows.append({
             "topic_id": topic_ids[question.topic], "status": "active", "difficulty": question.difficulty,
             "qtype": question.type, "dedup_key": key,
@@ -146,7 +146,7 @@ def _write(session: Session, report: ImportReport, questions: list[ParsedQuestio
     note = f"import {report.filename}"[:bank.MAX_NOTE_CHARS]
     version_rows = []
     tag_rows = []
-    for question_id, question in zip(ids, questions):
+    for question_id, question in zip(ids, questions, strict=True):
         version_rows.append({
             "question_id": question_id, "number": 1, "topic_id": topic_ids[question.topic],
             "difficulty": question.difficulty, "qtype": question.type, "text": question.text,
@@ -173,6 +173,7 @@ def _write(session: Session, report: ImportReport, questions: list[ParsedQuestio
     audit.append(session, actor=actor, action="bank.import", object_type="import", object_id=report.file_sha256,
                  details={"filename": report.filename, "sha256": report.file_sha256, "format": report.format,
                           "count": len(ids), "first_question_id": first_id, "last_question_id": last_id,
-                          "by_cell": [[topic, difficulty, n] for (topic, difficulty), n in sorted(report.by_cell.items())],
+                          "by_cell": [[topic, difficulty, n]
+                                      for (topic, difficulty), n in sorted(report.by_cell.items())],
                           "topics_created": created, "near_duplicates": len(report.near_duplicates)},
                  now=now)

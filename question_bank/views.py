@@ -24,7 +24,7 @@ from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
 from exam.grading.item_stats import question_performance
-from question_bank import bank, importer
+from question_bank import bank, browsing, importer
 from question_bank.formats import export_file, template_csv, template_xlsx
 from question_bank.forms import (
     DIFFICULTY_LABELS,
@@ -102,7 +102,7 @@ def _topics() -> list[Topic]:
 @role_required("board")
 def questions():
     args = request.args
-    filters = bank.BrowseFilters(
+    filters = browsing.BrowseFilters(
         topic_id=args.get("topic", type=int),
         difficulty=args.get("difficulty", "") if args.get("difficulty") in DIFFICULTY_LABELS else "",
         qtype=args.get("type", "") if args.get("type") in TYPE_LABELS else "",
@@ -112,12 +112,13 @@ def questions():
     )
     after = args.get("after", type=int)
     db_session = get_session()
-    page = bank.browse(db_session, filters, after=after, page_size=int(current_app.config["BANK_PAGE_SIZE"]))
+    page = browsing.browse(db_session, filters, after=after, page_size=int(current_app.config["BANK_PAGE_SIZE"]))
     query_args = {"topic": filters.topic_id or "", "difficulty": filters.difficulty, "type": filters.qtype,
                   "tag": filters.tag, "status": filters.status, "q": filters.text}
     query_args = {key: value for key, value in query_args.items() if value}
     return render_template("question_bank/browse.html", page=page, filters=filters, after=after,
-                           query_args=query_args, topics=bank.topic_tree(db_session), tags=bank.all_tags(db_session))
+                           query_args=query_args, topics=browsing.topic_tree(db_session),
+                           tags=browsing.all_tags(db_session))
 
 
 # --- one question --------------------------------------------------------------------------------
@@ -127,9 +128,9 @@ def questions():
 def question(question_id: int):
     db_session = get_session()
     item = _question_or_404(question_id)
-    versions = bank.history(db_session, item)
+    versions = browsing.history(db_session, item)
     return render_template("question_bank/question.html", question=item, current=item.current_version,
-                           versions=versions, entries=bank.audit_entries(db_session, item.id),
+                           versions=versions, entries=browsing.audit_entries(db_session, item.id),
                            near=bank.find_near_duplicates(db_session, item.current_version.text, exclude_id=item.id),
                            status_form=StatusForm(), performance=question_performance(db_session, item.id))
 
@@ -140,8 +141,8 @@ def history(question_id: int):
     db_session = get_session()
     item = _question_or_404(question_id)
     return render_template("question_bank/history.html", question=item,
-                           versions=list(reversed(bank.history(db_session, item))),
-                           entries=bank.audit_entries(db_session, item.id))
+                           versions=list(reversed(browsing.history(db_session, item))),
+                           entries=browsing.audit_entries(db_session, item.id))
 
 
 @bp.route("/questions/<int:question_id>/retire", methods=["POST"])
@@ -194,7 +195,7 @@ def _fill_from_version(form: QuestionForm, version) -> None:
     form.difficulty.data = version.difficulty
     form.qtype.data = version.qtype
     form.text.data = version.text
-    for entry, option in zip(form.options.entries, version.options):
+    for entry, option in zip(form.options.entries, version.options, strict=False):
         entry.form.text.data = option["text"]
         entry.form.correct.data = bool(option["correct"])
     form.explanation.data = version.explanation
@@ -391,8 +392,8 @@ def import_file():
                                   default_topic=default_topic, dry_run=True)
     if not report.ok:
         return _import_page(form, report, status=422)
-    token = STAGING.stage(content, {"filename": filename, "sha256": report.file_sha256,
-                                    "default_topic": default_topic, "actor": actor(), "staged_at": utcnow().isoformat()})
+    token = STAGING.stage(content, {"filename": filename, "sha256": report.file_sha256, "default_topic": default_topic,
+                                    "actor": actor(), "staged_at": utcnow().isoformat()})
     confirm_form = ConfirmImportForm(formdata=None, token=token, sha256=report.file_sha256)
     return _import_page(form, report, confirm_form)
 
@@ -441,7 +442,7 @@ def import_template_csv():
 def _export(fmt: str):
     db_session = get_session()
     now = utcnow()
-    questions = bank.export_questions(db_session)
+    questions = browsing.export_questions(db_session)
     content = export_file(fmt, questions)
     bank.record_export(db_session, fmt=fmt, count=len(questions), content=content, actor=actor(), now=now)
     db_session.commit()
@@ -470,12 +471,12 @@ def export_csv():
 
 def _topics_page(create_form=None, rename_form=None, status: int = 200):
     db_session = get_session()
-    rows = bank.topic_tree(db_session)
+    rows = browsing.topic_tree(db_session)
     create_form = create_form or TopicCreateForm(formdata=None)
     rename_form = rename_form or TopicRenameForm(formdata=None)
     rename_form.topic_id.choices = choices((row.id, row.path) for row in rows)
     return render_template("question_bank/topics.html", rows=rows, create_form=create_form, rename_form=rename_form,
-                           stats=bank.stats(db_session)), status
+                           stats=browsing.stats(db_session)), status
 
 
 @bp.route("/topics")

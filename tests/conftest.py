@@ -3,6 +3,7 @@ TEST_DATABASE_URL is set), the real test client with CSRF on, the CLI runner,
 staff user factories and login-as-role through the real login pages."""
 from __future__ import annotations
 
+import io
 import os
 import re
 import shutil
@@ -11,8 +12,11 @@ from datetime import timedelta
 
 import pyotp
 import pytest
+from alembic import command
+from alembic.config import Config
 from sqlalchemy import create_engine, text
 
+from exam.accounts import staff as accounts
 from exam.app import create_app
 from exam.core import schema
 from exam.core.db import get_session, make_engine, utcnow
@@ -39,11 +43,6 @@ def pg_schema_sql():
 
     Running the script in a fresh schema takes a few milliseconds where running the
     migrations takes a few hundred; tests/test_cli.py still runs them for real."""
-    import io
-
-    from alembic import command
-    from alembic.config import Config
-
     buffer = io.StringIO()
     cfg = Config(output_buffer=buffer)
     cfg.set_main_option("script_location", str(schema.MIGRATIONS))
@@ -121,8 +120,6 @@ class StaffFactory:
         self.app = app
 
     def create(self, *roles: str, enrolled: bool = True, username: str | None = None):
-        from exam.accounts import staff as accounts
-
         username = username or f"{'-'.join(roles) or 'user'}-{uuid.uuid4().hex[:6]}"
         with self.app.app_context():
             db_session = get_session()

@@ -1,16 +1,24 @@
 """Factories for exams, sittings and candidates, built through the same rules the app uses."""
 from __future__ import annotations
 
+import csv
+import dataclasses
+import io
 import secrets
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from exam.core.db import utcnow
-from exam.setup.exams import publish_exam
+from exam.setup.exams import create_exam, publish_exam
 from exam.setup.models import BlueprintCell, Candidate, Exam, ExamSection, Sitting
+from exam.setup.papers import generate_papers
 from exam.setup.sittings import new_access_secret
+from exam.setup.spec import spec_from_toml
+from question_bank.bank import topic_by_path
+from question_bank.importer import import_file
+from question_bank.models import Question
 
 DEMO_BANK = Path(__file__).resolve().parent.parent / "question_bank" / "demo" / "demo_bank.json"
 
@@ -28,8 +36,6 @@ SMALL_SECTIONS = (
 
 
 def load_demo_bank(db) -> None:
-    from question_bank.importer import import_file
-
     report = import_file(db, DEMO_BANK.name, DEMO_BANK.read_bytes(), actor="test", now=utcnow())
     assert not report.errors, report.errors[:3]
     db.flush()
@@ -39,8 +45,6 @@ def make_exam(db, *, code: str | None = None, sections=SMALL_SECTIONS, forms: in
               show_score: bool = True, negative_fraction: float = 0.0, multiple_scoring: str = "all_or_nothing",
               now: datetime | None = None) -> Exam:
     """A draft (or published) exam over the demo bank, which is loaded if the bank is empty."""
-    from question_bank.bank import topic_by_path
-    from question_bank.models import Question
 
     now = now or utcnow()
     if db.scalar(select(Question.id).limit(1)) is None:
@@ -95,9 +99,6 @@ def make_ready_candidates(db, n: int = 2, *, sections=SMALL_SECTIONS, starts_at:
                           minutes: int | None = None, room: str = "P.101", exam: Exam | None = None,
                           sitting: Sitting | None = None, **exam_options) -> list[Candidate]:
     """Candidates seated in a sitting (open since a minute ago by default) with their papers drawn."""
-    from sqlalchemy import func
-
-    from exam.setup.papers import generate_papers
 
     exam = exam or make_exam(db, sections=sections, **exam_options)
     sitting = sitting or make_sitting(db, exam, starts_at=starts_at, minutes=minutes, room=room)
@@ -119,7 +120,7 @@ def make_ready_candidate(db, **options) -> Candidate:
     return make_ready_candidates(db, 1, **options)[0]
 
 
-# --- exam specifications and rosters (exam/exam_spec.py, exam/roster.py) ---------------------------
+# --- exam specifications and rosters (exam/setup/spec.py, exam/setup/roster.py) -------------------
 
 EXAMPLE_TOML = Path(__file__).resolve().parent.parent / "examples" / "round1.toml"
 GIVEN_NAMES = ("An", "Bình", "Cường", "Dũng", "Giang", "Hà", "Lan", "Minh", "Nga", "Phúc", "Quân", "Sơn", "Trang",
@@ -130,9 +131,6 @@ ROSTER_HEADER = ("registration_no", "full_name", "date_of_birth", "citizen_id", 
 
 def example_spec(**changes):
     """The round-1 example spec (examples/round1.toml), with top-level fields replaced."""
-    import dataclasses
-
-    from exam.setup.spec import spec_from_toml
 
     spec, errors = spec_from_toml(EXAMPLE_TOML.read_text(encoding="utf-8"))
     assert not errors, errors
@@ -141,8 +139,6 @@ def example_spec(**changes):
 
 def make_exam_from_spec(db, spec=None, *, publish: bool = False, now: datetime | None = None) -> Exam:
     """An exam created through exams.create_exam over the demo bank (loaded if the bank is empty)."""
-    from exam.setup.exams import create_exam
-    from question_bank.models import Question
 
     now = now or utcnow()
     if db.scalar(select(Question.id).limit(1)) is None:
@@ -155,8 +151,6 @@ def make_exam_from_spec(db, spec=None, *, publish: bool = False, now: datetime |
 
 def roster_csv(*rows, header=ROSTER_HEADER, delimiter: str = ",") -> bytes:
     """A roster CSV (UTF-8 with BOM, as Excel writes it); rows are tuples in the header's order."""
-    import csv
-    import io
 
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\r\n")

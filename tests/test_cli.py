@@ -8,10 +8,11 @@ from sqlalchemy import create_engine, select, text
 
 from exam.accounts import staff as accounts
 from exam.accounts.models import User
+from exam.app import create_app
 from exam.audit.models import AuditEntry
 from exam.core import schema
 from exam.core.db import make_engine, utcnow
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, login
 
 
 def test_init_db_on_current_database_keeps_data(runner, db, app):
@@ -41,8 +42,6 @@ def empty_database_url(tmp_path):
 
 
 def test_init_db_creates_a_new_database(empty_database_url, tmp_path):
-    from exam.app import create_app
-
     app = create_app({"DATABASE_URL": empty_database_url}, instance_path=str(tmp_path / "i"))
     result = app.test_cli_runner().invoke(args=["init-db"])
     assert result.exit_code == 0, result.output
@@ -103,8 +102,6 @@ def test_users_list_disable_enable(runner, db):
 
 
 def test_disabled_user_cannot_log_in_and_loses_open_sessions(app, staff, runner):
-    from tests.conftest import login
-
     user = staff.create("proctor")
     client = app.test_client()
     login(client, user)

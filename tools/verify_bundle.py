@@ -31,6 +31,12 @@ code with the exam system: it re-implements, as plainly as it can, every rule it
 
 Prints one line per check or failure; exits 0 when everything holds, 1 when anything fails,
 2 when the file is not a bundle.
+
+One file on purpose (past 600 lines): an auditor copies it alone onto any machine and runs it there.
+Its sections follow the checks above: 1 the manifest (read_bundle); 2, 3 the chain and its
+checkpoints (check_chain, check_checkpoints, check_expected_head); 4, 5, 6 papers, attempts and
+scores (tally, check_papers, check_attempts); 7 the merit list (check_merit_list, check_post_list,
+check_ranks); then the whole bundle (verify, main).
 """
 from __future__ import annotations
 
@@ -263,7 +269,7 @@ def approved_corrections(rows: list) -> dict:
 
 
 def tally(sections: list, items: list, answers: dict, versions: dict, corrections: dict) -> dict:
-    """The score of one paper: see exam/retally.py for the rule in words (the same rule, written again)."""
+    """The score of one paper: see exam/audit/retally.py for the rule in words (the same rule, written again)."""
     result, total = [], 0.0
     for section in sorted(sections, key=lambda s: s["position"]):
         marks = float(section["marks_per_question"])
@@ -351,15 +357,7 @@ def check_papers(papers: dict, versions: dict, pool: set, report: Report) -> Non
 def check_attempts(bundle: dict, entries: list, papers: dict, candidates: dict, versions: dict, sections: list,
                    corrections: dict, report: Report) -> dict:
     """Histories, submissions and re-tally; returns {registration number: corrected tally}."""
-    submits, started = {}, {}
-    for entry in entries:
-        if entry["action"] == "attempt.submit":
-            submits.setdefault(entry["object_id"], []).append(entry)
-        elif entry["action"] == "attempt.start":
-            details = json.loads(entry["details"])
-            candidate = candidates.get(details.get("registration_no"))
-            if candidate is not None and candidate.get("sitting") == details.get("sitting"):
-                started[entry["object_id"]] = details.get("registration_no")
+    submits, started = chain_attempts(entries, candidates)
     scores = {row["registration_no"]: row for row in load_lines(bundle, "scores.jsonl")}
     attempts = load_lines(bundle, "attempts.jsonl")
     present = {a["public_id"] for a in attempts}
@@ -369,67 +367,25 @@ def check_attempts(bundle: dict, entries: list, papers: dict, candidates: dict, 
                         f"bundle (removed)")
     tallies, histories, bad = {}, 0, 0
     for attempt in attempts:
-        reg, public_id = attempt["registration_no"], attempt["public_id"]
-        problems = []
-        prev, count = GENESIS, 0
-        for row in attempt["history"]:
-            count += 1
-            if row["prev_hash"] != prev:
-                problems.append(f"save {count} (seq {row['seq']}) does not follow the save before it")
-                break
-            if save_hash(public_id, row, prev) != row["hash"]:
-                problems.append(f"save {count} (seq {row['seq']}) was altered: it does not match its hash")
-                break
-            prev = row["hash"]
-        else:
-            histories += 1
-            if (count, prev) != (attempt["history_count"], attempt["history_hash"]):
-                problems.append(f"the attempt records {attempt['history_count']} saves ending in "
-                                f"{attempt['history_hash'][:12]}…, its history holds {count} ending in {prev[:12]}…")
+        reg = attempt["registration_no"]
+        problems, head, unbroken = history_problems(attempt)
+        histories += unbroken
         last = {}
         for row in attempt["history"]:
             last[row["item_id"]] = {"choices": json.loads(row["choices"]), "seq": row["seq"]}
         paper = papers.get(reg)
-        numbers = {item["id"]: item["position"] for item in paper["items"]} if paper else {}
-        for item_id in sorted(set(last) - set(numbers)):
-            problems.append(f"a save answers item {item_id}, which is not on the candidate's paper")
-        stored = {r["item_id"]: r for r in attempt["responses"]}
-        for item_id in sorted(set(stored) | set(last), key=lambda i: numbers.get(i, 0)):
-            a, b = stored.get(item_id), last.get(item_id)
-            if a is None or b is None or list(a["choices"]) != b["choices"] or a["seq"] != b["seq"]:
-                problems.append(f"question {numbers.get(item_id, '?')}: stored response "
-                                f"{a and a['choices']} differs from the history's last save {b and b['choices']}")
+        problems += response_problems(attempt, last, paper)
         missing = paper is not None and any(i["question_version_id"] not in versions for i in paper["items"])
         if missing:
             problems.append("cannot re-tally: a question of the paper is missing from questions.json")
         if attempt["status"] == "submitted" and paper is not None and not missing:
-            found = submits.get(public_id, [])
-            summary = None
-            if len(found) != 1:
-                problems.append(f"{len(found)} submission entries in the chain (expected one)")
-            if found:
-                details = json.loads(found[-1]["details"])
-                summary = details.get("score")
-                if (details.get("history_count"), details.get("history_hash")) != (count, prev):
-                    problems.append(f"the chain's submission entry {found[-1]['seq']} holds "
-                                    f"{details.get('history_count')} saves ending in "
-                                    f"{str(details.get('history_hash'))[:12]}…, the history {count} ending in "
-                                    f"{prev[:12]}…")
+            found = submits.get(attempt["public_id"], [])
+            summary, more = submission_problems(found, head)
+            problems += more
             answers = {item_id: save["choices"] for item_id, save in last.items()}
-            as_published = tally(sections, paper["items"], answers, versions, {})
-            corrected = tally(sections, paper["items"], answers, versions, corrections) if corrections \
-                else as_published
-            tallies[reg] = corrected
-            if summary is not None:
-                problems += [f"score in the chain's submission entry: {p}"
-                             for p in score_problems(as_published, summary)]
-            mismatch = score_problems(as_published, attempt.get("score"))
-            if mismatch and corrections and not score_problems(corrected, attempt.get("score")):
-                mismatch = []  # rewritten by a regrade with the corrections
-            problems += [f"stored attempt score: {p}" for p in mismatch]
-            round1 = (scores.get(reg) or {}).get("candidate_score")
-            if round1 is not None:
-                problems += [f"round-1 score of the grading run: {p}" for p in score_problems(corrected, round1)]
+            tallies[reg], more = retally_problems(attempt, paper, answers, summary, sections, versions, corrections,
+                                                  (scores.get(reg) or {}).get("candidate_score"))
+            problems += more
         for text in problems:
             report.fail(f"attempt of {reg}: {text}")
         bad += bool(problems)
@@ -437,6 +393,93 @@ def check_attempts(bundle: dict, entries: list, papers: dict, candidates: dict, 
         report.ok(f"attempts: {histories} save histories unbroken and matching the chain's submission entries; "
                   f"{len(tallies)} scores re-tallied with {len(corrections)} approved key correction(s), no difference")
     return tallies
+
+
+def chain_attempts(entries: list, candidates: dict) -> tuple:
+    """({attempt: its attempt.submit entries}, {attempt: registration number} of the starts the chain saw
+    of the bundle's candidates, in their sitting)."""
+    submits, started = {}, {}
+    for entry in entries:
+        if entry["action"] == "attempt.submit":
+            submits.setdefault(entry["object_id"], []).append(entry)
+        elif entry["action"] == "attempt.start":
+            details = json.loads(entry["details"])
+            candidate = candidates.get(details.get("registration_no"))
+            if candidate is not None and candidate.get("sitting") == details.get("sitting"):
+                started[entry["object_id"]] = details.get("registration_no")
+    return submits, started
+
+
+def history_problems(attempt: dict) -> tuple:
+    """(problems, (saves walked, the last hash), whether the history is unbroken): each save linked to the one
+    before and matching its hash; the head the attempt records."""
+    problems = []
+    prev, count = GENESIS, 0
+    for row in attempt["history"]:
+        count += 1
+        if row["prev_hash"] != prev:
+            problems.append(f"save {count} (seq {row['seq']}) does not follow the save before it")
+            return problems, (count, prev), False
+        if save_hash(attempt["public_id"], row, prev) != row["hash"]:
+            problems.append(f"save {count} (seq {row['seq']}) was altered: it does not match its hash")
+            return problems, (count, prev), False
+        prev = row["hash"]
+    if (count, prev) != (attempt["history_count"], attempt["history_hash"]):
+        problems.append(f"the attempt records {attempt['history_count']} saves ending in "
+                        f"{attempt['history_hash'][:12]}…, its history holds {count} ending in {prev[:12]}…")
+    return problems, (count, prev), True
+
+
+def response_problems(attempt: dict, last: dict, paper) -> list:
+    """Saves of items not on the paper, and stored responses that are not the history's last saves."""
+    problems = []
+    numbers = {item["id"]: item["position"] for item in paper["items"]} if paper else {}
+    for item_id in sorted(set(last) - set(numbers)):
+        problems.append(f"a save answers item {item_id}, which is not on the candidate's paper")
+    stored = {r["item_id"]: r for r in attempt["responses"]}
+    for item_id in sorted(set(stored) | set(last), key=lambda i: numbers.get(i, 0)):
+        a, b = stored.get(item_id), last.get(item_id)
+        if a is None or b is None or list(a["choices"]) != b["choices"] or a["seq"] != b["seq"]:
+            problems.append(f"question {numbers.get(item_id, '?')}: stored response "
+                            f"{a and a['choices']} differs from the history's last save {b and b['choices']}")
+    return problems
+
+
+def submission_problems(found: list, head: tuple) -> tuple:
+    """(the score summary of the last submission entry or None, problems): one entry, holding the history's
+    head (saves, last hash)."""
+    problems, summary = [], None
+    if len(found) != 1:
+        problems.append(f"{len(found)} submission entries in the chain (expected one)")
+    if found:
+        count, prev = head
+        details = json.loads(found[-1]["details"])
+        summary = details.get("score")
+        if (details.get("history_count"), details.get("history_hash")) != (count, prev):
+            problems.append(f"the chain's submission entry {found[-1]['seq']} holds "
+                            f"{details.get('history_count')} saves ending in "
+                            f"{str(details.get('history_hash'))[:12]}…, the history {count} ending in "
+                            f"{prev[:12]}…")
+    return summary, problems
+
+
+def retally_problems(attempt: dict, paper: dict, answers: dict, summary, sections: list, versions: dict,
+                     corrections: dict, round1) -> tuple:
+    """(the corrected tally, problems): the submission entry's score and the attempt's stored one against the
+    key as published (or, after a regrade, the corrected one), the grading run's round-1 score against the
+    corrected key."""
+    problems = []
+    as_published = tally(sections, paper["items"], answers, versions, {})
+    corrected = tally(sections, paper["items"], answers, versions, corrections) if corrections else as_published
+    if summary is not None:
+        problems += [f"score in the chain's submission entry: {p}" for p in score_problems(as_published, summary)]
+    mismatch = score_problems(as_published, attempt.get("score"))
+    if mismatch and corrections and not score_problems(corrected, attempt.get("score")):
+        mismatch = []  # rewritten by a regrade with the corrections
+    problems += [f"stored attempt score: {p}" for p in mismatch]
+    if round1 is not None:
+        problems += [f"round-1 score of the grading run: {p}" for p in score_problems(corrected, round1)]
+    return corrected, problems
 
 
 # --- 7. the merit list -------------------------------------------------------------------------------
@@ -463,18 +506,39 @@ def merit_rows(data: dict) -> list:
             row["reasons"] = [table[r] for r in columns["reasons"][k]]
             rows.append(row)
     else:
-        rows = [dict(zip(names, row)) for row in data["rows"]]
+        rows = [named(names, row) for row in data["rows"]]
     for row in rows:
-        row["components"] = dict(zip(data["components"], row["components"]))
+        row["components"] = named(data["components"], row["components"])
     return rows
+
+
+def named(names: list, values: list) -> dict:
+    """{name: value}, as many values as names (what zip(strict=True) does, from Python 3.10 only)."""
+    if len(values) != len(names):
+        raise ValueError(f"{len(values)} values for the {len(names)} fields {names}")
+    return {name: values[k] for k, name in enumerate(names)}
 
 
 def check_merit_list(bundle: dict, entries: list, candidates: dict, tallies: dict, submitted: set,
                      report: Report) -> None:
+    lists = published_lists(bundle, entries, report)
+    if lists is None:
+        return
+    external = {row["registration_no"]: row.get("external_scores") or {} for row in load_lines(bundle, "scores.jsonl")}
+    listed = set()
+    for data in lists:
+        listed |= check_post_list(data, candidates, tallies, submitted, external, report)
+    for reg in sorted(set(candidates) - listed):
+        report.fail(f"merit list: candidate {reg} is on no post's list")
+
+
+def published_lists(bundle: dict, entries: list, report: Report):
+    """The lists per post of the bundle's merit list, after its hash and its merit.publish entry are checked;
+    None when there is no list or it is not in a known format."""
     merit = load_json(bundle, "merit_list.json")
     if merit is None:
         report.info("no published merit list in the bundle: nothing to check against a rule")
-        return
+        return None
     content = merit["content"]
     if sha256_hex(canonical(content)) != merit["hash"]:
         report.fail("merit list: its content does not match its hash")
@@ -487,116 +551,155 @@ def check_merit_list(bundle: dict, entries: list, candidates: dict, tallies: dic
     if not isinstance(lists, list) or content.get("format") not in ("merit-lists/1", "merit-lists/2"):
         report.fail("merit list: the content is not a list of ranked lists per post (format merit-lists/2, or "
                     "merit-lists/1)")
-        return
-    external = {row["registration_no"]: row.get("external_scores") or {} for row in load_lines(bundle, "scores.jsonl")}
-    listed = set()
-    for data in lists:
-        failures_before = report.failures
-        post, quota, rule = data["post"], data["quota"], data["rule"]
-        rows = merit_rows(data)
-        where = f"merit list {post!r}"
-        members = {reg for reg, c in candidates.items() if fold(c["post"]) == fold(post)}
-        regs = {row["registration_no"] for row in rows}
-        listed |= regs
-        for reg in sorted(members - regs):
-            report.fail(f"{where}: candidate {reg} applied for this post but is not listed")
-        for reg in sorted(regs - members):
-            report.fail(f"{where}: {reg} is listed but did not apply for this post")
+        return None
+    return lists
 
-        def value(name, reg, bonus):
-            if name == "bonus":
-                return bonus
-            if name == "round1_total":
-                return tallies[reg]["total"] if reg in tallies else None
-            return external.get(reg, {}).get(name)
 
-        keys = {}
-        for row in rows:
-            reg = row["registration_no"]
-            categories = candidates.get(reg, {}).get("priority_category", "")
-            bonus = bonus_of(rule, categories)
-            score = value(rule["score"], reg, bonus)
-            reasons = []
-            if rule.get("require_round1_sections_passed") and reg not in submitted:
-                reasons.append("did not sit round 1")
-            elif rule.get("require_round1_sections_passed"):
-                failed = [s["title"] for s in tallies[reg]["sections"] if not s["passed"]]
-                if failed:
-                    reasons.append("failed round-1 section(s) " + ", ".join(failed))
-                    listed_failed = {r[1] for r in row["reasons"] or () if r[0] == "round1_section_failed"}
-                    if row["status"] == "ineligible" and listed_failed and listed_failed != set(failed):
-                        report.fail(f"{where}: {reg} is listed as failing {sorted(listed_failed)}, the re-tally "
-                                    f"says {sorted(failed)}")
-            if score is None:
-                reasons.append(f"no {rule['score']} score")
-            elif rule.get("min_score") is not None and round(score, 4) + PASS_EPS < rule["min_score"]:
-                reasons.append(f"{rule['score']} {score} below {rule['min_score']}")
-            if "round1_total" in row["components"] and not close(row["components"]["round1_total"],
-                                                                 value("round1_total", reg, bonus)):
-                report.fail(f"{where}: {reg} has round-1 total {row['components']['round1_total']}, the re-tally "
-                            f"{value('round1_total', reg, bonus)}")
-            if reasons:
-                if row["status"] != "ineligible":
-                    report.fail(f"{where}: {reg} is {row['status']} but ineligible: {'; '.join(reasons)}")
-                continue
-            if row["status"] == "ineligible":
-                report.fail(f"{where}: {reg} is listed ineligible but meets every condition")
-                continue
-            total = round(score + bonus, 4)
-            for name, expected in (("score", score), ("bonus", bonus), ("total", total)):
-                if not close(row[name], expected):
-                    report.fail(f"{where}: {reg} has {name} {row[name]}, the rule gives {expected}")
-            tie_values = [value(name, reg, bonus) for name in rule.get("tie_break") or ()]
-            keys[reg] = tuple(round(v, 4) if v is not None else -math.inf for v in [total] + tie_values)
+def check_post_list(data: dict, candidates: dict, tallies: dict, submitted: set, external: dict,
+                    report: Report) -> set:
+    """One post's list against its rule: who is listed, each row, the ranks, the quota and its ties; returns the
+    registration numbers listed."""
+    failures_before = report.failures
+    post, quota, rule = data["post"], data["quota"], data["rule"]
+    rows = merit_rows(data)
+    where = f"merit list {post!r}"
+    members = {reg for reg, c in candidates.items() if fold(c["post"]) == fold(post)}
+    regs = {row["registration_no"] for row in rows}
+    for reg in sorted(members - regs):
+        report.fail(f"{where}: candidate {reg} applied for this post but is not listed")
+    for reg in sorted(regs - members):
+        report.fail(f"{where}: {reg} is listed but did not apply for this post")
+    keys = {}
+    for row in rows:
+        key = check_row(row, rule, where, candidates, tallies, submitted, external, report)
+        if key is not None:
+            keys[row["registration_no"]] = key
+    check_ranks(data, rows, keys, where, report)
+    selected = sum(1 for row in rows if row["status"] == "selected")
+    if selected > quota:
+        report.fail(f"{where}: {selected} selected for a quota of {quota}")
+    if report.failures == failures_before:
+        report.ok(f"{where}: {len(rows)} rows follow the rule (quota {quota}, {selected} selected)")
+    return regs
 
-        # Standard competition ranks on (total, tie-breaks…), all descending; the quota decides the rest.
-        by_reg = {row["registration_no"]: row for row in rows}
-        groups = {}
-        for reg, key in keys.items():
-            groups.setdefault(key, []).append(reg)
-        expected_ties = []
-        for key, regs_in_group in groups.items():
-            rank = 1 + sum(1 for other in keys.values() if other > key)
-            size = len(regs_in_group)
-            if rank + size - 1 <= quota:
-                status = "selected"
-            elif rank <= quota:
-                status = "tie"
-                expected_ties.append((rank, sorted(regs_in_group)))
-            else:
-                status = "not_selected"
-            decided = 0
-            for reg in regs_in_group:
-                row = by_reg[reg]
-                if row["rank"] != rank:
-                    report.fail(f"{where}: {reg} is ranked {row['rank']}, the rule gives {rank}")
-                if status == "tie" and row.get("decided_by_board"):
-                    decided += row["status"] == "selected"
-                    continue
-                if row["status"] != status:
-                    report.fail(f"{where}: {reg} is {row['status']}, the rule gives {status}")
-            if status == "tie" and any(by_reg[r].get("decided_by_board") for r in regs_in_group):
-                places = quota - rank + 1
-                if not all(by_reg[r].get("decided_by_board") for r in regs_in_group) or decided != places:
-                    report.fail(f"{where}: the board's decision on the tie at rank {rank} selects {decided} of "
-                                f"{size} for {places} place(s)")
-                else:
-                    report.info(f"{where}: tie at rank {rank} ({size} candidates for {places} place(s)) decided by "
-                                f"the board")
-            elif status == "tie":
-                report.info(f"{where}: tie at the quota boundary, rank {rank}: {', '.join(sorted(regs_in_group))} "
-                            f"for {quota - rank + 1} place(s), left to the board")
-        listed_ties = sorted((t["rank"], sorted(t["registration_nos"])) for t in data.get("ties") or ())
-        unresolved = sorted(t for t in expected_ties if not any(by_reg[r].get("decided_by_board") for r in t[1]))
-        if listed_ties != unresolved:
-            report.fail(f"{where}: ties listed {listed_ties}, the rule gives {unresolved}")
-        selected = sum(1 for row in rows if row["status"] == "selected")
-        if selected > quota:
-            report.fail(f"{where}: {selected} selected for a quota of {quota}")
-        if report.failures == failures_before:
-            report.ok(f"{where}: {len(rows)} rows follow the rule (quota {quota}, {selected} selected)")
-    for reg in sorted(set(candidates) - listed):
-        report.fail(f"merit list: candidate {reg} is on no post's list")
+
+def component_value(name: str, reg: str, bonus: float, tallies: dict, external: dict):
+    """A score the rule names: the bonus, the re-tallied round-1 total, or an outside score (None: none)."""
+    if name == "bonus":
+        return bonus
+    if name == "round1_total":
+        return tallies[reg]["total"] if reg in tallies else None
+    return external.get(reg, {}).get(name)
+
+
+def check_row(row: dict, rule: dict, where: str, candidates: dict, tallies: dict, submitted: set, external: dict,
+              report: Report):
+    """One row against the rule: eligibility, the round-1 total, score, bonus and total; returns its ranking key
+    (total, tie-breaks…) when it is ranked, None when it is (rightly or not) ineligible."""
+    reg = row["registration_no"]
+    bonus = bonus_of(rule, candidates.get(reg, {}).get("priority_category", ""))
+    score = component_value(rule["score"], reg, bonus, tallies, external)
+    reasons = round1_reasons(row, rule, where, tallies, submitted, report)
+    if score is None:
+        reasons.append(f"no {rule['score']} score")
+    elif rule.get("min_score") is not None and round(score, 4) + PASS_EPS < rule["min_score"]:
+        reasons.append(f"{rule['score']} {score} below {rule['min_score']}")
+    round1_total = component_value("round1_total", reg, bonus, tallies, external)
+    if "round1_total" in row["components"] and not close(row["components"]["round1_total"], round1_total):
+        report.fail(f"{where}: {reg} has round-1 total {row['components']['round1_total']}, the re-tally "
+                    f"{round1_total}")
+    if reasons:
+        if row["status"] != "ineligible":
+            report.fail(f"{where}: {reg} is {row['status']} but ineligible: {'; '.join(reasons)}")
+        return None
+    if row["status"] == "ineligible":
+        report.fail(f"{where}: {reg} is listed ineligible but meets every condition")
+        return None
+    total = round(score + bonus, 4)
+    for name, expected in (("score", score), ("bonus", bonus), ("total", total)):
+        if not close(row[name], expected):
+            report.fail(f"{where}: {reg} has {name} {row[name]}, the rule gives {expected}")
+    tie_values = [component_value(name, reg, bonus, tallies, external) for name in rule.get("tie_break") or ()]
+    return tuple(round(v, 4) if v is not None else -math.inf for v in [total] + tie_values)
+
+
+def round1_reasons(row: dict, rule: dict, where: str, tallies: dict, submitted: set, report: Report) -> list:
+    """Why the rule's round-1 condition makes the row ineligible (did not sit, failed sections); a listed set of
+    failed sections other than the re-tally's is reported."""
+    reg = row["registration_no"]
+    if not rule.get("require_round1_sections_passed"):
+        return []
+    if reg not in submitted:
+        return ["did not sit round 1"]
+    failed = [s["title"] for s in tallies[reg]["sections"] if not s["passed"]]
+    if not failed:
+        return []
+    listed_failed = {r[1] for r in row["reasons"] or () if r[0] == "round1_section_failed"}
+    if row["status"] == "ineligible" and listed_failed and listed_failed != set(failed):
+        report.fail(f"{where}: {reg} is listed as failing {sorted(listed_failed)}, the re-tally "
+                    f"says {sorted(failed)}")
+    return ["failed round-1 section(s) " + ", ".join(failed)]
+
+
+def check_ranks(data: dict, rows: list, keys: dict, where: str, report: Report) -> None:
+    """Standard competition ranks on (total, tie-breaks…), all descending; the quota decides the rest, and a tie
+    at its boundary is listed for the board or decided by it."""
+    quota = data["quota"]
+    by_reg = {row["registration_no"]: row for row in rows}
+    groups = {}
+    for reg, key in keys.items():
+        groups.setdefault(key, []).append(reg)
+    expected_ties = []
+    for key, regs_in_group in groups.items():
+        rank = 1 + sum(1 for other in keys.values() if other > key)
+        size = len(regs_in_group)
+        if rank + size - 1 <= quota:
+            status = "selected"
+        elif rank <= quota:
+            status = "tie"
+            expected_ties.append((rank, sorted(regs_in_group)))
+        else:
+            status = "not_selected"
+        decided = check_group(regs_in_group, rank, status, by_reg, where, report)
+        if status == "tie":
+            check_tie(regs_in_group, rank, quota, decided, by_reg, where, report)
+    listed_ties = sorted((t["rank"], sorted(t["registration_nos"])) for t in data.get("ties") or ())
+    unresolved = sorted(t for t in expected_ties if not any(by_reg[r].get("decided_by_board") for r in t[1]))
+    if listed_ties != unresolved:
+        report.fail(f"{where}: ties listed {listed_ties}, the rule gives {unresolved}")
+
+
+def check_group(regs_in_group: list, rank: int, status: str, by_reg: dict, where: str, report: Report) -> int:
+    """The rank and status of each row of a group of equal keys; returns how many of a tie the board selected."""
+    decided = 0
+    for reg in regs_in_group:
+        row = by_reg[reg]
+        if row["rank"] != rank:
+            report.fail(f"{where}: {reg} is ranked {row['rank']}, the rule gives {rank}")
+        if status == "tie" and row.get("decided_by_board"):
+            decided += row["status"] == "selected"
+            continue
+        if row["status"] != status:
+            report.fail(f"{where}: {reg} is {row['status']}, the rule gives {status}")
+    return decided
+
+
+def check_tie(regs_in_group: list, rank: int, quota: int, decided: int, by_reg: dict, where: str,
+              report: Report) -> None:
+    """A tie at the quota boundary: decided by the board for all its candidates, filling exactly the places
+    left, or left to the board."""
+    size = len(regs_in_group)
+    if any(by_reg[r].get("decided_by_board") for r in regs_in_group):
+        places = quota - rank + 1
+        if not all(by_reg[r].get("decided_by_board") for r in regs_in_group) or decided != places:
+            report.fail(f"{where}: the board's decision on the tie at rank {rank} selects {decided} of "
+                        f"{size} for {places} place(s)")
+        else:
+            report.info(f"{where}: tie at rank {rank} ({size} candidates for {places} place(s)) decided by "
+                        f"the board")
+    else:
+        report.info(f"{where}: tie at the quota boundary, rank {rank}: {', '.join(sorted(regs_in_group))} "
+                    f"for {quota - rank + 1} place(s), left to the board")
 
 
 # --- the whole bundle ----------------------------------------------------------------------------------

@@ -45,7 +45,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
-from exam.audit import retally
+from exam.audit import records
 from exam.audit.chain import canonical_json
 from exam.audit.models import AuditCheckpoint, AuditEntry, AuditHead
 from exam.core.timeutil import iso_utc
@@ -176,20 +176,20 @@ def write_bundle(session: Session, exam, target: IO[bytes] | str, *, public_pem:
         writer.json("head.json", {"chain_id": chain_id, "count": count, "hash": head_hash,
                                   "fingerprint": head_fingerprint, "qr": head_qr_text(chain_id, count, head_hash)})
 
-        sections = retally.section_rows(session, exam.id)
+        sections = records.section_rows(session, exam.id)
         pool = _pool(session, exam.id)
         writer.json("exam.json", {
             "code": exam.code, "title": exam.title, "status": exam.status, "forms": exam.forms,
             "show_score": exam.show_score, "spec": exam.spec, "ranking": exam.ranking,
             "published_at": _iso(exam.published_at), "published_by": exam.published_by,
             "sections": sections, "pool": pool})
-        writer.json("key_corrections.json", retally.correction_rows(session, exam.id))
+        writer.json("key_corrections.json", records.correction_rows(session, exam.id))
 
         version_ids = {v for cell in pool for v in cell["question_version_ids"]}
         candidates = attempts = 0
         with writer.member("candidates.jsonl") as c_out, writer.member("papers.jsonl") as p_out, \
                 writer.member("attempts.jsonl") as a_out, writer.member("scores.jsonl") as s_out:
-            for batch in retally.candidate_records(session, exam.id):
+            for batch in records.candidate_records(session, exam.id):
                 for record in batch:
                     reg = record["candidate"]["registration_no"]
                     candidates += 1
@@ -209,7 +209,7 @@ def write_bundle(session: Session, exam, target: IO[bytes] | str, *, public_pem:
                     if record["candidate_score"] is not None or record["external_scores"]:
                         s_out.line({"registration_no": reg, "candidate_score": record["candidate_score"],
                                     "external_scores": record["external_scores"]})
-        versions = retally.version_rows(session, version_ids)
+        versions = records.version_rows(session, version_ids)
         writer.json("questions.json", [versions[v] for v in sorted(versions)])
         writer.json("grading_runs.json", [{
             "id": run.id, "at": _iso(run.at), "by": run.by, "key_hash": run.key_hash,
@@ -256,7 +256,7 @@ def _pool(session: Session, exam_id: int) -> list[dict]:
 
 
 def _merit_list(session: Session, exam_id: int) -> dict | None:
-    merit = retally.published_merit_list(session, exam_id)
+    merit = records.published_merit_list(session, exam_id)
     if merit is None:
         return None
     decisions = [{"post": d.post, "registration_no": reg, "decision": d.decision, "reason": d.reason,

@@ -131,7 +131,7 @@ def install_checkpointing(session_factory, key: SigningKey, checkpoint_file: str
     """Sign the head at the end of every transaction that appended to the chain.
 
     SQLAlchemy sends these events for a savepoint's release and rollback too; a savepoint is part of
-    its transaction (the group commit holds one per write, exam/save_batch.py), so only the
+    its transaction (the group commit holds one per write, exam/room/group_commit.py), so only the
     transaction's own commit signs, once, and copies the checkpoint out once it is committed."""
 
     @event.listens_for(session_factory, "before_commit")

@@ -30,39 +30,32 @@ Key corrections (issue 4): ``rekey`` replaces the correct options (original indi
 ``void_award`` gives everyone the question's marks, counted as right, no penalty;
 ``void_remove`` takes the question out: no points, not counted (not even as answered), and the
 section's question count (for the pass rule and the maximum) is one less on that paper. These are
-the semantics of ``exam.results`` (the batch grading run), written again here.
+the semantics of ``exam.grading.runs`` (the batch grading run), written again here.
 
 Which key each stored score must match: the submission's audit entry and ``attempt.score``
 were computed at submission with the key as published; ``candidate_score`` and the merit
 list with the corrections. ``attempt.score`` may also hold the corrected score when a regrade
 rewrote it: both are accepted there, and nothing else.
+
+The records it checks (plain dicts of what is stored) are read by ``exam.audit.records``.
 """
 from __future__ import annotations
 
+import hashlib
 import json
-import struct
 import unicodedata
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from exam.audit.models import AuditEntry
-from exam.core.timeutil import iso_utc
-from exam.grading.models import CandidateScore, KeyCorrection
-from exam.merit.models import ExternalScore, MeritList
-from exam.room.history import verify_history
-from exam.room.models import Attempt, Response, ResponseLog
-from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
-from question_bank.models import QuestionVersion, Topic
+from exam.audit.records import candidate_records, correction_rows, published_merit_list, section_rows, version_rows
+from exam.room.history import HistoryVerdict, verify_history  # the room's save chain, checked by its own verifier
 
 LETTERS = "ABCDEFGH"
 PASS_EPS = 1e-9
 SCORE_TOLERANCE = 0.5e-4 + 1e-9  # a stored score is the true one rounded to 4 decimals
 SECTION_FIELDS = ("questions", "correct", "answered", "score", "max_score", "passed")
-BATCH = 500
-SUBMIT_ACTION = "attempt.submit"
 
 
 # --- the key -------------------------------------------------------------------------------------
@@ -231,7 +224,8 @@ def merit_lists(content: object) -> list[dict] | None:
     (``components`` a dict by name, ``reasons`` a list of [code, subject, message]); None when the
     content is not one. Two formats: ``merit-lists/2`` keeps each field as a column (``columns``: one
     list per field in row order, ``columns.components`` one list per component, ``columns.reasons``
-    indexes into the list's ``reasons``); ``merit-lists/1`` (lists published before) one list per row."""
+    indexes into the list's ``reasons``); ``merit-lists/1`` (lists published before) one list per row.
+    A row with more or fewer values than its fields is not one (the merit code refuses to read it too)."""
     if not isinstance(content, dict) or not isinstance(content.get("lists"), list):
         return None
     lists = []
@@ -248,10 +242,10 @@ def merit_lists(content: object) -> list[dict] | None:
                     row["reasons"] = [table[r] for r in columns["reasons"][k]]
                     rows.append(row)
             else:
-                rows = [dict(zip(names, row)) for row in data["rows"]]
+                rows = [dict(zip(names, row, strict=True)) for row in data["rows"]]
             for row in rows:
-                row["components"] = dict(zip(data["components"], row.get("components") or ()))
-        except (KeyError, TypeError, IndexError):
+                row["components"] = dict(zip(data["components"], row.get("components") or (), strict=True))
+        except (KeyError, TypeError, IndexError, ValueError):  # ValueError: a row of the wrong length (strict zip)
             return None
         lists.append({**data, "rows": rows})
     return lists
@@ -297,175 +291,6 @@ def merit_total_differences(lists: Sequence[Mapping], round1: Mapping[str, dict]
     return problems
 
 
-# --- loading (plain dicts, shared with the audit bundle) ----------------------------------------
-
-def section_rows(session: Session, exam_id: int) -> list[dict]:
-    return [{"id": s.id, "position": s.position, "code": s.code, "title": s.title, "minutes": s.minutes,
-             "question_count": s.question_count, "marks_per_question": s.marks_per_question,
-             "negative_fraction": s.negative_fraction, "multiple_scoring": s.multiple_scoring,
-             "pass_ratio": s.pass_ratio}
-            for s in session.scalars(select(ExamSection).where(ExamSection.exam_id == exam_id)
-                                     .order_by(ExamSection.position))]
-
-
-def stored_sections(blob: bytes, sections: Sequence[Mapping]) -> list[dict]:
-    """The section records of a stored ``candidate_score.section_results`` (read here with ``struct``,
-    independently of the writer): per section in position order the score (float64 LE), then the
-    questions, right answers and answered questions (int32 LE each), then passed (uint8)."""
-    blob = bytes(blob)
-    n = len(sections)
-    if len(blob) != 21 * n:
-        return [{"code": "?", "title": f"stored result of {len(blob)} bytes for {n} sections"}]
-    scores = struct.unpack_from(f"<{n}d", blob)
-    counts = struct.unpack_from(f"<{3 * n}i", blob, 8 * n)
-    ordered = sorted(sections, key=lambda s: s["position"])
-    return [{"position": s["position"], "code": s["code"], "title": s["title"], "questions": counts[k],
-             "correct": counts[n + k], "answered": counts[2 * n + k], "score": scores[k],
-             "max_score": round(float(s["marks_per_question"]) * counts[k], 4), "passed": bool(blob[20 * n + k])}
-            for k, s in enumerate(ordered)]
-
-
-def correction_rows(session: Session, exam_id: int) -> list[dict]:
-    return [{"id": c.id, "question_version_id": c.question_version_id, "action": c.action, "correct": c.correct,
-             "reason": c.reason, "status": c.status, "proposed_by": c.proposed_by,
-             "proposed_at": _iso(c.proposed_at), "decided_by": c.decided_by, "decided_at": _iso(c.decided_at)}
-            for c in session.scalars(select(KeyCorrection).where(KeyCorrection.exam_id == exam_id)
-                                     .order_by(KeyCorrection.id))]
-
-
-def version_rows(session: Session, version_ids: Iterable[int]) -> dict[int, dict]:
-    ids = sorted(set(version_ids))
-    found = {}
-    for start in range(0, len(ids), 1000):
-        for version, topic_path in session.execute(
-                select(QuestionVersion, Topic.path).join(Topic, Topic.id == QuestionVersion.topic_id)
-                .where(QuestionVersion.id.in_(ids[start:start + 1000]))):
-            found[version.id] = {"id": version.id, "question_id": version.question_id, "number": version.number,
-                                 "topic": topic_path, "difficulty": version.difficulty, "qtype": version.qtype,
-                                 "text": version.text, "options": version.options, "image": version.image or ""}
-    return found
-
-
-def _iso(value) -> str | None:
-    return iso_utc(value) if value is not None else None
-
-
-def candidate_records(session: Session, exam_id: int, *, batch: int = BATCH) -> Iterator[list[dict]]:
-    """The exam's candidates in registration order, in batches: each with their paper and items, their
-    attempt, stored responses, save history, submission audit entries and stored round-1 score."""
-    last = ""
-    while True:
-        rows = session.execute(
-            select(Candidate, Sitting.code, Paper, Attempt)
-            .outerjoin(Sitting, Sitting.id == Candidate.sitting_id)
-            .outerjoin(Paper, Paper.candidate_id == Candidate.id)
-            .outerjoin(Attempt, Attempt.candidate_id == Candidate.id)
-            .where(Candidate.exam_id == exam_id, Candidate.registration_no > last)
-            .order_by(Candidate.registration_no).limit(batch)).all()
-        if not rows:
-            return
-        last = rows[-1][0].registration_no
-        yield _records(session, rows)
-        for candidate, _, paper, attempt in rows:  # keep the session's memory flat over 100,000 candidates
-            for loaded in (candidate, paper, attempt):
-                if loaded is not None and loaded in session:
-                    session.expunge(loaded)
-
-
-def candidate_record(session: Session, candidate: Candidate) -> dict:
-    """One candidate's record (see ``candidate_records``)."""
-    row = session.execute(
-        select(Candidate, Sitting.code, Paper, Attempt)
-        .outerjoin(Sitting, Sitting.id == Candidate.sitting_id)
-        .outerjoin(Paper, Paper.candidate_id == Candidate.id)
-        .outerjoin(Attempt, Attempt.candidate_id == Candidate.id)
-        .where(Candidate.id == candidate.id)).one()
-    return _records(session, [row])[0]
-
-
-def _records(session: Session, rows) -> list[dict]:
-    paper_ids = [paper.id for _, _, paper, _ in rows if paper is not None]
-    attempts = {attempt.id: attempt for _, _, _, attempt in rows if attempt is not None}
-    items: dict[int, list] = {}
-    item = PaperItem.__table__.c
-    for start in range(0, len(paper_ids), BATCH):
-        for row in session.execute(
-                select(item.paper_id, item.id, item.position, item.section_id, item.question_version_id,
-                       item.public_id, item.option_order, item.option_ids)
-                .where(item.paper_id.in_(paper_ids[start:start + BATCH])).order_by(item.paper_id, item.position)):
-            items.setdefault(row[0], []).append({
-                "id": row[1], "position": row[2], "section_id": row[3], "question_version_id": row[4],
-                "public_id": row[5], "option_order": list(row[6]), "option_ids": list(row[7])})
-    responses: dict[int, list] = {}
-    history: dict[int, list] = {}
-    submits: dict[str, list] = {}
-    ids = list(attempts)
-    if ids:
-        response = Response.__table__.c
-        for row in session.execute(
-                select(response.attempt_id, response.item_id, response.choices, response.flagged, response.seq,
-                       Response.saved_at).where(response.attempt_id.in_(ids))
-                .order_by(response.attempt_id, response.item_id)):
-            responses.setdefault(row[0], []).append({
-                "item_id": row[1], "choices": list(row[2]), "flagged": bool(row[3]), "seq": row[4],
-                "saved_at": _iso(row[5])})
-        log = ResponseLog.__table__.c
-        for row in session.execute(
-                select(log.attempt_id, log.seq, log.item_id, log.choices, log.flagged, log.at, log.machine,
-                       log.prev_hash, log.hash).where(log.attempt_id.in_(ids)).order_by(log.attempt_id, log.id)):
-            history.setdefault(row[0], []).append({
-                "seq": row[1], "item_id": row[2], "choices": row[3], "flagged": bool(row[4]), "at": row[5],
-                "machine": row[6], "prev_hash": row[7], "hash": row[8]})
-        for entry in session.scalars(select(AuditEntry).where(
-                AuditEntry.action == SUBMIT_ACTION,
-                AuditEntry.object_id.in_([a.public_id for a in attempts.values()]))
-                .order_by(AuditEntry.seq)):
-            submits.setdefault(entry.object_id, []).append(entry.as_dict())
-    candidate_ids = [candidate.id for candidate, _, _, _ in rows]
-    scores = {s.candidate_id: s for start in range(0, len(candidate_ids), BATCH) for s in session.scalars(
-        select(CandidateScore).where(CandidateScore.candidate_id.in_(candidate_ids[start:start + BATCH])))}
-    sections_of: dict[int, list[dict]] = {}
-    external: dict[int, dict] = {}
-    for s in session.scalars(select(ExternalScore).where(ExternalScore.candidate_id.in_(candidate_ids))
-                             .order_by(ExternalScore.candidate_id, ExternalScore.component)):
-        external.setdefault(s.candidate_id, {})[s.component] = s.score
-
-    records = []
-    for candidate, sitting_code, paper, attempt in rows:
-        score = scores.get(candidate.id)
-        records.append({
-            "candidate": {
-                "registration_no": candidate.registration_no, "full_name": candidate.full_name,
-                "date_of_birth": candidate.date_of_birth.isoformat(), "post": candidate.post,
-                "priority_category": candidate.priority_category or "", "sitting": sitting_code,
-                "seat": candidate.seat, "absent_at": _iso(candidate.absent_at)},
-            "paper": None if paper is None else {
-                "id": paper.id, "form": paper.form, "slot": paper.slot, "content_hash": paper.content_hash,
-                "items": items.get(paper.id, []), "key_masks": paper.key_masks, "version_ids": paper.version_ids},
-            "attempt": None if attempt is None else {
-                "public_id": attempt.public_id, "status": attempt.status, "started_at": _iso(attempt.started_at),
-                "deadline": _iso(attempt.deadline), "submitted_at": _iso(attempt.submitted_at),
-                "submitted_by": attempt.submitted_by, "extra_seconds": attempt.extra_seconds,
-                "history_hash": attempt.history_hash, "history_count": attempt.history_count,
-                "last_seq": attempt.last_seq, "machine": attempt.machine, "score": attempt.score,
-                "choice_masks": attempt.choice_masks},
-            "responses": responses.get(attempt.id, []) if attempt else [],
-            "history": history.get(attempt.id, []) if attempt else [],
-            "submit_entries": submits.get(attempt.public_id, []) if attempt else [],
-            "candidate_score": None if score is None else {
-                "grading_run_id": score.grading_run_id, "total": score.total, "passed": score.passed,
-                "sections": stored_sections(score.section_results, sections_of.setdefault(
-                    score.exam_id, section_rows(session, score.exam_id)))},
-            "external_scores": external.get(candidate.id, {}),
-        })
-    return records
-
-
-def published_merit_list(session: Session, exam_id: int) -> MeritList | None:
-    return session.scalars(select(MeritList).where(MeritList.exam_id == exam_id, MeritList.status == "published")
-                           .order_by(MeritList.published_at.desc(), MeritList.id.desc())).first()
-
-
 # --- one candidate ---------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -479,9 +304,7 @@ class Difference:
 
 
 def paper_content_hash(items: Sequence[Mapping]) -> str:
-    """The paper's content hash as ``exam.papers`` stores it (position, section, version, ids, order)."""
-    import hashlib
-
+    """The paper's content hash as ``exam.setup.papers`` stores it (position, section, version, ids, order)."""
     payload = [[i["position"], i["section_id"], i["question_version_id"], i["public_id"], list(i["option_order"]),
                 list(i["option_ids"])] for i in items]
     return hashlib.sha256(json.dumps(payload, separators=(",", ":")).encode()).hexdigest()
@@ -489,78 +312,55 @@ def paper_content_hash(items: Sequence[Mapping]) -> str:
 
 def check_candidate(record: Mapping, sections: Sequence[Mapping], versions: Mapping[int, Mapping],
                     corrections: Mapping[int, Mapping]) -> tuple[list[Difference], dict | None]:
-    """Every difference found for one candidate, and their corrected re-tally (None: nothing to tally)."""
+    """Every difference found for one candidate, and their corrected re-tally (None: nothing to tally).
+
+    In this order: the paper (content hash, grading inputs); then, for a submitted attempt, its save
+    history, the submission entry, the stored answers, and the scores stored against the re-tally."""
     reg = record["candidate"]["registration_no"]
-    found: list[Difference] = []
-
-    def problem(what: str, text: str) -> None:
-        found.append(Difference(reg, what, text))
-
     paper, attempt = record["paper"], record["attempt"]
     last = final_answers(record["history"])
+    found: list[tuple[str, str]] = []  # (what, problem)
     if paper is not None:
-        if paper_content_hash(paper["items"]) != paper["content_hash"]:
-            problem("paper", "the paper's items do not match its content hash (question, option order or ids "
-                             "changed)")
-        _check_grading_inputs(paper, attempt, versions, corrections, problem, last)
+        found += paper_problems(paper, attempt, versions, corrections, last)
     if attempt is None or attempt["status"] != "submitted":
         if record["candidate_score"] and attempt is None:
-            problem("candidate_score", "a round-1 score is stored but the candidate never sat")
-        return found, None
+            found.append(("candidate_score", "a round-1 score is stored but the candidate never sat"))
+        return _differences(reg, found), None
     if paper is None:
-        problem("paper", "submitted attempt without a paper")
-        return found, None
+        found.append(("paper", "submitted attempt without a paper"))
+        return _differences(reg, found), None
 
-    number_of = {item["id"]: item["position"] for item in paper["items"]}
     verdict = verify_history(attempt["public_id"], record["history"])
-    if not verdict.ok:
-        problem("history", f"the save history is broken: {verdict.problem}")
-    elif (verdict.count, verdict.head_hash) != (attempt["history_count"], attempt["history_hash"]):
-        problem("history", f"the attempt records {attempt['history_count']} saves ending in "
-                           f"{attempt['history_hash'][:12]}…, the history holds {verdict.count} ending in "
-                           f"{verdict.head_hash[:12]}…")
-    submits = record["submit_entries"]
-    entry = None
-    if len(submits) != 1:
-        problem("submission", f"{len(submits)} submission entries in the audit chain (expected one)")
-    if submits:
-        entry = json.loads(submits[-1]["details"])
-        if (entry.get("history_hash"), entry.get("history_count")) != (verdict.head_hash, verdict.count):
-            recorded = str(entry.get("history_hash"))[:12]
-            problem("submission", f"the audit chain's submission entry (#{submits[-1]['seq']}) holds "
-                                  f"{entry.get('history_count')} saves ending in {recorded}…, the history "
-                                  f"{verdict.count} ending in {verdict.head_hash[:12]}…")
-
-    for text in answer_differences(record["responses"], last, number_of):
-        problem("answers", text)
+    found += history_problems(attempt, verdict)
+    entry, problems = submission_problems(record["submit_entries"], verdict)
+    found += problems
+    number_of = {item["id"]: item["position"] for item in paper["items"]}
+    found += [("answers", text) for text in answer_differences(record["responses"], last, number_of)]
     answers = {item_id: save["choices"] for item_id, save in last.items()}
     as_published = tally(sections, paper["items"], answers, versions)
     corrected = tally(sections, paper["items"], answers, versions, corrections) if corrections else as_published
-
-    if entry is not None and "score" in entry:
-        for text in score_differences(as_published, entry["score"]):
-            problem("submission", f"score in the submission entry: {text}")
-    stored = attempt["score"]
-    mismatch = score_differences(as_published, stored)
-    if mismatch and corrections and not score_differences(corrected, stored):
-        mismatch = []  # a regrade with the corrections rewrote it
-    for text in mismatch:
-        problem("attempt_score", text)
-    if record["candidate_score"] is not None:
-        for text in score_differences(corrected, record["candidate_score"]):
-            problem("candidate_score", text)
-    return found, corrected
+    found += stored_score_problems(record, entry, as_published, corrected, corrections)
+    return _differences(reg, found), corrected
 
 
-def _check_grading_inputs(paper, attempt, versions, corrections, problem, last) -> None:
-    """The byte columns batch grading reads (one byte / int32 per position), when they are filled.
-    The key masks may hold the key as published or as corrected."""
+def _differences(reg: str, found: Iterable[tuple[str, str]]) -> list[Difference]:
+    return [Difference(reg, what, text) for what, text in found]
+
+
+def paper_problems(paper: Mapping, attempt: Mapping | None, versions: Mapping[int, Mapping],
+                   corrections: Mapping[int, Mapping], last: Mapping[int, Mapping]) -> list[tuple[str, str]]:
+    """The paper against its content hash, and the byte columns batch grading reads (one byte / int32
+    per position) when they are filled; the key masks may hold the key as published or as corrected."""
+    found = []
+    if paper_content_hash(paper["items"]) != paper["content_hash"]:
+        found.append(("paper", "the paper's items do not match its content hash (question, option order or ids "
+                               "changed)"))
     items = paper["items"]
     if paper.get("version_ids") is not None:
         raw = paper["version_ids"]
         stored = [int.from_bytes(raw[i:i + 4], "little", signed=True) for i in range(0, len(raw), 4)]
         if stored != [item["question_version_id"] for item in items]:
-            problem("grading_inputs", "paper.version_ids does not match the paper's items")
+            found.append(("grading_inputs", "paper.version_ids does not match the paper's items"))
     if paper.get("key_masks") is not None:
         def masks(in_force):
             return bytes(sum(1 << j for j, original in enumerate(item["option_order"]) if original in correct_originals(
@@ -569,13 +369,61 @@ def _check_grading_inputs(paper, attempt, versions, corrections, problem, last) 
 
         stored = bytes(paper["key_masks"])
         if stored != masks({}) and (not corrections or stored != masks(corrections)):
-            problem("grading_inputs", "paper.key_masks does not match the frozen key")
+            found.append(("grading_inputs", "paper.key_masks does not match the frozen key"))
     if attempt is not None and attempt.get("choice_masks") is not None:
         expected = bytes(sum(1 << j for j, option_id in enumerate(item["option_ids"])
                              if option_id in set(last.get(item["id"], {}).get("choices", ())))
                          for item in items)
         if bytes(attempt["choice_masks"]) != expected:
-            problem("grading_inputs", "attempt.choice_masks does not match the saved answers")
+            found.append(("grading_inputs", "attempt.choice_masks does not match the saved answers"))
+    return found
+
+
+def history_problems(attempt: Mapping, verdict: HistoryVerdict) -> list[tuple[str, str]]:
+    """The save history's chain, and its head against the one the attempt records."""
+    if not verdict.ok:
+        return [("history", f"the save history is broken: {verdict.problem}")]
+    if (verdict.count, verdict.head_hash) != (attempt["history_count"], attempt["history_hash"]):
+        return [("history", f"the attempt records {attempt['history_count']} saves ending in "
+                            f"{attempt['history_hash'][:12]}…, the history holds {verdict.count} ending in "
+                            f"{verdict.head_hash[:12]}…")]
+    return []
+
+
+def submission_problems(submits: Sequence[Mapping],
+                        verdict: HistoryVerdict) -> tuple[dict | None, list[tuple[str, str]]]:
+    """(the last submission entry's details or None, problems): exactly one entry, holding the history's head."""
+    found = []
+    if len(submits) != 1:
+        found.append(("submission", f"{len(submits)} submission entries in the audit chain (expected one)"))
+    if not submits:
+        return None, found
+    entry = json.loads(submits[-1]["details"])
+    if (entry.get("history_hash"), entry.get("history_count")) != (verdict.head_hash, verdict.count):
+        recorded = str(entry.get("history_hash"))[:12]
+        found.append(("submission", f"the audit chain's submission entry (#{submits[-1]['seq']}) holds "
+                                    f"{entry.get('history_count')} saves ending in {recorded}…, the history "
+                                    f"{verdict.count} ending in {verdict.head_hash[:12]}…"))
+    return entry, found
+
+
+def stored_score_problems(record: Mapping, entry: Mapping | None, as_published: dict, corrected: dict,
+                          corrections: Mapping[int, Mapping]) -> list[tuple[str, str]]:
+    """Each stored score against the key it was computed with: the submission entry's and ``attempt.score``
+    with the key as published (``attempt.score`` may hold the corrected one after a regrade), the round-1
+    ``candidate_score`` with the corrections."""
+    found = []
+    if entry is not None and "score" in entry:
+        found += [("submission", f"score in the submission entry: {text}")
+                  for text in score_differences(as_published, entry["score"])]
+    stored = record["attempt"]["score"]
+    mismatch = score_differences(as_published, stored)
+    if mismatch and corrections and not score_differences(corrected, stored):
+        mismatch = []  # a regrade with the corrections rewrote it
+    found += [("attempt_score", text) for text in mismatch]
+    if record["candidate_score"] is not None:
+        found += [("candidate_score", text) for text in score_differences(corrected, record["candidate_score"])]
+    return found
 
 
 # --- the whole exam -------------------------------------------------------------------------------

@@ -30,11 +30,12 @@ from sqlalchemy.orm import Session
 from exam.accounts.auth import actor, role_required
 from exam.audit import bundle as audit_bundle
 from exam.audit import chain as audit
-from exam.audit import retally
+from exam.audit import records, retally
 from exam.audit.models import AuditEntry, AuditHead
 from exam.core.db import get_database, get_session, utcnow
 from exam.core.timeutil import iso_utc
 from exam.grading.models import GradingRun
+from exam.merit.models import MeritList
 from exam.merit.ranking import STATUS_LABELS
 from exam.room.history import verify_history
 from exam.room.models import Attempt
@@ -238,20 +239,37 @@ def _choice_text(item: dict, choices: list) -> tuple[str, str]:
 
 def candidate_timeline(session: Session, candidate: Candidate) -> dict:
     """Everything that happened to one candidate, in time order, with the checks that settle a complaint."""
-    record = retally.candidate_record(session, candidate)
+    record = records.candidate_record(session, candidate)
     paper, attempt = record["paper"], record["attempt"]
     items = {item["id"]: item for item in paper["items"]} if paper else {}
-    versions = retally.version_rows(session, {i["question_version_id"] for i in items.values()})
-    sections = retally.section_rows(session, candidate.exam_id)
-    section_code = {s["id"]: s["code"] for s in sections}
-    corrections = retally.approved_corrections(retally.correction_rows(session, candidate.exam_id))
+    versions = records.version_rows(session, {i["question_version_id"] for i in items.values()})
+    sections = records.section_rows(session, candidate.exam_id)
+    corrections = retally.approved_corrections(records.correction_rows(session, candidate.exam_id))
 
-    events: list[TimelineEvent] = []
+    events, noted_incidents = chain_events(session, candidate)
+    events += save_events(record["history"], items)
+    events += incident_events(session, candidate, noted_incidents)
+    events += grading_events(session, record["candidate_score"])
+    merit_row, merit_events = merit_result(session, candidate)
+    events += merit_events
+    events.sort(key=lambda e: (e.at, e.kind != "save"))
+
+    history = history_check(attempt, record) if attempt is not None else None
+    answers = answer_rows(record, items, versions, corrections, {s["id"]: s["code"] for s in sections})
+    differences, corrected = retally.check_candidate(record, sections, versions, corrections)
+    return {"record": record, "events": events, "history": history, "answers": answers,
+            "differences": differences, "retally": corrected, "merit_row": merit_row,
+            "corrections": corrections}
+
+
+def chain_events(session: Session, candidate: Candidate) -> tuple[list[TimelineEvent], set]:
+    """The audit chain's entries about the candidate (and what the proctor did to the whole room: a pause
+    stops this clock too), with the ids of the incidents they note."""
     about = candidate_condition(candidate.registration_no, candidate.exam_id)
-    if candidate.sitting is not None:  # what the proctor did to the whole room: a pause stops this clock too
+    if candidate.sitting is not None:
         entry = AuditEntry
         about = or_(about, and_(entry.object_type == "sitting", entry.object_id == candidate.sitting.code))
-    noted_incidents = set()
+    events, noted_incidents = [], set()
     for entry in session.scalars(select(AuditEntry).where(about).order_by(AuditEntry.seq)):
         details = json.loads(entry.details)
         if not isinstance(details, dict):
@@ -260,7 +278,13 @@ def candidate_timeline(session: Session, candidate: Candidate) -> dict:
             noted_incidents.add(details["incident"])
         events.append(TimelineEvent(entry.at, entry.action, f"#{entry.seq}", f"{entry.actor}",
                                     machine=str(details.get("machine", "")), details=entry.details, hash=entry.hash))
-    for number, row in enumerate(record["history"], start=1):
+    return events, noted_incidents
+
+
+def save_events(history: list[dict], items: dict[int, dict]) -> list[TimelineEvent]:
+    """One event per save of the history: the question and the letters chosen, as shown and as authored."""
+    events = []
+    for number, row in enumerate(history, start=1):
         item = items.get(row["item_id"])
         choices = json.loads(row["choices"])
         if item is None:
@@ -273,48 +297,65 @@ def candidate_timeline(session: Session, candidate: Candidate) -> dict:
                 text += " · " + str(_l("đánh dấu xem lại"))
         events.append(TimelineEvent(row["at"], "save", f"seq {row['seq']}", text, machine=row["machine"],
                                     details=f"save {number}", hash=row["hash"]))
-    for incident in session.scalars(select(Incident).where(Incident.candidate_id == candidate.id,
-                                                           Incident.id.not_in(noted_incidents) if noted_incidents
-                                                           else Incident.id.is_not(None)).order_by(Incident.at)):
-        events.append(TimelineEvent(iso_utc(incident.at), "incident", "", f"{incident.kind}: {incident.description}",
-                                    details=f"by {incident.by}"))
-    score = record["candidate_score"]
-    if score is not None:
-        run = session.get(GradingRun, score["grading_run_id"])
-        if run is not None:
-            events.append(TimelineEvent(iso_utc(run.at), "grading", f"run {run.id}",
-                                        str(_l("Tổng điểm vòng 1: %(t)s", t=score["total"])), details=f"by {run.by}"))
-    merit = retally.published_merit_list(session, candidate.exam_id)
+    return events
+
+
+def incident_events(session: Session, candidate: Candidate, noted_incidents: set) -> list[TimelineEvent]:
+    """The candidate's incidents that no audit entry already notes."""
+    return [TimelineEvent(iso_utc(incident.at), "incident", "", f"{incident.kind}: {incident.description}",
+                          details=f"by {incident.by}")
+            for incident in session.scalars(select(Incident).where(
+                Incident.candidate_id == candidate.id,
+                Incident.id.not_in(noted_incidents) if noted_incidents else Incident.id.is_not(None))
+                .order_by(Incident.at))]
+
+
+def grading_events(session: Session, score: dict | None) -> list[TimelineEvent]:
+    """The grading run that stored the candidate's round-1 score, if any."""
+    run = session.get(GradingRun, score["grading_run_id"]) if score is not None else None
+    if run is None:
+        return []
+    return [TimelineEvent(iso_utc(run.at), "grading", f"run {run.id}",
+                          str(_l("Tổng điểm vòng 1: %(t)s", t=score["total"])), details=f"by {run.by}")]
+
+
+def merit_result(session: Session, candidate: Candidate) -> tuple[dict | None, list[TimelineEvent]]:
+    """The candidate's row of the published merit list (with its post), and its publication as an event."""
+    merit = records.published_merit_list(session, candidate.exam_id)
+    if merit is None:
+        return None, []
     merit_row = None
-    if merit is not None:
-        for merit_list in retally.merit_lists(retally.stored_content(merit.content)) or ():
-            for row in merit_list["rows"]:
-                if row["registration_no"] == candidate.registration_no:
-                    merit_row = {**row, "post": merit_list["post"]}
-        if merit_row is not None and merit.published_at is not None:
-            events.append(TimelineEvent(iso_utc(merit.published_at), "result", "",
-                                        f"{merit_row['post']}: {merit_row['status']}, "
-                                        f"rank {merit_row['rank']}, total {merit_row['total']}",
-                                        details=f"merit list {merit.hash[:16]}…"))
-    events.sort(key=lambda e: (e.at, e.kind != "save"))
+    for merit_list in retally.merit_lists(retally.stored_content(merit.content)) or ():
+        for row in merit_list["rows"]:
+            if row["registration_no"] == candidate.registration_no:
+                merit_row = {**row, "post": merit_list["post"]}
+    if merit_row is None or merit.published_at is None:
+        return merit_row, []
+    return merit_row, [TimelineEvent(iso_utc(merit.published_at), "result", "",
+                                     f"{merit_row['post']}: {merit_row['status']}, "
+                                     f"rank {merit_row['rank']}, total {merit_row['total']}",
+                                     details=f"merit list {merit.hash[:16]}…")]
 
-    # The save history against the attempt's head and the chain's submission entry.
-    history = None
-    if attempt is not None:
-        verdict = verify_history(attempt["public_id"], record["history"])
-        submit = record["submit_entries"][-1] if record["submit_entries"] else None
-        submitted = json.loads(submit["details"]) if submit else {}
-        history = {
-            "verdict": verdict,
-            "matches_attempt": (verdict.count, verdict.head_hash) == (attempt["history_count"],
-                                                                      attempt["history_hash"]),
-            "submit_seq": submit["seq"] if submit else None,
-            "submit_hash": submitted.get("history_hash"), "submit_count": submitted.get("history_count"),
-            "matches_submit": submit is not None and (submitted.get("history_hash"), submitted.get(
-                "history_count")) == (verdict.head_hash, verdict.count),
-        }
 
-    # The final answer per question, against the key.
+def history_check(attempt: dict, record: dict) -> dict:
+    """The save history against the attempt's head and the chain's submission entry."""
+    verdict = verify_history(attempt["public_id"], record["history"])
+    submit = record["submit_entries"][-1] if record["submit_entries"] else None
+    submitted = json.loads(submit["details"]) if submit else {}
+    return {
+        "verdict": verdict,
+        "matches_attempt": (verdict.count, verdict.head_hash) == (attempt["history_count"],
+                                                                  attempt["history_hash"]),
+        "submit_seq": submit["seq"] if submit else None,
+        "submit_hash": submitted.get("history_hash"), "submit_count": submitted.get("history_count"),
+        "matches_submit": submit is not None and (submitted.get("history_hash"), submitted.get(
+            "history_count")) == (verdict.head_hash, verdict.count),
+    }
+
+
+def answer_rows(record: dict, items: dict[int, dict], versions: dict[int, dict], corrections: dict[int, dict],
+                section_code: dict[int, str]) -> list[dict]:
+    """The final answer per question, against the key (and whether the stored response agrees with it)."""
     last = retally.final_answers(record["history"])
     stored = {r["item_id"]: r for r in record["responses"]}
     answers = []
@@ -326,29 +367,29 @@ def candidate_timeline(session: Session, candidate: Candidate) -> dict:
         shown, original = _choice_text(item, chosen)
         right = retally.correct_originals(version["options"], correction)
         key_shown = [j for j, o in enumerate(item["option_order"]) if o in right]
-        chosen_positions = {item["option_ids"].index(c) for c in chosen if c in item["option_ids"]}
-        if correction and correction["action"] in ("void_award", "void_remove"):
-            outcome = correction["action"]
-        elif not chosen:
-            outcome = "blank"
-        else:
-            outcome = "right" if key_shown and chosen_positions == set(key_shown) else "wrong"
         response = stored.get(item["id"])
         answers.append({
             "number": item["position"], "section": section_code.get(item["section_id"], ""),
             "question_version_id": item["question_version_id"], "text": version["text"],
             "shown": shown, "original": original, "key_shown": retally.letters(key_shown),
-            "key_original": retally.letters(right), "outcome": outcome,
+            "key_original": retally.letters(right), "outcome": _outcome(item, chosen, key_shown, correction),
             "correction": correction["action"] if correction else "",
             "seq": save["seq"] if save else None,
             "agrees": (response is None and save is None) or (
                 response is not None and save is not None and list(response["choices"]) == chosen
                 and response["seq"] == save["seq"]),
         })
-    differences, corrected = retally.check_candidate(record, sections, versions, corrections)
-    return {"record": record, "events": events, "history": history, "answers": answers,
-            "differences": differences, "retally": corrected, "merit_row": merit_row,
-            "corrections": corrections}
+    return answers
+
+
+def _outcome(item: dict, chosen: list, key_shown: list[int], correction: dict | None) -> str:
+    """void_award | void_remove (a key correction decides) | blank | right | wrong."""
+    if correction and correction["action"] in ("void_award", "void_remove"):
+        return correction["action"]
+    if not chosen:
+        return "blank"
+    chosen_positions = {item["option_ids"].index(c) for c in chosen if c in item["option_ids"]}
+    return "right" if key_shown and chosen_positions == set(key_shown) else "wrong"
 
 
 # --- pages ---------------------------------------------------------------------------------------------
@@ -402,9 +443,9 @@ def fingerprint():
 def exams():
     db_session = get_session()
     counts = dict(db_session.execute(select(Candidate.exam_id, func.count()).group_by(Candidate.exam_id)).all())
-    merit = dict(db_session.execute(select(retally.MeritList.exam_id, func.count())
-                                    .where(retally.MeritList.status == "published")
-                                    .group_by(retally.MeritList.exam_id)).all())
+    merit = dict(db_session.execute(select(MeritList.exam_id, func.count())
+                                    .where(MeritList.status == "published")
+                                    .group_by(MeritList.exam_id)).all())
     return render_template("auditor/exams.html", exams=db_session.scalars(select(Exam).order_by(Exam.code)).all(),
                            counts=counts, merit=merit)
 

@@ -37,7 +37,7 @@ class Base(DeclarativeBase):
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # CLI commands and tests may force write transactions to start immediately.
 force_immediate: contextvars.ContextVar[bool] = contextvars.ContextVar("force_immediate", default=False)
-# A write request whose writes go through the group commit (exam/save_batch.py): its own session only reads.
+# A write request whose writes go through the group commit (exam/room/group_commit.py): its own session only reads.
 reads_only: contextvars.ContextVar[bool] = contextvars.ContextVar("reads_only", default=False)
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 
 from exam.core.commands import CLI_ACTOR, candidates_cli, exam_cli, refuse, require_schema, sitting_cli, transactional
 from exam.core.db import get_session, utcnow
-from exam.setup import exams, roster, sittings
+from exam.setup import candidate_lists, exams, roster, sittings
 from exam.setup.exams import exam_or_exit
 from exam.setup.models import Candidate, Exam, Sitting
 from exam.setup.papers import generate_papers
@@ -162,7 +162,7 @@ def sitting_list(exam_code: str):
     require_schema()
     db_session = get_session()
     exam = exam_or_exit(db_session, exam_code)
-    counts = roster.counts_by_sitting(db_session, exam)
+    counts = candidate_lists.counts_by_sitting(db_session, exam)
     for sitting in sittings.sittings_of(db_session, exam):
         click.echo("\t".join([sitting.code, sitting.room, sittings.local_time(sitting.starts_at, "%Y-%m-%d %H:%M"),
                               sittings.local_time(sitting.ends_at, "%Y-%m-%d %H:%M"), str(sitting.seats),
@@ -217,11 +217,11 @@ def candidates_list(exam_code: str, sitting_code: str | None):
     require_schema()
     db_session = get_session()
     exam = exam_or_exit(db_session, exam_code)
-    listed = roster.candidates_of(db_session, exam)
+    listed = candidate_lists.candidates_of(db_session, exam)
     if sitting_code:
         sitting = _sitting(db_session, sitting_code, exam)
         listed = [c for c in listed if c.sitting == sitting.code]
-    click.echo(roster.candidates_csv(listed), nl=False)
+    click.echo(candidate_lists.candidates_csv(listed), nl=False)
 
 
 @candidates_cli.command("seat")

@@ -2,6 +2,7 @@
 settings and the exact question versions it may draw."""
 from __future__ import annotations
 
+import difflib
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -108,9 +109,6 @@ def list_exams(session: Session) -> list[Exam]:
 
 def check_cells(session: Session, cells: Iterable[tuple[str, CellSpec]]) -> list[SpecError]:
     """Every cell (key, cell) whose topic is missing from the bank or that the bank cannot fill."""
-    import difflib
-
-
     errors = []
     all_paths: list[str] | None = None
     for key, cell in cells:

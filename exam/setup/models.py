@@ -157,7 +157,7 @@ class Paper(Base):
     version_ids: Mapped[bytes | None] = mapped_column(LargeBinary)  # int32 question version id per position
     # What item analysis needs to read choices in the author's option order: per position, uint16 LE, the
     # index of its option order among the orders of its n options in lexicographic order
-    # (itertools.permutations(range(n))); see exam.papers.
+    # (itertools.permutations(range(n))); see exam.setup.papers.
     option_orders: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     items: Mapped[list[PaperItem]] = relationship(order_by="PaperItem.position", cascade="all, delete-orphan")

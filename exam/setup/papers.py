@@ -139,7 +139,7 @@ def option_order_index(order) -> int:
     return _lexicographic(len(order))[tuple(order)]
 
 
-def _shuffled(n: int, number: int) -> tuple[int, ...]:
+def shuffled(n: int, number: int) -> tuple[int, ...]:
     """A permutation of range(n) read from ``number`` as a Fisher–Yates shuffle. Only ``number mod n!``
     matters (its mixed-radix digits), so a 64-bit number gives every order of n ≤ 20 options with a bias
     below n!/2**64."""
@@ -150,10 +150,10 @@ def _shuffled(n: int, number: int) -> tuple[int, ...]:
     return tuple(order)
 
 
-def _permutation_table(n: int) -> tuple[int, tuple[tuple[int, ...], ...]]:
-    """(n!, every ``_shuffled(n, k)`` for k < n!): the option order of a number is ``table[number % n!]``."""
+def permutation_table(n: int) -> tuple[int, tuple[tuple[int, ...], ...]]:
+    """(n!, every ``shuffled(n, k)`` for k < n!): the option order of a number is ``table[number % n!]``."""
     size = math.factorial(n)
-    return size, tuple(_shuffled(n, k) for k in range(size))
+    return size, tuple(shuffled(n, k) for k in range(size))
 
 
 class PaperDrafter:
@@ -166,11 +166,11 @@ class PaperDrafter:
         self.section_order = {section.id: section.position for section in sections}
         self.cells = cells
         self.levels = {cell.cell_id: [0] * len(cell.version_ids) for cell in cells}
-        self.option_counts = {v: n for cell in cells for v, n in zip(cell.version_ids, cell.option_counts)}
-        self.permutations = {n: _permutation_table(n) for n in set(self.option_counts.values())}
+        self.option_counts = {v: n for cell in cells for v, n in zip(cell.version_ids, cell.option_counts, strict=True)}
+        self.permutations = {n: permutation_table(n) for n in set(self.option_counts.values())}
         # Per version, the author's indices of its right options.
         self.correct = {v: tuple(i for i, right in enumerate(c) if right) for cell in cells
-                        for v, c in zip(cell.version_ids, cell.correct or ((),) * len(cell.version_ids))}
+                        for v, c in zip(cell.version_ids, cell.correct or ((),) * len(cell.version_ids), strict=True)}
 
     def _digest(self, base, message: bytes) -> bytes:
         h = base.copy()
@@ -227,7 +227,7 @@ def draft_of(items: list[DraftItem]) -> Draft:
     order_json = ["[" + ",".join(map(str, i.option_order)) + "]" for i in items]
     ids_json = ['["' + '","'.join(i.option_ids) + '"]' if i.option_ids else "[]" for i in items]
     lines = [f'[{i.position},{i.section_id},{i.question_version_id},"{i.public_id}",{o},{d}]'
-             for i, o, d in zip(items, order_json, ids_json)]
+             for i, o, d in zip(items, order_json, ids_json, strict=True)]
     digest = hashlib.sha256(("[" + ",".join(lines) + "]").encode()).hexdigest()
     key_masks = bytes(i.key_mask for i in items)
     version_ids = struct.pack(f"<{len(items)}i", *(i.question_version_id for i in items))
@@ -278,7 +278,7 @@ def _insert_items(session: Session, rows: list[tuple]) -> None:
         where = [ITEM_FIELDS.index(name) for name in compiled.positiontup]
         params = rows if where == list(range(len(ITEM_FIELDS))) else [tuple(r[i] for i in where) for r in rows]
     else:
-        params = [dict(zip(ITEM_FIELDS, r)) for r in rows]
+        params = [dict(zip(ITEM_FIELDS, r, strict=True)) for r in rows]
     connection.exec_driver_sql(compiled.string, params)
 
 
@@ -304,11 +304,11 @@ def _store(session: Session, exam: Exam, new: list[tuple[Candidate, int, Draft]]
              "version_ids": draft.version_ids, "option_orders": draft.option_orders}
             for candidate, slot, draft in chunk]).all()
         rows = []
-        for (paper_id, candidate_id), (candidate, _slot, draft) in zip(ids, chunk):
+        for (paper_id, candidate_id), (candidate, _slot, draft) in zip(ids, chunk, strict=True):
             if candidate_id != candidate.id:
                 raise RuntimeError("INSERT … RETURNING gave the papers' ids out of order")
             rows.extend((paper_id, i.position, i.section_id, i.question_version_id, i.public_id, order, option_ids)
-                        for i, order, option_ids in zip(draft.items, draft.order_json, draft.ids_json))
+                        for i, order, option_ids in zip(draft.items, draft.order_json, draft.ids_json, strict=True))
         _insert_items(session, rows)
 
 

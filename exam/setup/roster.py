@@ -1,16 +1,19 @@
-"""The candidate roster: import from XLSX/CSV all-or-nothing, lists in the board's order.
+"""The candidate roster: import from XLSX/CSV all-or-nothing, and the roster file's template.
 
 ``import_roster`` reads the file, checks every row (every problem is a ``RowError``
 "row 7, date_of_birth: ..."), checks the rows against each other (duplicate
 registration or citizen ID numbers, two candidates on one seat) and against the
 exam's existing candidates and sittings, and writes the candidates only when there
 is no error at all (one ``candidates.import`` audit entry with the file's SHA-256).
-A dry run reports the same and writes nothing. The file readers reuse the bank
-import's hostile-file checks (zip bombs, formulas, non-UTF-8 text). The layout is
-documented in docs/roster-format.md.
+A dry run reports the same and writes nothing. The rows are read by the one XLSX/CSV
+row reader (``exam.setup.tabular``: the bank import's hostile-file checks, zip bombs,
+formulas, non-UTF-8 text); the columns and the rules of each field are here. The
+layout is documented in docs/roster-format.md.
 
-Lists: ``seat_list`` (by seat) and ``door_list`` (by given name, the Vietnamese way:
-the last word of the name, then the whole name, in Vietnamese alphabetical order).
+The lists in the board's order (seat list, door list) are ``exam.setup.candidate_lists``.
+(``exam.merit.outside_scores`` still reads the reader's names, ``Value``, ``BLANK``, ``read_header``,
+``row_values``, ``file_extension``, ``fold_caption``, ``error_order``, through this module, with the
+roster's ``READERS`` and ``parse_registration_no``.)
 """
 from __future__ import annotations
 
@@ -18,20 +21,21 @@ import csv
 import hashlib
 import io
 import re
-import unicodedata
-import warnings
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from sqlalchemy import func, insert, select
+from openpyxl import Workbook
+from openpyxl.styles import Font
+from openpyxl.utils import get_column_letter
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
 from exam.setup.models import Candidate, Exam, Sitting
-from question_bank.formats import MAX_FILE_BYTES, RowError, csv_format, xlsx
-from question_bank.formats.validation import decode_utf8, find_html, normalise_text
+from exam.setup.tabular import BLANK, Value, error_order, file_extension, fold_caption, read_header, readers, row_values
+from question_bank.formats import MAX_FILE_BYTES, RowError
+from question_bank.formats.validation import find_html
 
 COLUMNS = ("registration_no", "full_name", "date_of_birth", "citizen_id", "post", "priority_category",
            "sitting", "seat")
@@ -53,7 +57,6 @@ _ALIASES = {
     "sitting": ("ca thi", "ca", "sitting code"),
     "seat": ("vi tri ngoi", "so may", "may so", "seat number", "ghe"),
 }
-IGNORED_HEADERS = ("stt", "tt", "no", "no.", "#")  # the row counter every Vietnamese list starts with
 
 MAX_ROWS = 50_000
 MAX_NAME_CHARS = 200
@@ -63,14 +66,6 @@ REGISTRATION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,39}$")
 NAME_PATTERN = re.compile(r"^[^\W\d_]+(?:[ '.-][^\W\d_]+)*\.?$")
 MIN_AGE, MAX_AGE = 16, 80
 ROSTER_SHEET_NAMES = ("thí sinh", "danh sách", "candidates", "roster")
-SAVE_HINT = csv_format.SAVE_HINT
-
-
-def fold_caption(text: str) -> str:
-    """Header key: no case, no accents (đ → d), '_' and '-' as spaces."""
-    text = normalise_text(text).casefold().replace("đ", "d")
-    text = "".join(ch for ch in unicodedata.normalize("NFD", text) if not unicodedata.combining(ch))
-    return " ".join(text.replace("_", " ").replace("-", " ").split())
 
 
 HEADER_ALIASES: dict[str, str] = {}
@@ -83,123 +78,7 @@ def column_for_header(caption: str) -> str | None:
     return HEADER_ALIASES.get(fold_caption(caption))
 
 
-# --- reading cells -------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Value:
-    """A cell as found: text, or a real date or number from Excel, plus what is wrong with the cell."""
-
-    text: str = ""
-    date: date | None = None
-    number: int | float | None = None
-    problem: str | None = None
-
-    @property
-    def blank(self) -> bool:
-        return not self.text and self.date is None and self.number is None and self.problem is None
-
-
-BLANK = Value()
-
-
-def _xlsx_value(cell) -> Value:
-    value = cell.value
-    if value is None:
-        return BLANK
-    if cell.data_type == "f":
-        return Value(str(value), problem=xlsx.FORMULA_REASON)
-    if isinstance(value, datetime):
-        return Value(value.date().isoformat(), date=value.date())
-    if isinstance(value, date):
-        return Value(value.isoformat(), date=value)
-    if isinstance(value, bool):
-        return Value("TRUE" if value else "FALSE")
-    if isinstance(value, (int, float)):
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-        return Value(str(value), number=value)
-    return Value(normalise_text(str(value)))
-
-
-def _xlsx_rows(content: bytes, errors: list[RowError]) -> Iterator[tuple[int, list[Value]]]:
-    problem = xlsx.check_zip(content)
-    if problem:
-        errors.append(RowError("file", "", problem))
-        return
-    from openpyxl import load_workbook
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            workbook = load_workbook(io.BytesIO(content), read_only=True, data_only=False, keep_links=False)
-        except xlsx.READ_ERRORS as exc:
-            errors.append(RowError("file", "", xlsx.CORRUPT_REASON.format(detail=f"{type(exc).__name__}: {exc}")))
-            return
-        try:
-            sheets = workbook.worksheets
-            sheet = next((ws for ws in sheets if normalise_text(ws.title).casefold() in ROSTER_SHEET_NAMES),
-                         sheets[0] if sheets else None)
-            if sheet is None:
-                errors.append(RowError("file", "", "has no worksheet"))
-                return
-            sheet.reset_dimensions()  # a wrong <dimension> must not hide rows
-            rows = sheet.iter_rows(min_row=1)
-            number = 0
-            while True:
-                number += 1
-                try:
-                    cells = [_xlsx_value(c) for c in next(rows)]
-                except StopIteration:
-                    return
-                except xlsx.READ_ERRORS as exc:
-                    errors.append(RowError("file", "", xlsx.CORRUPT_REASON.format(
-                        detail=f"near row {number}: {type(exc).__name__}: {exc}")))
-                    return
-                yield number, cells
-        finally:
-            workbook.close()
-
-
-def _csv_value(raw: str) -> Value:
-    value = normalise_text(raw)
-    if value.startswith("'"):
-        return Value(normalise_text(value[1:]))  # Excel's "this is text" mark
-    if csv_format.looks_like_formula(value):
-        return Value(value, problem=csv_format.FORMULA_REASON.format(first=value[0]))
-    return Value(value)
-
-
-def _sniff(text: str) -> str:
-    first = text.split("\n", 1)[0]
-    best, best_score = ",", (-1, -1)
-    for delimiter in csv_format.DELIMITERS:
-        cells = next(csv.reader([first], delimiter=delimiter), [])
-        score = (sum(1 for c in cells if column_for_header(c)), len(cells))
-        if score > best_score:
-            best, best_score = delimiter, score
-    return best
-
-
-def _csv_rows(content: bytes, errors: list[RowError]) -> Iterator[tuple[int, list[Value]]]:
-    text, error = decode_utf8(content, SAVE_HINT)
-    if error:
-        errors.append(error)
-        return
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=_sniff(text))
-    number = 0
-    while True:
-        number += 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            errors.append(RowError(f"row {number}", "", f"is not valid CSV ({exc}); check the quotes in this row"))
-            return
-        yield number, [_csv_value(v) for v in record]
-
-
-READERS = {".xlsx": ("xlsx", _xlsx_rows), ".csv": ("csv", _csv_rows)}
+READERS = readers(sheet_names=ROSTER_SHEET_NAMES, column_for=column_for_header)
 
 
 # --- checking fields -----------------------------------------------------------------------------
@@ -329,12 +208,6 @@ class RosterReport:
         return sorted(Counter(row.sitting for row in self.rows).items())
 
 
-def file_extension(filename: str) -> str:
-    name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
-    dot = name.rfind(".")
-    return name[dot:].lower() if dot > 0 else ""
-
-
 def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, list[RosterRow], list[RowError]]:
     """(format, rows, errors) of a roster file: each row checked on its own and against the others."""
     errors: list[RowError] = []
@@ -356,7 +229,8 @@ def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, lis
             continue
         location = f"row {number}"
         if header is None:
-            header = read_header(location, cells, errors)
+            header = read_header(location, cells, errors, column_for=column_for_header, columns=COLUMNS,
+                                 required=REQUIRED_COLUMNS)
             if header is None:
                 return fmt, [], errors
             continue
@@ -373,66 +247,6 @@ def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, lis
         errors.append(RowError("file", "", "has a header row but no candidates"))
     _duplicates(rows, errors)
     return fmt, rows, errors
-
-
-def read_header(location: str, cells: list[Value], errors: list[RowError], *,
-                column_for: Callable[[str], str | None] = column_for_header, columns: Sequence[str] = COLUMNS,
-                required: Sequence[str] = REQUIRED_COLUMNS) -> dict[int, str] | None:
-    """A header row: {cell index: column} (a row counter's index maps to ""), or None after recording an
-    error for each unknown, repeated or missing column. ``column_for`` names a caption's column (the
-    roster's by default; the outside scores' file has its own)."""
-    header: dict[int, str] = {}
-    found: dict[str, int] = {}
-    before = len(errors)
-    for index, cell in enumerate(cells):
-        caption = cell.text.strip()
-        if not caption:
-            continue
-        if fold_caption(caption) in IGNORED_HEADERS:
-            header[index] = ""  # the row counter: its values are not read
-            continue
-        column = column_for(caption)
-        if column is None:
-            errors.append(RowError(location, f"column {column_letter(index)}",
-                                   f"unknown column {caption!r}; the columns are {', '.join(columns)}"))
-        elif column in found:
-            errors.append(RowError(location, f"column {column_letter(index)}",
-                                   f"column {column!r} appears twice (also column {column_letter(found[column])})"))
-        else:
-            found[column] = index
-            header[index] = column
-    for column in required:
-        if column not in found:
-            errors.append(RowError(location, column, "required column is missing from the header row"))
-    return None if len(errors) > before else header
-
-
-def column_letter(index: int) -> str:
-    from openpyxl.utils import get_column_letter
-
-    return get_column_letter(index + 1)
-
-
-def row_values(location: str, cells: list[Value], header: dict[int, str],
-               errors: list[RowError]) -> dict[str, Value] | None:
-    """A data row's cells by column name; None (with the errors added) when a cell is unreadable
-    or stands under no column. Shared by every tabular upload (roster, outside scores)."""
-    values: dict[str, Value] = {}
-    before = len(errors)
-    for index, cell in enumerate(cells):
-        column = header.get(index)
-        if column == "":
-            continue
-        if column is None:
-            if not cell.blank:
-                errors.append(RowError(location, f"column {column_letter(index)}",
-                                       "has a value but no column name in the header row"))
-            continue
-        if cell.problem:
-            errors.append(RowError(location, column, cell.problem))
-            continue
-        values[column] = cell
-    return None if len(errors) > before else values
 
 
 def _row(location: str, cells: list[Value], header: dict[int, str], errors: list[RowError],
@@ -563,101 +377,6 @@ def import_roster(session: Session, exam: Exam, filename: str, content: bytes, *
     return report
 
 
-def error_order(error: RowError) -> tuple:
-    match = re.fullmatch(r"row (\d+)", error.location)
-    return (0, 0) if not match else (1, int(match.group(1)))
-
-
-# --- lists ---------------------------------------------------------------------------------------
-
-# Vietnamese alphabetical order: letters with their vowel marks are letters of their own
-# (a < ă < â, d < đ, o < ô < ơ, u < ư); tones only break ties, in the order
-# none, huyền, hỏi, ngã, sắc, nặng.
-ALPHABET = "aăâbcdđeêfghijklmnoôơpqrstuưvwxyz"
-_TONES = {"\u0300": 1, "\u0309": 2, "\u0303": 3, "\u0301": 4, "\u0323": 5}
-_WITH_MODIFIER = {("a", "\u0306"): "ă", ("a", "\u0302"): "â", ("e", "\u0302"): "ê", ("o", "\u0302"): "ô",
-                  ("o", "\u031b"): "ơ", ("u", "\u031b"): "ư"}
-_RANK = {letter: index for index, letter in enumerate(ALPHABET)}
-
-
-def vietnamese_key(text: str) -> tuple:
-    """Sort key: letters in the Vietnamese alphabet first, then tones, then the text itself."""
-    letters, tones = [], []
-    for ch in unicodedata.normalize("NFC", text or "").casefold():
-        parts = unicodedata.normalize("NFD", ch)
-        base, marks = parts[0], parts[1:]
-        tone = 0
-        for mark in marks:
-            if (base, mark) in _WITH_MODIFIER:
-                base = _WITH_MODIFIER[(base, mark)]
-            elif mark in _TONES:
-                tone = _TONES[mark]
-        letters.append(_RANK[base] if base in _RANK else len(ALPHABET) + ord(base))
-        tones.append(tone)
-    return tuple(letters), tuple(tones), text
-
-
-def given_name(full_name: str) -> str:
-    """The name a Vietnamese list is sorted by: the last word ('Nguyễn Thị Lan' → 'Lan')."""
-    words = (full_name or "").split()
-    return words[-1] if words else ""
-
-
-def door_order_key(full_name: str) -> tuple:
-    return vietnamese_key(given_name(full_name)), vietnamese_key(full_name)
-
-
-@dataclass
-class ListedCandidate:
-    seat: int | None
-    registration_no: str
-    full_name: str
-    date_of_birth: date
-    post: str
-    priority_category: str
-    sitting: str
-
-
-def _listed(session: Session, query) -> list[ListedCandidate]:
-    rows = session.execute(query.outerjoin(Sitting, Sitting.id == Candidate.sitting_id)).all()
-    return [ListedCandidate(c.seat, c.registration_no, c.full_name, c.date_of_birth, c.post, c.priority_category,
-                            code or "") for c, code in rows]
-
-
-def candidates_of(session: Session, exam: Exam) -> list[ListedCandidate]:
-    """Every candidate of the exam, by registration number."""
-    return _listed(session, select(Candidate, Sitting.code).where(Candidate.exam_id == exam.id)
-                   .order_by(Candidate.registration_no))
-
-
-def seat_list(session: Session, sitting: Sitting) -> list[ListedCandidate]:
-    """The sitting's candidates by seat (those still without a seat last, by registration number)."""
-    listed = _listed(session, select(Candidate, Sitting.code).where(Candidate.sitting_id == sitting.id))
-    return sorted(listed, key=lambda c: (c.seat is None, c.seat or 0, c.registration_no))
-
-
-def door_list(session: Session, sitting: Sitting) -> list[ListedCandidate]:
-    """The sitting's candidates as called at the door: by given name, then full name (Vietnamese order)."""
-    listed = _listed(session, select(Candidate, Sitting.code).where(Candidate.sitting_id == sitting.id))
-    return sorted(listed, key=lambda c: (door_order_key(c.full_name), c.registration_no))
-
-
-def counts_by_sitting(session: Session, exam: Exam) -> dict[int | None, int]:
-    """Sitting id (None: not in a sitting yet) → number of candidates."""
-    return dict(session.execute(select(Candidate.sitting_id, func.count()).where(Candidate.exam_id == exam.id)
-                                .group_by(Candidate.sitting_id)).all())
-
-
-def candidates_csv(candidates: Iterable[ListedCandidate]) -> str:
-    """registration_no,date_of_birth,full_name,seat (date as YYYY-MM-DD): what IT staff script with."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("registration_no", "date_of_birth", "full_name", "seat"))
-    for c in candidates:
-        writer.writerow((c.registration_no, c.date_of_birth.isoformat(), c.full_name, "" if c.seat is None else c.seat))
-    return out.getvalue()
-
-
 # --- templates -----------------------------------------------------------------------------------
 
 TEMPLATE_ROWS = (
@@ -677,9 +396,6 @@ def template_csv() -> bytes:
 
 def template_xlsx() -> bytes:
     """Header + two examples; every column formatted as Text so Excel keeps CCCD's leading zeros."""
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Thí sinh"
@@ -689,8 +405,6 @@ def template_xlsx() -> bytes:
     for row in TEMPLATE_ROWS:
         sheet.append(list(row))
     for index, width in enumerate((14, 28, 14, 16, 34, 22, 10, 10), start=1):
-        from openpyxl.utils import get_column_letter
-
         letter = get_column_letter(index)
         sheet.column_dimensions[letter].width = width
         for row in range(2, 502):

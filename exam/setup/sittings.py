@@ -112,46 +112,15 @@ def create_sitting(session: Session, exam: Exam, *, code: str, room: str, starts
 
     Raises SittingError with every problem; the window must hold the whole exam and not be over already.
     """
-    problems: list[tuple[str, str]] = []
     code = (code or "").strip()
     room = " ".join((room or "").split())
-    if not CODE_PATTERN.match(code):
-        problems.append(("code", f"must be {CODE_RULE} (got {code!r})"))
-    elif sitting_by_code(session, code) is not None:
-        problems.append(("code", f"a sitting with code {code!r} already exists"))
-    if not room:
-        problems.append(("room", "is required"))
-    elif len(room) > 100:
-        problems.append(("room", "is too long (at most 100 characters)"))
-    if not isinstance(seats, int) or not 1 <= seats <= MAX_SEATS:
-        problems.append(("seats", f"must be a whole number from 1 to {MAX_SEATS} (got {seats!r})"))
+    problems = _place_problems(session, code, room, seats)
     if not isinstance(late_entry_minutes, int) or not 0 <= late_entry_minutes <= MAX_LATE_ENTRY_MINUTES:
         problems.append(("late_entry_minutes", f"must be from 0 to {MAX_LATE_ENTRY_MINUTES} minutes "
                                                f"(got {late_entry_minutes!r})"))
         late_entry_minutes = 0
-    if starts_at is None or starts_at.tzinfo is None:
-        problems.append(("starts_at", "is required (" + LOCAL_TIME_HINT + ")"))
-    elif ends_at is not None and minutes is not None:
-        problems.append(("ends_at", "give the end time or the minutes, not both"))
-    else:
-        if ends_at is None:
-            if minutes is None:
-                minutes = exam.total_minutes + late_entry_minutes
-            if not isinstance(minutes, int) or not 1 <= minutes <= MAX_SITTING_MINUTES:
-                problems.append(("minutes", f"must be from 1 to {MAX_SITTING_MINUTES} (got {minutes!r})"))
-            else:
-                ends_at = starts_at + timedelta(minutes=minutes)
-        if ends_at is not None:
-            if ends_at.tzinfo is None:
-                problems.append(("ends_at", "must be a local time"))
-            elif ends_at <= starts_at:
-                problems.append(("ends_at", f"must be after the start ({local_time(starts_at)})"))
-            elif ends_at - starts_at < timedelta(minutes=exam.total_minutes):
-                length = int((ends_at - starts_at).total_seconds() // 60)
-                problems.append(("ends_at", f"the sitting lasts {length} minutes but the exam takes "
-                                            f"{exam.total_minutes}: nobody could finish it"))
-            elif ends_at <= now:
-                problems.append(("ends_at", f"the sitting would already be over ({local_time(ends_at)})"))
+    ends_at, window_problems = _window(exam, starts_at, ends_at, minutes, late_entry_minutes, now)
+    problems += window_problems
     if problems:
         raise SittingError(problems)
     sitting = Sitting(exam_id=exam.id, code=code, room=room, starts_at=starts_at, ends_at=ends_at,
@@ -164,6 +133,54 @@ def create_sitting(session: Session, exam: Exam, *, code: str, room: str, starts
                           "ends_at": iso_utc(ends_at), "seats": seats, "late_entry_minutes": late_entry_minutes},
                  now=now)
     return sitting
+
+
+def _place_problems(session: Session, code: str, room: str, seats: int) -> list[tuple[str, str]]:
+    """What is wrong with the sitting's code (its form, unique), room name and number of seats."""
+    problems = []
+    if not CODE_PATTERN.match(code):
+        problems.append(("code", f"must be {CODE_RULE} (got {code!r})"))
+    elif sitting_by_code(session, code) is not None:
+        problems.append(("code", f"a sitting with code {code!r} already exists"))
+    if not room:
+        problems.append(("room", "is required"))
+    elif len(room) > 100:
+        problems.append(("room", "is too long (at most 100 characters)"))
+    if not isinstance(seats, int) or not 1 <= seats <= MAX_SEATS:
+        problems.append(("seats", f"must be a whole number from 1 to {MAX_SEATS} (got {seats!r})"))
+    return problems
+
+
+def _window(exam: Exam, starts_at: datetime | None, ends_at: datetime | None, minutes: int | None,
+            late_entry_minutes: int, now: datetime) -> tuple[datetime | None, list[tuple[str, str]]]:
+    """(the sitting's end, problems): from ``ends_at`` or ``minutes`` (default: the exam's total plus the
+    late-entry window)."""
+    if starts_at is None or starts_at.tzinfo is None:
+        return ends_at, [("starts_at", "is required (" + LOCAL_TIME_HINT + ")")]
+    if ends_at is not None and minutes is not None:
+        return ends_at, [("ends_at", "give the end time or the minutes, not both")]
+    if ends_at is None:
+        if minutes is None:
+            minutes = exam.total_minutes + late_entry_minutes
+        if not isinstance(minutes, int) or not 1 <= minutes <= MAX_SITTING_MINUTES:
+            return None, [("minutes", f"must be from 1 to {MAX_SITTING_MINUTES} (got {minutes!r})")]
+        ends_at = starts_at + timedelta(minutes=minutes)
+    return ends_at, _end_problems(exam, starts_at, ends_at, now)
+
+
+def _end_problems(exam: Exam, starts_at: datetime, ends_at: datetime, now: datetime) -> list[tuple[str, str]]:
+    """The window must hold the whole exam and not be over already."""
+    if ends_at.tzinfo is None:
+        return [("ends_at", "must be a local time")]
+    if ends_at <= starts_at:
+        return [("ends_at", f"must be after the start ({local_time(starts_at)})")]
+    if ends_at - starts_at < timedelta(minutes=exam.total_minutes):
+        length = int((ends_at - starts_at).total_seconds() // 60)
+        return [("ends_at", f"the sitting lasts {length} minutes but the exam takes {exam.total_minutes}: "
+                            f"nobody could finish it")]
+    if ends_at <= now:
+        return [("ends_at", f"the sitting would already be over ({local_time(ends_at)})")]
+    return []
 
 
 # --- seats ---------------------------------------------------------------------------------------
@@ -195,7 +212,7 @@ def assign_seats(session: Session, exam: Exam, sitting: Sitting, *, actor: str, 
                                         f"{sitting.seats} but {len(waiting)} candidates wait for a seat; create "
                                         "another sitting and put candidates in it with the roster's sitting "
                                         "column, or use a larger room")])
-    for candidate, seat in zip(waiting, free):
+    for candidate, seat in zip(waiting, free, strict=False):
         candidate.sitting_id = sitting.id
         candidate.seat = seat
     session.flush()

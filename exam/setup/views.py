@@ -37,12 +37,12 @@ from wtforms.validators import DataRequired, InputRequired, Length, NumberRange,
 from exam.accounts.auth import actor, role_required
 from exam.core.db import get_session, utcnow
 from exam.core.uploads import UploadStaging, upload_filename
-from exam.setup import exams, roster, sittings
+from exam.setup import candidate_lists, exams, roster, sittings
 from exam.setup.exams import exam_or_404
 from exam.setup.models import Candidate, Exam, Paper, Sitting
 from exam.setup.papers import PaperError, generate_papers
 from exam.setup.spec import SpecError, SpecRejected, read_spec_dict, read_spec_toml, spec_to_toml
-from question_bank import bank
+from question_bank import browsing
 
 bp = Blueprint("board", __name__, url_prefix="/board")
 
@@ -255,7 +255,8 @@ def _new_exam_page(form=None, toml_form=None, problems=(), status: int = 200):
     db_session = get_session()
     return render_template("board/exam_new.html", form=form or ExamForm(formdata=None),
                            toml_form=toml_form or ExamTomlForm(formdata=None), problems=list(problems),
-                           stats=bank.stats(db_session), topics=[row.path for row in bank.topic_tree(db_session)],
+                           stats=browsing.stats(db_session),
+                           topics=[row.path for row in browsing.topic_tree(db_session)],
                            section_rows=SECTION_ROWS), status
 
 
@@ -331,7 +332,7 @@ def exam_new_form():
 def exam_detail(code: str):
     db_session = get_session()
     item = exam_or_404(get_session(), code)
-    counts = roster.counts_by_sitting(db_session, item)
+    counts = candidate_lists.counts_by_sitting(db_session, item)
     papers = db_session.scalar(select(func.count()).select_from(Paper).where(Paper.exam_id == item.id))
     return render_template("board/exam.html", exam=item, cells=exams.blueprint_view(db_session, item),
                            sittings=sittings.sittings_of(db_session, item), counts=counts,
@@ -445,12 +446,12 @@ def sitting_detail(code: str):
         state = "open"
     else:
         state = "closed"
-    seated = roster.seat_list(get_session(), item)
+    seated = candidate_lists.seat_list(get_session(), item)
     seconds = sittings.seconds_until_rotation(now)
     return render_template("board/sitting.html", sitting=item, exam=item.exam, state=state,
                            access_code=sittings.current_access_code(item, now), seconds=seconds,
                            candidates=len(seated), unseated=sum(1 for c in seated if c.seat is None),
-                           waiting=roster.counts_by_sitting(get_session(), item.exam).get(None, 0),
+                           waiting=candidate_lists.counts_by_sitting(get_session(), item.exam).get(None, 0),
                            action_form=ActionForm(formdata=None))
 
 
@@ -476,7 +477,7 @@ def seats(code: str):
 def seat_list(code: str):
     item = _sitting_or_404(code)
     return render_template("board/seat_list.html", sitting=item, exam=item.exam,
-                           rows=roster.seat_list(get_session(), item))
+                           rows=candidate_lists.seat_list(get_session(), item))
 
 
 @bp.route("/sittings/<code>/door-list")
@@ -484,7 +485,7 @@ def seat_list(code: str):
 def door_list(code: str):
     item = _sitting_or_404(code)
     return render_template("board/door_list.html", sitting=item, exam=item.exam,
-                           rows=roster.door_list(get_session(), item))
+                           rows=candidate_lists.door_list(get_session(), item))
 
 
 # --- candidates ----------------------------------------------------------------------------------
@@ -493,7 +494,7 @@ def door_list(code: str):
 @role_required("board")
 def candidates(code: str):
     item = exam_or_404(get_session(), code)
-    return render_template("board/candidates.html", exam=item, rows=roster.candidates_of(get_session(), item))
+    return render_template("board/candidates.html", exam=item, rows=candidate_lists.candidates_of(get_session(), item))
 
 
 def _roster_page(exam: Exam, form: RosterForm, report=None, confirm_form=None, status: int = 200):
@@ -514,8 +515,8 @@ def roster_import(code: str):
     report = roster.import_roster(get_session(), item, filename, content, actor=actor(), now=utcnow(), dry_run=True)
     if not report.ok:
         return _roster_page(item, form, report, status=422)
-    token = STAGING.stage(content, {"kind": "roster", "exam": item.code, "filename": filename, "sha256": report.file_sha256,
-                             "actor": actor()})
+    token = STAGING.stage(content, {"kind": "roster", "exam": item.code, "filename": filename,
+                                    "sha256": report.file_sha256, "actor": actor()})
     return _roster_page(item, form, report, ConfirmRosterForm(formdata=None, token=token, sha256=report.file_sha256))
 
 

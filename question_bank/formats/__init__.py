@@ -89,7 +89,8 @@ def parse_file(
     content = bytes(content)
     if len(content) > max_bytes:
         return ParseResult([], [RowError(
-            "file", "", f"is too large ({_size(len(content))}; the limit is {_size(max_bytes)}); split it into smaller files"
+            "file", "", f"is too large ({_size(len(content))}; the limit is {_size(max_bytes)}); "
+                        "split it into smaller files"
         )], fmt)
     if not content.strip():
         return ParseResult([], [RowError("file", "", "is empty")], fmt)

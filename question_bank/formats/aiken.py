@@ -56,48 +56,13 @@ def parse(content: bytes, default_topic: str | None) -> ParseResult:
         return ParseResult([], collector.errors, FORMAT)
 
     current: _Question | None = None
-
-    def finish(q: _Question, answer: str | None, answer_line: int | None) -> bool:
-        q.draft.text = "\n".join(q.text_lines)
-        if answer is None:
-            if not q.in_options:
-                q.draft.error("options", "question text has no options after it (A. ..., B. ...) and no ANSWER line")
-            else:
-                q.draft.error("correct", "the options are not followed by an 'ANSWER: <letter>' line")
-            q.draft.key_reported = True
-        else:
-            letters, reason = parse_correct_letters(answer, len(OPTION_LETTERS))
-            if reason:
-                q.line_error(answer_line, "correct", reason.replace("is required", "ANSWER is empty"))
-                q.draft.key_reported = True
-            for i in letters:
-                if i >= len(q.draft.options):
-                    q.line_error(
-                        answer_line, "correct",
-                        f"ANSWER names {OPTION_LETTERS[i]} but the question has only "
-                        f"{len(q.draft.options)} options",
-                    )
-                    q.draft.key_reported = True
-                else:
-                    q.draft.options[i].correct = True
-        return collector.add(q.draft)
-
     for number, raw in enumerate(LINE_SPLIT.split(text), start=1):
         line = normalise_text(raw)
         option = _OPTION.fullmatch(line)
         answer = _ANSWER.fullmatch(line)
 
         if current is None:
-            if not line:
-                continue
-            if option or answer:
-                collector.errors.append(RowError(
-                    f"line {number}", "text",
-                    "an option or ANSWER line comes before any question text; questions are "
-                    "separated by a blank line",
-                ))
-                continue
-            current = _Question(number, line)
+            current = _begin(collector, number, line, option, answer)
             continue
 
         if not current.in_options:
@@ -105,7 +70,7 @@ def parse(content: bytes, default_topic: str | None) -> ParseResult:
                 current.in_options = True
             elif answer:
                 current.line_error(number, "options", "ANSWER line comes before any option (A. ...)")
-                finish(current, None, None)
+                _finish(collector, current, None, None)
                 current = None
                 continue
             else:
@@ -114,32 +79,82 @@ def parse(content: bytes, default_topic: str | None) -> ParseResult:
                 continue
 
         if answer:
-            keep_going = finish(current, answer.group(1), number)
-            current = None
-            if not keep_going:
-                break
-        elif not line:
-            keep_going = finish(current, None, None)
-            current = None
-            if not keep_going:
-                break
-        elif option:
-            expected = OPTION_LETTERS[len(current.draft.options)] if len(current.draft.options) < 26 else "?"
-            if option.group(1) != expected and not current.broken:
-                current.line_error(
-                    number, option_field(len(current.draft.options)),
-                    f"expected option {expected}, found {option.group(1)}; options are lettered A, B, C... in order",
-                )
-                current.broken = True
-            current.draft.options.append(DraftOption(option.group(2) or "", False))
-        elif not current.broken:
-            current.line_error(
-                number, "",
-                f"expected the next option ('{OPTION_LETTERS[min(len(current.draft.options), 25)]}. ...') "
-                "or 'ANSWER: <letter>'; an option must fit on one line",
-            )
-            current.broken = True
+            keep_going = _finish(collector, current, answer.group(1), number)
+        elif not line:  # a blank line before the ANSWER line
+            keep_going = _finish(collector, current, None, None)
+        else:
+            _option_line(current, number, option)
+            continue
+        current = None
+        if not keep_going:
+            break
 
     if current is not None:
-        finish(current, None, None)
+        _finish(collector, current, None, None)
     return collector.result()
+
+
+def _begin(collector: Collector, number: int, line: str, option, answer) -> _Question | None:
+    """The question a line starts (None for a blank line, or an option or ANSWER line out of place)."""
+    if not line:
+        return None
+    if option or answer:
+        collector.errors.append(RowError(
+            f"line {number}", "text",
+            "an option or ANSWER line comes before any question text; questions are "
+            "separated by a blank line",
+        ))
+        return None
+    return _Question(number, line)
+
+
+def _option_line(q: _Question, number: int, option) -> None:
+    """A line among the options: the next option in letter order, or (reported once) anything else."""
+    if option:
+        expected = OPTION_LETTERS[len(q.draft.options)] if len(q.draft.options) < 26 else "?"
+        if option.group(1) != expected and not q.broken:
+            q.line_error(
+                number, option_field(len(q.draft.options)),
+                f"expected option {expected}, found {option.group(1)}; options are lettered A, B, C... in order",
+            )
+            q.broken = True
+        q.draft.options.append(DraftOption(option.group(2) or "", False))
+    elif not q.broken:
+        q.line_error(
+            number, "",
+            f"expected the next option ('{OPTION_LETTERS[min(len(q.draft.options), 25)]}. ...') "
+            "or 'ANSWER: <letter>'; an option must fit on one line",
+        )
+        q.broken = True
+
+
+def _finish(collector: Collector, q: _Question, answer: str | None, answer_line: int | None) -> bool:
+    """Hand the question to the collector, its key taken from the ANSWER line; False: stop reading."""
+    q.draft.text = "\n".join(q.text_lines)
+    if answer is None:
+        if not q.in_options:
+            q.draft.error("options", "question text has no options after it (A. ..., B. ...) and no ANSWER line")
+        else:
+            q.draft.error("correct", "the options are not followed by an 'ANSWER: <letter>' line")
+        q.draft.key_reported = True
+    else:
+        _mark_answer(q, answer, answer_line)
+    return collector.add(q.draft)
+
+
+def _mark_answer(q: _Question, answer: str, answer_line: int) -> None:
+    """The options the ANSWER line names marked correct; a letter beyond the options is reported."""
+    letters, reason = parse_correct_letters(answer, len(OPTION_LETTERS))
+    if reason:
+        q.line_error(answer_line, "correct", reason.replace("is required", "ANSWER is empty"))
+        q.draft.key_reported = True
+    for i in letters:
+        if i >= len(q.draft.options):
+            q.line_error(
+                answer_line, "correct",
+                f"ANSWER names {OPTION_LETTERS[i]} but the question has only "
+                f"{len(q.draft.options)} options",
+            )
+            q.draft.key_reported = True
+        else:
+            q.draft.options[i].correct = True

@@ -35,6 +35,23 @@ def _draft(index: int, item) -> Draft:
         draft.error("", f"must be an object {{...}}, not {_kind(item)}")
         draft.key_reported = True
         return draft
+    _read_fields(draft, item)
+    options = item.get("options")
+    if options is None:
+        draft.error("options", "is required: a list of {\"text\": ..., \"correct\": true/false}")
+        draft.key_reported = True
+        return draft
+    if not isinstance(options, list):
+        draft.error("options", f"must be a list, not {_kind(options)}")
+        draft.key_reported = True
+        return draft
+    for i, opt in enumerate(options):
+        draft.options.append(_option(draft, option_field(i), opt))
+    return draft
+
+
+def _read_fields(draft: Draft, item: dict) -> None:
+    """The question's fields other than its options: unknown keys refused, strings (or numbers) and tags."""
     for key in item:
         if key not in QUESTION_KEYS:
             # A typo such as "answer" or "dificulty" must not be dropped silently.
@@ -58,38 +75,28 @@ def _draft(index: int, item) -> Draft:
         else:
             draft.error("tags", "must be a list of strings")
 
-    options = item.get("options")
-    if options is None:
-        draft.error("options", "is required: a list of {\"text\": ..., \"correct\": true/false}")
+
+def _option(draft: Draft, name: str, opt) -> DraftOption:
+    """One {"text": ..., "correct": true/false} of the options list; its problems reported on the draft."""
+    if not isinstance(opt, dict):
+        draft.error(name, f"must be an object {{\"text\": ..., \"correct\": ...}}, not {_kind(opt)}")
         draft.key_reported = True
-        return draft
-    if not isinstance(options, list):
-        draft.error("options", f"must be a list, not {_kind(options)}")
+        return DraftOption(None, False, reported=True)
+    unknown = [k for k in opt if k not in ("text", "correct")]
+    if unknown:
+        draft.error(name, f"unknown field {unknown[0]!r}; an option has only text and correct")
+    text = _as_text(opt.get("text"))
+    reported = False
+    if opt.get("text") is not None and text is None:
+        draft.error(name, f"text must be a string, not {_kind(opt.get('text'))}")
+        reported = True
+    correct = opt.get("correct", False)
+    if not isinstance(correct, bool):
+        # "yes", 1, "true": refuse rather than guess which options are keys.
+        draft.error("correct", f"{name}: correct must be true or false (got {json.dumps(correct)[:20]})")
         draft.key_reported = True
-        return draft
-    for i, opt in enumerate(options):
-        name = option_field(i)
-        if not isinstance(opt, dict):
-            draft.error(name, f"must be an object {{\"text\": ..., \"correct\": ...}}, not {_kind(opt)}")
-            draft.options.append(DraftOption(None, False, reported=True))
-            draft.key_reported = True
-            continue
-        unknown = [k for k in opt if k not in ("text", "correct")]
-        if unknown:
-            draft.error(name, f"unknown field {unknown[0]!r}; an option has only text and correct")
-        text = _as_text(opt.get("text"))
-        reported = False
-        if opt.get("text") is not None and text is None:
-            draft.error(name, f"text must be a string, not {_kind(opt.get('text'))}")
-            reported = True
-        correct = opt.get("correct", False)
-        if not isinstance(correct, bool):
-            # "yes", 1, "true": refuse rather than guess which options are keys.
-            draft.error("correct", f"{name}: correct must be true or false (got {json.dumps(correct)[:20]})")
-            draft.key_reported = True
-            correct = False
-        draft.options.append(DraftOption(text, correct, reported=reported))
-    return draft
+        correct = False
+    return DraftOption(text, correct, reported=reported)
 
 
 def _kind(value) -> str:

@@ -2,9 +2,10 @@
 
 Each format module turns its file into ``Draft`` objects (raw strings, as
 found) and hands them to a ``Collector``, which runs ``validate_draft`` on
-each and applies the whole-file rules (duplicates, question count). Keeping one path means a question typed in Excel, in Moodle
-GIFT or in JSON is normalised and checked in exactly the same way, so the
-same bank imported from two formats gives equal questions.
+each and applies the whole-file rules (duplicates, question count). Keeping
+one path means a question typed in Excel, in Moodle GIFT or in JSON is
+normalised and checked in exactly the same way, so the same bank imported
+from two formats gives equal questions.
 """
 
 from __future__ import annotations
@@ -316,10 +317,12 @@ def _check_tags(draft: Draft, errors: list[RowError]) -> list[str]:
         if not tag:
             continue
         if "," in tag or "\n" in tag:
-            errors.append(RowError(draft.location, "tags", f"a tag may not contain a comma or a line break (got {tag!r})"))
+            errors.append(RowError(draft.location, "tags",
+                                   f"a tag may not contain a comma or a line break (got {tag!r})"))
             continue
         if len(tag) > MAX_TAG_CHARS:
-            errors.append(RowError(draft.location, "tags", f"tag {tag[:20]!r}... is too long (at most {MAX_TAG_CHARS} characters)"))
+            errors.append(RowError(draft.location, "tags",
+                                   f"tag {tag[:20]!r}... is too long (at most {MAX_TAG_CHARS} characters)"))
             continue
         found = find_html(tag)
         if found:
@@ -335,7 +338,8 @@ def _check_tags(draft: Draft, errors: list[RowError]) -> list[str]:
 def validate_draft(draft: Draft, default_topic: str | None) -> tuple[ParsedQuestion | None, list[RowError]]:
     """Normalise and check one question; the question is None when any error was found.
 
-    default_topic must already be normalised (parse_file does that).
+    default_topic must already be normalised (parse_file does that). The errors come in the order of
+    the fields: text, topic, difficulty, type, options, the key, explanation, source, tags, image.
     """
     errors = list(draft.errors)
     loc = draft.location
@@ -343,16 +347,7 @@ def validate_draft(draft: Draft, default_topic: str | None) -> tuple[ParsedQuest
     text = _check_plain(draft, "text", draft.text, MAX_TEXT_CHARS, errors)
     if not text:
         errors.append(RowError(loc, "text", "is required"))
-
-    topic, reason = normalise_topic(draft.topic)
-    if reason:
-        errors.append(RowError(loc, "topic", reason))
-    elif topic is None:
-        topic = default_topic
-        if topic is None:
-            errors.append(RowError(
-                loc, "topic", "is required: the file gives no topic for this question and no default topic was chosen"
-            ))
+    topic = _check_topic(draft, default_topic, errors)
 
     difficulty, reason = parse_difficulty(draft.difficulty)
     if reason:
@@ -361,8 +356,45 @@ def validate_draft(draft: Draft, default_topic: str | None) -> tuple[ParsedQuest
     qtype, reason = parse_type(draft.type)
     if reason:
         errors.append(RowError(loc, "type", reason))
-    type_given = qtype is not None
+    options = _check_options(draft, errors)
+    qtype = _check_key(draft, qtype, errors)
 
+    explanation = _check_plain(draft, "explanation", draft.explanation, MAX_EXPLANATION_CHARS, errors)
+    source = _check_plain(draft, "source", draft.source, MAX_SOURCE_CHARS, errors)
+    tags = _check_tags(draft, errors)
+
+    image = normalise_text(draft.image or "")
+    if image:
+        reason = _image_problem(image)
+        if reason:
+            errors.append(RowError(loc, "image", reason))
+
+    if errors:
+        return None, errors
+    return ParsedQuestion(
+        location=loc, topic=topic, difficulty=difficulty, type=qtype, text=text,
+        options=options, explanation=explanation, source=source, tags=tags, image=image,
+    ), []
+
+
+def _check_topic(draft: Draft, default_topic: str | None, errors: list[RowError]) -> str | None:
+    """The question's topic path, normalised, or the import's default topic when the file gives none."""
+    topic, reason = normalise_topic(draft.topic)
+    if reason:
+        errors.append(RowError(draft.location, "topic", reason))
+    elif topic is None:
+        topic = default_topic
+        if topic is None:
+            errors.append(RowError(
+                draft.location, "topic",
+                "is required: the file gives no topic for this question and no default topic was chosen"
+            ))
+    return topic
+
+
+def _check_options(draft: Draft, errors: list[RowError]) -> list[ParsedOption]:
+    """The non-blank options, normalised: each short enough, without HTML, all different; and their count."""
+    loc = draft.location
     options: list[ParsedOption] = []
     seen: dict[str, str] = {}
     for i, opt in enumerate(draft.options):
@@ -385,10 +417,20 @@ def validate_draft(draft: Draft, default_topic: str | None) -> tuple[ParsedQuest
 
     count = len(draft.options)
     if not MIN_OPTIONS <= count <= MAX_OPTIONS:
-        errors.append(RowError(loc, "options", f"a question needs {MIN_OPTIONS} to {MAX_OPTIONS} options (got {count})"))
+        errors.append(RowError(loc, "options",
+                               f"a question needs {MIN_OPTIONS} to {MAX_OPTIONS} options (got {count})"))
+    return options
 
+
+def _check_key(draft: Draft, qtype: str | None, errors: list[RowError]) -> str:
+    """The question type (single or multiple: from the options marked correct when not given), and the key
+    against it: at least one correct option, one only for single, at least one wrong one for multiple.
+    Not checked again when the reader already reported a problem with the key."""
+    loc = draft.location
+    count = len(draft.options)
     correct_letters = [OPTION_LETTERS[i] for i, o in enumerate(draft.options) if o.correct]
     n_correct = len(correct_letters)
+    type_given = qtype is not None
     if qtype is None:
         qtype = "multiple" if n_correct > 1 else "single"
     if not draft.key_reported:
@@ -403,23 +445,7 @@ def validate_draft(draft: Draft, default_topic: str | None) -> tuple[ParsedQuest
             ))
         elif qtype == "multiple" and n_correct == count and count > 0:
             errors.append(RowError(loc, "correct", "a multiple-answer question needs at least one wrong option"))
-
-    explanation = _check_plain(draft, "explanation", draft.explanation, MAX_EXPLANATION_CHARS, errors)
-    source = _check_plain(draft, "source", draft.source, MAX_SOURCE_CHARS, errors)
-    tags = _check_tags(draft, errors)
-
-    image = normalise_text(draft.image or "")
-    if image:
-        reason = _image_problem(image)
-        if reason:
-            errors.append(RowError(loc, "image", reason))
-
-    if errors:
-        return None, errors
-    return ParsedQuestion(
-        location=loc, topic=topic, difficulty=difficulty, type=qtype, text=text,
-        options=options, explanation=explanation, source=source, tags=tags, image=image,
-    ), []
+    return qtype
 
 
 # --- whole file -------------------------------------------------------------

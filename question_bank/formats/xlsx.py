@@ -269,7 +269,7 @@ def template_xlsx() -> bytes:
         ws.append([_text_cell(ws, example.get(c, "")) for c in COLUMNS])
 
     guide = wb.create_sheet(GUIDE_SHEET)
-    for letter, width in zip("ABCDE", (16, 22, 12, 70, 60)):
+    for letter, width in zip("ABCDE", (16, 22, 12, 70, 60), strict=True):
         guide.column_dimensions[letter].width = width
     wrap = Alignment(wrap_text=True, vertical="top")
     title = WriteOnlyCell(guide, value="Hướng dẫn nhập câu hỏi / How to fill in the question sheet")

@@ -1,6 +1,7 @@
 """Staff login: password, TOTP (valid, expired, replayed), recovery codes, lockout, logout."""
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pyotp
@@ -60,7 +61,6 @@ def test_enrolment_shows_qr_and_uri_then_gives_single_use_recovery_codes(client,
     response = post_form(client, "/login/enrol", {"code": pyotp.TOTP(user.totp_secret).now()})
     html = response.get_data(as_text=True)
     assert response.status_code == 200 and 'id="recovery-codes"' in html
-    import re
     codes = re.findall(r"<li>([0-9a-f]{5}-[0-9a-f]{5})</li>", html)
     assert len(codes) == accounts.RECOVERY_CODE_COUNT
     assert client.get("/").status_code == 200

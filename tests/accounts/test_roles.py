@@ -6,6 +6,7 @@ a new route that forgets both fails here.
 from __future__ import annotations
 
 import pytest
+from flask import url_for
 
 from tests.conftest import csrf_from, login
 
@@ -25,7 +26,6 @@ def sample_url(app, rule) -> str:
         converter = rule._converters[name].__class__.__name__
         values[name] = 999999 if converter == "IntegerConverter" else "x"
     with app.test_request_context():
-        from flask import url_for
         return url_for(rule.endpoint, **values)
 
 

@@ -25,6 +25,7 @@ from exam.room import attempts, sessions
 from exam.room.models import Attempt
 from exam.setup.models import Candidate, PaperItem
 from exam.setup.sittings import current_access_code
+from question_bank.models import QuestionVersion
 from tests.factories import make_ready_candidates
 
 T0 = datetime(2026, 6, 15, 1, 0, tzinfo=UTC)  # 08:00 in Hà Nội
@@ -42,13 +43,12 @@ class SatExam:
 
 
 def paper_items(db, attempt):
-    from question_bank.models import QuestionVersion
-
     found = []
     for item in db.scalars(select(PaperItem).where(PaperItem.paper_id == attempt.paper_id)
                            .order_by(PaperItem.position)):
         version = db.get(QuestionVersion, item.question_version_id)
-        right = [oid for oid, o in zip(item.option_ids, item.option_order) if version.options[o]["correct"]]
+        right = [oid for oid, o in zip(item.option_ids, item.option_order, strict=True)
+                 if version.options[o]["correct"]]
         found.append((item, right, [oid for oid in item.option_ids if oid not in right], version.qtype))
     return found
 
@@ -72,7 +72,7 @@ def sit(db, n: int = 4, *, fail_last: bool = True, **exam_options) -> SatExam:
         sat.keys[attempt.id] = items
         seq = 0
         first_section = items[0][0].section_id
-        for k, (item, right, wrong, qtype) in enumerate(items, start=1):
+        for k, (item, right, wrong, _qtype) in enumerate(items, start=1):
             now += timedelta(seconds=20)
             if item.section_id != first_section and attempt.section_position == 1:
                 attempts.next_section(db, attempt, sections, now=now)
@@ -102,7 +102,7 @@ def publish_results(db, sat: SatExam, round2: dict[int, float], *, quota: int = 
     db.add(run)
     db.flush()
     results = []
-    for i, (candidate, attempt) in enumerate(zip(sat.candidates, sat.attempts)):
+    for i, (candidate, attempt) in enumerate(zip(sat.candidates, sat.attempts, strict=True)):
         db.refresh(attempt)
         db.add(CandidateScore(candidate_id=candidate.id, exam_id=sat.exam.id, grading_run_id=run.id,
                               total=attempt.score["total"], passed=attempt.score["passed"],

@@ -12,8 +12,10 @@ from sqlalchemy import select, update
 from exam.audit import chain as audit
 from exam.audit.models import HASHED_FIELDS, AuditEntry, AuditHead
 from exam.grading.models import CandidateScore
-from exam.room.models import Attempt, Response, ResponseLog
+from exam.merit.models import MeritList
+from exam.room.models import Attempt, CandidateSession, Response, ResponseLog
 from tests.audit.conftest import attempt_of, drop_response_log_guard, export, verify
+from tests.merit.test_content import rows_format
 
 
 def rewrite(bundle: Path, name: str, change) -> None:
@@ -158,7 +160,6 @@ def test_deleted_attempt_is_missed(runner, db, sat_exam, tmp_path):
     drop_response_log_guard(db)
     db.execute(Response.__table__.delete().where(Response.attempt_id == attempt.id))
     db.execute(ResponseLog.__table__.delete().where(ResponseLog.attempt_id == attempt.id))
-    from exam.room.models import CandidateSession
     db.execute(CandidateSession.__table__.delete().where(CandidateSession.candidate_id == attempt.candidate_id))
     db.execute(Attempt.__table__.delete().where(Attempt.id == attempt.id))
     db.commit()
@@ -170,7 +171,6 @@ def test_deleted_attempt_is_missed(runner, db, sat_exam, tmp_path):
 def test_merit_list_against_its_rule(runner, db, results_exam, tmp_path):
     """A published list whose statuses were edited (and its hash recomputed) breaks the rule and the hash
     no longer matches the one in the chain."""
-    from exam.merit.models import MeritList
 
     merit_list = db.scalar(select(MeritList))
     content = json.loads(merit_list.content)
@@ -205,8 +205,6 @@ def test_not_a_bundle_exits_2(tmp_path):
 def test_a_list_published_in_the_earlier_row_format_still_verifies(runner, db, results_exam, tmp_path):
     """Lists published before the column format (merit-lists/1, one list per row) keep their hash: the
     verifier reads and checks them the same."""
-    from exam.merit.models import MeritList
-    from tests.merit.test_content import rows_format
 
     merit_list = db.scalar(select(MeritList))
     content = rows_format(json.loads(merit_list.content))

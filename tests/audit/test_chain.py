@@ -11,6 +11,7 @@ from sqlalchemy.exc import DBAPIError
 
 from exam.audit import chain as audit
 from exam.audit.models import GENESIS_HASH, AuditCheckpoint, AuditEntry, AuditHead
+from exam.room import group_commit as save_batch
 
 
 def add_entries(db, n: int) -> None:
@@ -66,7 +67,6 @@ def test_a_head_already_in_the_session_follows_the_appends_and_each_commit_signs
 def test_a_group_commit_is_signed_once_and_only_once_committed(app, db, runner):
     """The group commit runs each write in a savepoint (exam/room/group_commit.py): a savepoint's release is no
     commit, so the batch gets one checkpoint, written and copied out at its commit, covering what stands."""
-    from exam.room import group_commit as save_batch
 
     path = app.config["AUDIT_CHECKPOINT_FILE"]
     add_entries(db, 1)

@@ -16,8 +16,12 @@ from exam.grading import arrays
 from exam.grading import runs as results
 from exam.grading import scoring as grading
 from exam.grading.models import CandidateScore, KeyCorrection
+from exam.merit.models import MeritList
+from exam.room.history import log_hash
 from exam.room.models import Attempt, Response, ResponseLog
+from question_bank.models import QuestionVersion
 from tests.audit.conftest import T0, attempt_of, drop_response_log_guard
+from tests.merit.test_content import rows_format
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,9 +33,11 @@ def run_retally(runner, exam):
 # --- the rule, against the grader and by hand -------------------------------------------------------
 
 def test_retally_imports_neither_numpy_nor_the_grader():
-    tree = ast.parse((ROOT / "exam" / "audit" / "retally.py").read_text(encoding="utf-8"))
-    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported = set()
+    for module in ("retally.py", "records.py"):  # the rule and checks, and the records they read
+        tree = ast.parse((ROOT / "exam" / "audit" / module).read_text(encoding="utf-8"))
+        imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     # It may read what grading and ranking stored (their models), never the code that computed it.
     checked = {name for name in imported if name.startswith(("numpy", "exam.grading", "exam.merit", "exam.room"))}
     # The save history's chain is the room's record format, checked with the room's own verifier.
@@ -141,7 +147,6 @@ def test_altered_save_history_is_caught(runner, db, sat_exam):
 def test_rewritten_history_with_recomputed_hashes_is_caught_by_the_submission_entry(runner, db, sat_exam):
     """The intruder recomputes every hash and the attempt's head: the chain's submission entry still
     holds the original head, and the stored response disagrees."""
-    from exam.room.history import log_hash
 
     attempt = sat_exam.attempts[0]
     drop_response_log_guard(db)
@@ -180,8 +185,6 @@ def test_altered_scores_are_caught(runner, db, results_exam):
 
 
 def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results_exam):
-    from exam.merit.models import MeritList
-
     merit_list = db.scalar(select(MeritList))
     content = json.loads(merit_list.content)
     columns = content["lists"][0]["columns"]
@@ -192,7 +195,6 @@ def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results
     assert result.exit_code == 1
     assert f"{columns['registration_no'][0]} [merit_list] merit list (Chuyên viên): total" in result.output
     # A list published in the earlier format (one list per row) is read the same.
-    from tests.merit.test_content import rows_format
     old = rows_format(content)
     db.execute(update(MeritList).where(MeritList.id == merit_list.id).values(content=json.dumps(old)))
     db.commit()
@@ -204,7 +206,6 @@ def test_published_list_total_that_does_not_add_up_is_caught(runner, db, results
 def test_an_approved_key_correction_is_applied_to_the_grading_run_not_to_the_submission(runner, db, results_exam):
     """Rekey question 1 of the first candidate's paper to an option they did not choose: their
     round-1 score in the grading run must now be one mark lower (and the submission's stays)."""
-    from question_bank.models import QuestionVersion
 
     attempt = results_exam.attempts[0]
     item, right, wrong, _ = results_exam.keys[attempt.id][0]  # answered right (after one change)

@@ -7,17 +7,22 @@ import io
 import json
 import re
 import zipfile
+from datetime import timedelta
 
-import pytest
+from flask import url_for
 from sqlalchemy import func, select, text, update
 
 from exam.audit import views as auditor
 from exam.audit.models import AuditEntry, AuditHead
+from exam.room import attempts, sessions
 from exam.room.models import Attempt, ResponseLog
+from exam.setup.sittings import current_access_code
+from proctor import room
 from tests.accounts.test_roles import PUBLIC_ENDPOINTS, sample_url
 from tests.audit.conftest import MACHINE, T0, drop_response_log_guard
 from tests.audit.test_chain import drop_guards
 from tests.conftest import csrf_from, login
+from tests.factories import make_ready_candidates
 
 
 def page(client, url, status=200) -> str:
@@ -58,7 +63,7 @@ def test_chain_browser_filters_by_candidate_exam_action_actor_and_time(client, l
     rows = rows_of(page(client, "/audit/?actor=test"), "chain-entries")
     assert rows and all("<td>test" in r for r in rows)
     # 08:01 Hà Nội is T0 + 1 min: the logins; nothing of the sitting happened before 08:00.
-    assert "Không có mục nào khớp" in page(client, "/audit/?exam=%s&end=2026-06-15 07:59" % sat_exam.exam.code)
+    assert "Không có mục nào khớp" in page(client, f"/audit/?exam={sat_exam.exam.code}&end=2026-06-15 07:59")
     rows = rows_of(page(client, f"/audit/?exam={sat_exam.exam.code}&start=2026-06-15 08:00&end=2026-06-15 08:01:00"),
                    "chain-entries")
     assert sorted(re.findall(r"<td>([a-z_.]+)</td>", r)[0] for r in rows) == ["attempt.start", "candidate.login"]
@@ -198,7 +203,6 @@ def test_auditor_can_read_every_auditor_page(app, client, login_as, results_exam
         if not rule.endpoint.startswith("auditor."):
             continue
         with app.test_request_context():
-            from flask import url_for
             url = url_for(rule.endpoint, **{name: values[name] for name in rule.arguments})
         response = client.get(url)
         assert response.status_code == 200, (url, response.status_code)
@@ -241,12 +245,6 @@ def test_auditor_writes_nowhere(app, staff, results_exam):
 
 def test_timeline_shows_the_proctors_actions(client, login_as, db):
     """Extensions, a room pause and resume, an incident at the seat: all on the candidate's timeline."""
-    room = pytest.importorskip("proctor.room")
-    from datetime import timedelta
-
-    from exam.room import attempts, sessions
-    from exam.setup.sittings import current_access_code
-    from tests.factories import make_ready_candidates
 
     candidate = make_ready_candidates(db, 1, starts_at=T0)[0]
     sitting = candidate.sitting

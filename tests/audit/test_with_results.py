@@ -1,18 +1,15 @@
-"""The auditor's independent path against the real results path (``exam.results``, ``exam.merit_lists``):
+"""The auditor's independent path against the real results path (``exam.grading.runs``, ``exam.merit.lists``):
 key corrections approved by two people, the batch grading run, a merit list with the board's decision
 on a tie, published. Re-tally and the stand-alone verifier must agree with all of it."""
 from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
-
+from exam.grading import corrections
+from exam.grading import runs as results
+from exam.merit import lists as merit_lists
 from exam.merit.models import ExternalScore
 from tests.audit.conftest import POST, T0, export, sit, verify
-
-results = pytest.importorskip("exam.grading.runs")
-corrections = pytest.importorskip("exam.grading.corrections")
-merit_lists = pytest.importorskip("exam.merit.lists")
 
 
 def test_corrected_graded_ranked_and_published_exam_retallies_and_verifies(runner, db, tmp_path):
@@ -29,7 +26,7 @@ def test_corrected_graded_ranked_and_published_exam_retallies_and_verifies(runne
                                           "Câu hỏi có hai cách hiểu", "hoidong-a", now)
     corrections.approve_correction(db, void, actor="hoidong-b", now=now + timedelta(minutes=2))
     results.grade_exam(db, exam, actor="hoidong", now=now + timedelta(minutes=3))
-    for candidate, score in zip(sat.candidates, (80.0, 70.0, 70.0, 90.0)):
+    for candidate, score in zip(sat.candidates, (80.0, 70.0, 70.0, 90.0), strict=True):
         db.add(ExternalScore(candidate_id=candidate.id, component="round2", exam_id=exam.id, score=score,
                              imported_at=now, imported_by="hoidong", source_sha256="s" * 64))
     merit_lists.set_ranking(db, exam, {"preset": "civil_service", "quota": {POST: 2}}, actor="hoidong",

@@ -1,11 +1,14 @@
-"""exam/db.py's driver path: its time conversions against SQLAlchemy's own, and one connection per transaction."""
+"""exam/core/db.py's driver path: its time conversions against SQLAlchemy's own, and one connection per transaction."""
 from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
+from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
+from exam.audit import chain as audit
 from exam.core.db import Driver
 from exam.core.timeutil import UTCDateTime, iso_utc, sqlite_time_text, sqlite_time_value
 from exam.room.operations import iso
@@ -14,8 +17,7 @@ from exam.room.operations import iso
 def some_times(n=500):
     rng = random.Random(7)
     zones = [UTC, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30))]
-    times = [datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999,
-                                                                               tzinfo=UTC)]
+    times = [datetime(2026, 11, 25, 7, 0, 0, tzinfo=UTC), datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)]
     for _ in range(n):
         moment = datetime(2000, 1, 1, tzinfo=UTC) + timedelta(seconds=rng.uniform(0, 40 * 365 * 86400))
         if rng.random() < 0.2:
@@ -44,8 +46,6 @@ def test_iso_forms_are_the_strftime_forms_they_replace():
 
 
 def test_a_naive_time_is_refused():
-    import pytest
-
     with pytest.raises(ValueError):
         sqlite_time_text(datetime(2026, 1, 1))
 
@@ -63,10 +63,6 @@ def test_the_driver_keeps_one_connection_per_transaction(db):
 
 
 def test_the_driver_is_taken_again_inside_an_orm_savepoint_so_that_it_is_emitted(db):
-    from sqlalchemy import func, select
-
-    from exam.audit import chain as audit
-
     Driver(db)
     before = db.scalar(select(func.count()).select_from(audit.AuditEntry))
     savepoint = db.begin_nested()

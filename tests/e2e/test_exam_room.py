@@ -17,9 +17,10 @@ from sqlalchemy import select
 
 from exam.core.db import utcnow
 from exam.room.models import Attempt, Response
-from exam.setup.models import Candidate, PaperItem
+from exam.setup.models import Candidate, ExamSection, Paper, PaperItem
 from exam.setup.papers import generate_papers
 from exam.setup.sittings import current_access_code
+from question_bank.models import QuestionVersion
 from tests.e2e.conftest import screenshot
 from tests.factories import make_candidates, make_exam, make_sitting
 
@@ -83,8 +84,6 @@ def stored_responses(app, candidate_id) -> dict[str, tuple[list, bool]]:
 
 def correct_per_section(app, candidate_id, answers: dict[str, list[str]]) -> dict[int, int]:
     """From the key on the server: how many of these answers are right, per section position."""
-    from exam.setup.models import ExamSection, Paper
-    from question_bank.models import QuestionVersion
 
     counts: dict[int, int] = {}
     with fresh(app) as db:
@@ -95,7 +94,7 @@ def correct_per_section(app, candidate_id, answers: dict[str, list[str]]) -> dic
                           .join(ExamSection, ExamSection.id == PaperItem.section_id)
                           .where(Paper.candidate_id == candidate_id))
         for row in rows:
-            key = sorted(option_id for option_id, original in zip(row.option_ids, row.option_order)
+            key = sorted(option_id for option_id, original in zip(row.option_ids, row.option_order, strict=True)
                          if row.options[original]["correct"])
             counts.setdefault(row.position, 0)
             if answers.get(row.public_id) == key:

@@ -22,9 +22,10 @@ from sqlalchemy import select
 
 from exam.core.db import utcnow
 from exam.room.models import Attempt
-from exam.setup.models import Candidate, Sitting
+from exam.setup.models import Candidate, ExamSection, Paper, PaperItem, Sitting
 from exam.setup.sittings import ACCESS_CODE_SECONDS, LOCAL_TZ
 from proctor import room
+from question_bank.models import QuestionVersion
 from tests.e2e.conftest import ARTIFACTS, TIMEOUT_MS, VIEWPORT, screenshot, sign_in
 from tests.e2e.test_exam_room import correct_per_section, fresh, on_screen, pending_saves, stored_responses
 from tests.factories import roster_csv
@@ -95,8 +96,6 @@ def before_code_rotates(min_seconds: float = 5) -> None:
 def section_key(app, candidate_id: int, position: int) -> dict[str, list[str]]:
     """The right option ids of each question of one section of the candidate's paper (from the
     server's key: the test plays a candidate who knows the answers)."""
-    from exam.setup.models import ExamSection, Paper, PaperItem
-    from question_bank.models import QuestionVersion
 
     with fresh(app) as db:
         rows = db.execute(select(PaperItem.public_id, PaperItem.option_ids, PaperItem.option_order,
@@ -105,7 +104,7 @@ def section_key(app, candidate_id: int, position: int) -> dict[str, list[str]]:
                           .join(QuestionVersion, QuestionVersion.id == PaperItem.question_version_id)
                           .join(ExamSection, ExamSection.id == PaperItem.section_id)
                           .where(Paper.candidate_id == candidate_id, ExamSection.position == position))
-        return {row.public_id: [option_id for option_id, original in zip(row.option_ids, row.option_order)
+        return {row.public_id: [option_id for option_id, original in zip(row.option_ids, row.option_order, strict=True)
                                 if row.options[original]["correct"]] for row in rows}
 
 
@@ -145,7 +144,7 @@ def test_round1_runs_end_to_end(app, live_server, page, lab, staff, tmp_path):
     expect(board.locator("h1")).to_have_text("Thi tuyển công chức năm 2026 — Vòng 1")
     views = board.locator(".board-section-view")
     expect(views).to_have_count(3)
-    for view, (title, questions) in zip(views.all(), SECTIONS):
+    for view, (title, questions) in zip(views.all(), SECTIONS, strict=True):
         expect(view.locator("h3")).to_contain_text(title)
         expect(view).to_contain_text(f"{questions} câu trong {questions} phút")
         expect(view).to_contain_text("đạt khi đúng từ 50% số câu")

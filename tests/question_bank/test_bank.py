@@ -8,13 +8,14 @@ import pytest
 from sqlalchemy import select
 
 from exam.audit.models import AuditEntry
-from question_bank import bank
+from question_bank import bank, browsing
+from question_bank.browsing import BrowseFilters, browse
 from question_bank.models import Question, QuestionTag, QuestionVersion, Topic
 from tests.question_bank.conftest import draft
 
 
 def actions(db, question_id) -> list[str]:
-    return [e.action for e in bank.audit_entries(db, question_id)]
+    return [e.action for e in browsing.audit_entries(db, question_id)]
 
 
 # --- folding ---------------------------------------------------------------------------------------
@@ -67,7 +68,7 @@ def test_edit_writes_version_2_and_leaves_version_1_unchanged(db, make_question,
     assert {t.tag for t in question.tags} == {"hiến pháp", "quốc hội"}
     old = db.get(QuestionVersion, v1_snapshot[0])
     assert (old.id, old.text, json.dumps(old.options), old.difficulty, old.created_at) == v1_snapshot
-    entries = bank.audit_entries(db, question.id)
+    entries = browsing.audit_entries(db, question.id)
     assert [e.action for e in entries] == ["bank.question.create", "bank.question.edit"]
     details = json.loads(entries[-1].details)
     assert details["version"] == 2 and details["changed"] == ["difficulty", "text", "tags"]
@@ -155,38 +156,39 @@ def texts(page) -> list[str]:
 
 def test_browse_filters_by_topic_subtree_difficulty_type_tag_and_status(db, small_bank):
     topic = db.scalar(select(Topic).where(Topic.path == "Kiến thức chung > Hiến pháp 2013"))
-    page = bank.browse(db, bank.BrowseFilters(topic_id=topic.id))
+    page = browse(db, BrowseFilters(topic_id=topic.id))
     assert page.total == 2 and texts(page) == ["Điều 1 Hiến pháp nói gì?", "Hiến pháp quy định quyền con người?"]
     root = db.scalar(select(Topic).where(Topic.path == "Kiến thức chung"))
-    assert bank.browse(db, bank.BrowseFilters(topic_id=root.id)).total == 3
-    assert texts(bank.browse(db, bank.BrowseFilters(difficulty="hard"))) == ["Điều 1 Hiến pháp nói gì?"]
-    assert texts(bank.browse(db, bank.BrowseFilters(qtype="multiple"))) == ["Chính phủ gồm những ai?"]
-    assert texts(bank.browse(db, bank.BrowseFilters(tag="hp"))) == ["Hiến pháp quy định quyền con người?"]
-    assert texts(bank.browse(db, bank.BrowseFilters(status="retired"))) == ["Đường dẫn tuyệt đối trong Excel?"]
-    assert bank.browse(db, bank.BrowseFilters(status="active")).total == 4
-    assert bank.browse(db, bank.BrowseFilters(topic_id=999999)).total == 0
+    assert browse(db, BrowseFilters(topic_id=root.id)).total == 3
+    assert texts(browse(db, BrowseFilters(difficulty="hard"))) == ["Điều 1 Hiến pháp nói gì?"]
+    assert texts(browse(db, BrowseFilters(qtype="multiple"))) == ["Chính phủ gồm những ai?"]
+    assert texts(browse(db, BrowseFilters(tag="hp"))) == ["Hiến pháp quy định quyền con người?"]
+    assert texts(browse(db, BrowseFilters(status="retired"))) == ["Đường dẫn tuyệt đối trong Excel?"]
+    assert browse(db, BrowseFilters(status="active")).total == 4
+    assert browse(db, BrowseFilters(topic_id=999999)).total == 0
 
 
 def test_search_without_diacritics_finds_vietnamese_text(db, small_bank):
-    assert bank.browse(db, bank.BrowseFilters(text="hien phap")).total == 2
-    assert bank.browse(db, bank.BrowseFilters(text="HIẾN PHÁP")).total == 2
-    assert texts(bank.browse(db, bank.BrowseFilters(text="duong dan tuyet doi"))) == ["Đường dẫn tuyệt đối trong Excel?"]
-    assert texts(bank.browse(db, bank.BrowseFilters(text="chu tich nuoc"))) == ["Chính phủ gồm những ai?"]  # options
-    assert bank.browse(db, bank.BrowseFilters(text="hiến phap")).total == 0  # half-marked words match neither form
+    assert browse(db, BrowseFilters(text="hien phap")).total == 2
+    assert browse(db, BrowseFilters(text="HIẾN PHÁP")).total == 2
+    assert texts(browse(db, BrowseFilters(text="duong dan tuyet doi"))) == [
+        "Đường dẫn tuyệt đối trong Excel?"]
+    assert texts(browse(db, BrowseFilters(text="chu tich nuoc"))) == ["Chính phủ gồm những ai?"]  # options
+    assert browse(db, BrowseFilters(text="hiến phap")).total == 0  # half-marked words match neither form
 
 
 def test_search_treats_percent_and_underscore_literally(db, small_bank):
     assert bank.search_pattern("100%") == "%100%"  # punctuation folds away: never a wildcard
-    assert bank.browse(db, bank.BrowseFilters(text="%")).total == 5  # empty after folding: no text filter
-    assert texts(bank.browse(db, bank.BrowseFilters(text="sum dùng"))) == ["Hàm SUM dùng để làm gì? 100% đúng_không"]
-    assert bank.browse(db, bank.BrowseFilters(text="h_m")).total == 0
+    assert browse(db, BrowseFilters(text="%")).total == 5  # empty after folding: no text filter
+    assert texts(browse(db, BrowseFilters(text="sum dùng"))) == ["Hàm SUM dùng để làm gì? 100% đúng_không"]
+    assert browse(db, BrowseFilters(text="h_m")).total == 0
 
 
 def test_keyset_pagination_walks_every_question_once(db, make_question):
     made = [make_question(text=f"Câu hỏi số {i} về Hiến pháp?").id for i in range(7)]
     seen, after, pages = [], None, 0
     while True:
-        page = bank.browse(db, bank.BrowseFilters(), after=after, page_size=3)
+        page = browse(db, BrowseFilters(), after=after, page_size=3)
         assert page.total == 7
         seen += [row.id for row in page.rows]
         pages += 1
@@ -230,17 +232,17 @@ def test_rename_and_move_carry_subtopics_and_questions(db, make_question, clock)
 
 
 def test_stats_and_topic_tree_count_active_questions(db, small_bank):
-    summary = bank.stats(db)
+    summary = browsing.stats(db)
     assert summary.total == 4
     assert summary.count("Kiến thức chung > Hiến pháp 2013 > Chương 1", "hard") == 1
     assert summary.by_difficulty == {"easy": 2, "medium": 1, "hard": 1}
-    tree = {row.path: row for row in bank.topic_tree(db)}
+    tree = {row.path: row for row in browsing.topic_tree(db)}
     assert tree["Kiến thức chung"].own == 0 and tree["Kiến thức chung"].total == 3
     assert tree["Tin học > Excel"].own == 1
 
 
 def test_export_gives_current_versions_of_active_questions(db, small_bank):
-    exported = bank.export_questions(db)
+    exported = browsing.export_questions(db)
     assert len(exported) == 4
     multiple = next(q for q in exported if q.type == "multiple")
     assert [o.correct for o in multiple.options] == [True, True, False]
@@ -263,5 +265,5 @@ def test_an_edit_based_on_an_older_version_is_refused(db, make_question, clock):
 def test_create_records_near_duplicates_in_its_audit_entry(db, make_question):
     first = make_question()
     second = make_question(topic="Khác")
-    details = json.loads(bank.audit_entries(db, second.id)[0].details)
+    details = json.loads(browsing.audit_entries(db, second.id)[0].details)
     assert details["near_duplicates"] == [first.id]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import re
@@ -79,7 +80,8 @@ def test_script_in_question_text_is_escaped_on_browse_view_and_history(client, a
     with app.app_context():  # text from before the import rules refused HTML: the pages must still escape it
         db = get_session()
         db.query(QuestionVersion).filter_by(id=question.current_version_id).update(
-            {"text": f"Câu {SCRIPT} hỏi", "options": [{"text": SCRIPT, "correct": True}, {"text": "b", "correct": False}]})
+            {"text": f"Câu {SCRIPT} hỏi",
+             "options": [{"text": SCRIPT, "correct": True}, {"text": "b", "correct": False}]})
         db.commit()
     login_as("board")
     for url in ("/bank/", f"/bank/questions/{question.id}", f"/bank/questions/{question.id}/history",
@@ -207,7 +209,6 @@ def test_image_upload_checks_the_bytes_and_is_served_to_the_board(client, app, l
     assert response.status_code == 302
     with app.app_context():
         version = get_session().scalar(select(QuestionVersion))
-    import hashlib
     assert version.image == hashlib.sha256(data).hexdigest() + ".png"
     assert (Path(app.instance_path) / "bank-images" / version.image).read_bytes() == data
     served = client.get(f"/bank/images/{version.image}")
@@ -277,7 +278,8 @@ def test_import_dry_run_then_confirm_adds_the_questions(client, app, login_as):
     token = re.search(r'name="token" type="hidden" value="([0-9a-f]+)"', html).group(1)
     sha = re.search(r'name="sha256" type="hidden" value="([0-9a-f]+)"', html).group(1)
 
-    wrong = client.post("/bank/import/confirm", data={"csrf_token": csrf_from(html), "token": token, "sha256": "0" * 64})
+    wrong = client.post("/bank/import/confirm",
+                        data={"csrf_token": csrf_from(html), "token": token, "sha256": "0" * 64})
     assert wrong.status_code == 302 and count_questions(app) == 0
     assert not staged[0].exists()  # a mismatch throws the staged file away: upload again
 
@@ -318,11 +320,13 @@ def test_topics_page_creates_and_renames(client, app, login_as, make_question):
     page = client.get("/bank/topics").get_data(as_text=True)
     assert "Tin hoc" in page
     token = csrf_from(page)
-    assert client.post("/bank/topics/create", data={"csrf_token": token, "path": "Ngoại ngữ > Tiếng Anh"}).status_code == 302
+    created = client.post("/bank/topics/create", data={"csrf_token": token, "path": "Ngoại ngữ > Tiếng Anh"})
+    assert created.status_code == 302
     assert client.post("/bank/topics/create", data={"csrf_token": token, "path": "Ngoại ngữ"}).status_code == 422
     with app.app_context():
         topic_id = get_session().scalar(select(Topic.id).where(Topic.path == "Tin hoc"))
-    response = client.post("/bank/topics/rename", data={"csrf_token": token, "topic_id": topic_id, "new_path": "Tin học"})
+    response = client.post("/bank/topics/rename",
+                           data={"csrf_token": token, "topic_id": topic_id, "new_path": "Tin học"})
     assert response.status_code == 302
     page = client.get("/bank/topics").get_data(as_text=True)
     assert "Tin học &gt; Excel" in page and "Tiếng Anh" in page

@@ -4,21 +4,23 @@ frozen versions behind GET /attempt. No timings here: bench/papers.py and bench/
 from __future__ import annotations
 
 import struct
+from datetime import timedelta
 from itertools import permutations
 
 from sqlalchemy import event, select
 
 from exam.core.db import utcnow
-from exam.grading.arrays import key_mask
-from exam.room import paper_cache
-from exam.setup.models import Paper, PaperItem
-from exam.setup.papers import _permutation_table, _shuffled, generate_papers
-from tests.factories import make_candidates, make_exam
+from exam.grading.arrays import key_mask, load_exam_arrays
+from exam.room import attempts, paper_cache, sessions
+from exam.room.models import Attempt
+from exam.setup.models import Exam, Paper, PaperItem
+from exam.setup.papers import generate_papers, permutation_table, shuffled
+from exam.setup.sittings import current_access_code
+from question_bank.models import QuestionVersion
+from tests.factories import make_candidates, make_exam, make_ready_candidates
 
 
 def test_papers_carry_their_key_masks_and_version_ids_as_displayed(db):
-    from question_bank.models import QuestionVersion
-
     exam = make_exam(db)
     make_candidates(db, exam, 8)
     generate_papers(db, exam, actor="test", now=utcnow())
@@ -30,22 +32,20 @@ def test_papers_carry_their_key_masks_and_version_ids_as_displayed(db):
         items = paper.items
         assert len(paper.key_masks) == len(items) and len(paper.version_ids) == 4 * len(items)
         assert list(struct.unpack(f"<{len(items)}i", paper.version_ids)) == [i.question_version_id for i in items]
-        for item, mask in zip(items, paper.key_masks):
+        for item, mask in zip(items, paper.key_masks, strict=True):
             assert mask == key_mask(item.option_order, options[item.question_version_id]) != 0
             assert sorted(item.option_order) == list(range(len(options[item.question_version_id])))
 
 
 def test_the_permutation_table_is_the_fisher_yates_reading_of_the_number():
     for n in range(1, 7):
-        size, table = _permutation_table(n)
+        size, table = permutation_table(n)
         assert size == len(table) and set(table) == set(permutations(range(n)))  # every order, once
         for number in (0, 1, 7, 2**63 + 12345, 2**64 - 1):
-            assert table[number % size] == _shuffled(n, number)
+            assert table[number % size] == shuffled(n, number)
 
 
 def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
-    from question_bank.models import QuestionVersion
-
     exam = make_exam(db)  # publishing froze the pool
     make_candidates(db, exam, 1)
     generate_papers(db, exam, actor="test", now=utcnow())
@@ -78,15 +78,6 @@ def test_frozen_versions_are_served_from_memory_and_never_the_key(db):
 
 
 def test_submission_stores_the_final_choices_as_displayed_masks(db):
-    from datetime import timedelta
-
-    from exam.grading.arrays import load_exam_arrays
-    from exam.room import attempts, sessions
-    from exam.room.models import Attempt
-    from exam.setup.models import Exam
-    from exam.setup.sittings import current_access_code
-    from tests.factories import make_ready_candidates
-
     candidate, other = make_ready_candidates(db, 2)
     db.commit()
     now = utcnow()

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date
 
 import pytest
 from sqlalchemy import select, text
 
 from exam.core.db import utcnow
-from exam.setup.models import ExamPool, Paper, PaperItem
+from exam.setup.models import Candidate, ExamPool, Paper, PaperItem
 from exam.setup.papers import PaperError, form_for_seat, generate_papers
+from question_bank.models import QuestionVersion
 from tests.factories import make_candidates, make_exam, make_sitting
 
 
@@ -69,8 +71,6 @@ def test_draw_is_balanced_within_each_cell(db):
 
 
 def test_option_ids_are_opaque_and_uncorrelated_with_the_key(db):
-    from question_bank.models import QuestionVersion
-
     exam = make_exam(db)
     make_candidates(db, exam, 30)
     generate_papers(db, exam, actor="test", now=utcnow())
@@ -95,7 +95,6 @@ def test_fixed_forms_never_repeat_on_neighbouring_seats(db):
     papers = db.scalars(select(Paper).where(Paper.exam_id == exam.id)).all()
     by_seat = {p.form: None for p in papers}
     assert set(by_seat) == {1, 2, 3}
-    from exam.setup.models import Candidate
     seat_form = {db.get(Candidate, p.candidate_id).seat: p.form for p in papers}
     for seat in range(1, 10):
         assert seat_form[seat] != seat_form[seat + 1]
@@ -125,9 +124,7 @@ def test_a_late_candidate_gets_the_next_slot_and_others_keep_theirs(db):
     make_candidates(db, exam, 5)
     generate_papers(db, exam, actor="test", now=utcnow())
     before = paper_contents(db, exam)
-    from datetime import date
 
-    from exam.setup.models import Candidate
     db.add(Candidate(exam_id=exam.id, registration_no="0000-early-number", full_name="Muộn", citizen_id="1",
                      date_of_birth=date(1995, 5, 5), post="Chuyên viên", created_at=utcnow()))
     db.flush()

@@ -1,4 +1,4 @@
-"""The roster: all-or-nothing import with every error, seats (automatic or from the file), the lists' order."""
+"""The roster: all-or-nothing import with every error, seats (automatic or from the file)."""
 from __future__ import annotations
 
 import io
@@ -12,18 +12,11 @@ from sqlalchemy import func, select
 
 from exam.audit.models import AuditEntry
 from exam.core.db import utcnow
+from exam.setup.candidate_lists import seat_list
 from exam.setup.models import Candidate
-from exam.setup.roster import (
-    Value,
-    door_list,
-    import_roster,
-    parse_date_of_birth,
-    seat_list,
-    template_csv,
-    template_xlsx,
-    vietnamese_key,
-)
+from exam.setup.roster import import_roster, parse_date_of_birth, template_csv, template_xlsx
 from exam.setup.sittings import SittingError, assign_seats
+from exam.setup.tabular import Value
 from question_bank.formats import RowError
 from tests.factories import make_exam, make_sitting, roster_csv, roster_row
 
@@ -207,26 +200,6 @@ def test_automatic_seats_refuse_over_capacity_and_another_exams_sitting(db, exam
     other = make_exam(db, publish=False)
     with pytest.raises(SittingError, match="belongs to another exam"):
         assign_seats(db, other, sitting, actor="t", now=NOW)
-
-
-def test_vietnamese_alphabetical_order():
-    words = ["Đức", "Bình", "Ân", "Ánh", "An", "Ă", "Dũng", "Hạ", "Há", "Hà", "Ha", "Hả", "Hã", "Ơn", "Ôn", "On", "Ưng",
-             "Uy"]
-    assert sorted(words, key=vietnamese_key) == ["An", "Ánh", "Ă", "Ân", "Bình", "Dũng", "Đức", "Ha", "Hà", "Hả",
-                                                 "Hã", "Há", "Hạ", "On", "Ôn", "Ơn", "Uy", "Ưng"]
-
-
-def test_door_list_by_given_name_then_full_name(db, exam):
-    sitting = make_sitting(db, exam, seats=10, code="CA1")
-    names = ["Nguyễn Văn Đức", "Trần Văn Ánh", "Bùi Văn Bình", "Nguyễn Văn An", "Hoàng Thị Ân", "Phạm Văn Dũng",
-             "Lê Thị An"]
-    content = roster_csv(*(roster_row(i, full_name=name, sitting="CA1", seat=str(i))
-                           for i, name in enumerate(names, start=1)))
-    assert import_roster(db, exam, "a.csv", content, actor="t", now=NOW).ok
-    assert [c.full_name for c in door_list(db, sitting)] == [
-        "Lê Thị An", "Nguyễn Văn An", "Trần Văn Ánh", "Hoàng Thị Ân", "Bùi Văn Bình", "Phạm Văn Dũng",
-        "Nguyễn Văn Đức"]
-    assert [c.seat for c in seat_list(db, sitting)] == list(range(1, 8))
 
 
 def test_date_of_birth_forms():

@@ -8,7 +8,8 @@ from tests.question_bank.formats.format_helpers import DEMO_BANK_PATHS
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "moderate: a larger input (seconds, not minutes); deselect with -m 'not moderate'")
+    config.addinivalue_line("markers",
+                            "moderate: a larger input (seconds, not minutes); deselect with -m 'not moderate'")
 
 
 @pytest.fixture(scope="session")

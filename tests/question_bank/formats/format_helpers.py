@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import io
 from pathlib import Path
+
+from openpyxl import Workbook
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -34,8 +37,6 @@ def good_row(**overrides) -> list[str]:
 
 def make_xlsx(rows, title: str | None = None, extra_sheets=()) -> bytes:
     """Workbook bytes; every str is written as a string cell (formulas only via formula_cells)."""
-    from openpyxl import Workbook
-
     wb = Workbook()
     ws = wb.active
     if title:
@@ -52,8 +53,6 @@ def make_xlsx(rows, title: str | None = None, extra_sheets=()) -> bytes:
 
 
 def make_csv(rows, delimiter=",", bom=True) -> bytes:
-    import csv
-
     buf = io.StringIO()
     csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
     data = buf.getvalue().encode("utf-8")
@@ -80,6 +79,7 @@ def without_location(questions):
 
 # A GIFT file using every supported feature: categories, titles, weights,
 # feedback, general feedback, escapes, a difficulty comment, a missing-word question.
+# (Two literals joined, so the escapes question stays on one line of the GIFT text: its line numbers are tested.)
 GIFT_GOOD = """\
 // Ngân hàng câu hỏi thử
 $CATEGORY: $course$/top/Kiến thức chung/Hiến pháp 2013
@@ -101,7 +101,8 @@ $CATEGORY: $course$/top/Kiến thức chung/Hiến pháp 2013
 $CATEGORY: Tin học/Bảng tính (Excel)
 
 // độ khó: dễ
-Ký tự \\= mở đầu một công thức trong Excel; ký tự nào dùng để viết hằng chuỗi\\: {=Dấu nháy kép \\" ~Dấu \\# ~Dấu \\{ và \\}}
+Ký tự \\= mở đầu một công thức trong Excel; ký tự nào dùng để viết hằng chuỗi\\: """ """\
+{=Dấu nháy kép \\" ~Dấu \\# ~Dấu \\{ và \\}}
 
 Excel là {=phần mềm bảng tính ~hệ điều hành} của Microsoft.
 """

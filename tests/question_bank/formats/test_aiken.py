@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from question_bank.formats import ParsedOption, parse_file
 from tests.question_bank.formats.format_helpers import AIKEN_GOOD, assert_error
 
@@ -88,8 +90,6 @@ ANSWER: B
 
 
 def test_nfc_vietnamese_decomposed_input():
-    import unicodedata
-
     text = "Thủ đô của Việt Nam?\nA. Hà Nội\nB. Huế\nANSWER: A\n"
     decomposed = unicodedata.normalize("NFD", text)
     assert decomposed != text

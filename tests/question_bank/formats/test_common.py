@@ -56,7 +56,8 @@ def test_unsupported_extension(name):
 @pytest.mark.parametrize("name", ["a.csv", "a.json", "a.gift", "a.txt", "a.xlsx"])
 def test_oversize_and_empty(name):
     big = parse_file(name, b"x" * 101, max_bytes=100)
-    assert [str(e) for e in big.errors] == ["file: is too large (101 bytes; the limit is 100 bytes); split it into smaller files"]
+    assert [str(e) for e in big.errors] == [
+        "file: is too large (101 bytes; the limit is 100 bytes); split it into smaller files"]
     assert_error(parse_file(name, b""), "file", "", "is empty")
 
 
@@ -107,7 +108,8 @@ def test_normalise_text_is_idempotent(s):
 def test_fingerprint_ignores_order_and_case():
     a = ParsedQuestion("", "T", "easy", "single", "Thủ đô?", [ParsedOption("Hà Nội", True), ParsedOption("Huế", False)])
     b = ParsedQuestion("", "U", "hard", "single", "THỦ ĐÔ?", [ParsedOption("huế", True), ParsedOption("hà nội", False)])
-    c = ParsedQuestion("", "T", "easy", "single", "Thủ đô?", [ParsedOption("Hà Nội", True), ParsedOption("Đà Nẵng", False)])
+    c = ParsedQuestion("", "T", "easy", "single", "Thủ đô?",
+                       [ParsedOption("Hà Nội", True), ParsedOption("Đà Nẵng", False)])
     assert fingerprint(a) == fingerprint(b) != fingerprint(c)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from question_bank.formats import ParsedOption, ParsedQuestion, export_csv, parse_file, template_csv
+from question_bank.formats import ParsedOption, ParsedQuestion, export_csv, parse_file, template_csv, validation
 from question_bank.formats.csv_format import looks_like_formula
 from tests.question_bank.formats.format_helpers import HEADER, assert_error, good_row, make_csv
 
@@ -153,8 +153,6 @@ def test_template_csv_imports():
 
 
 def test_too_many_rows(monkeypatch):
-    from question_bank.formats import validation
-
     monkeypatch.setattr(validation, "MAX_QUESTIONS", 2)
     data = make_csv([HEADER] + [good_row(text=f"Câu {i}?") for i in range(4)])
     result = parse(data)

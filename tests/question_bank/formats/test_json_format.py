@@ -7,7 +7,7 @@ import unicodedata
 
 import pytest
 
-from question_bank.formats import ParsedOption, export_json, parse_file
+from question_bank.formats import ParsedOption, export_json, parse_file, validation
 from tests.question_bank.formats.format_helpers import assert_error
 
 
@@ -159,8 +159,6 @@ def test_export_shape():
 
 
 def test_too_many_questions(monkeypatch):
-    from question_bank.formats import validation
-
     monkeypatch.setattr(validation, "MAX_QUESTIONS", 3)
     result = parse([q(text=f"Câu {i}?") for i in range(5)])
     assert_error(result, "file", "", "more than 3 questions")
