@@ -31,22 +31,22 @@ from sqlalchemy.orm import Session
 from exam.audit import chain as audit
 from exam.merit.models import ExternalScore
 from exam.merit.rule import COMPONENT_PATTERN, COMPONENT_RULE, RESERVED_COMPONENTS, ROUND2, SCORE_DECIMALS, fold
-from exam.setup import roster
+from exam.setup import roster, tabular
 from exam.setup.models import Candidate, Exam
-from question_bank.formats import MAX_FILE_BYTES, RowError
+from question_bank.formats import RowError
 
 COLUMNS = ("registration_no", "score", "component", "full_name")
 REQUIRED_COLUMNS = ("registration_no", "score")
 CAPTIONS_VI = {"registration_no": "Số báo danh", "score": "Điểm", "component": "Thành phần điểm",
                "full_name": "Họ và tên"}
-# Other captions boards use, compared without case or accents (roster.fold_caption).
+# Other captions boards use, compared without case or accents (tabular.fold_caption).
 _ALIASES = {
     "registration_no": ("sbd", "so bao danh", "registration number", "registration"),
     "score": ("diem", "diem thi", "diem vong 2", "diem phong van", "diem thuc hanh", "ket qua", "points"),
     "component": ("thanh phan", "thanh phan diem", "vong thi", "mon thi", "loai diem"),
     "full_name": ("ho ten", "ho va ten", "name", "full name"),
 }
-HEADER_ALIASES = {roster.fold_caption(caption): column for column in COLUMNS
+HEADER_ALIASES = {tabular.fold_caption(caption): column for column in COLUMNS
                   for caption in (column, CAPTIONS_VI[column], *_ALIASES[column])}
 ABSENT_WORDS = ("vắng", "vắng thi", "vắng mặt", "v", "absent")  # compared without case or accents
 DEFAULT_COMPONENT = ROUND2
@@ -54,7 +54,7 @@ DEFAULT_MAX_SCORE = 100.0
 MAX_ROWS = 50_000
 NUMBER_PATTERN = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
 
-_ABSENT = {roster.fold_caption(word) for word in ABSENT_WORDS}
+_ABSENT = {tabular.fold_caption(word) for word in ABSENT_WORDS}
 
 
 def check_component(name: str) -> str | None:
@@ -99,16 +99,16 @@ class ScoresReport:
 
 
 def column_for_header(caption: str) -> str | None:
-    return HEADER_ALIASES.get(roster.fold_caption(caption))
+    return HEADER_ALIASES.get(tabular.fold_caption(caption))
 
 
-def parse_score(value: roster.Value, max_score: float) -> tuple[float | None, str | None]:
+def parse_score(value: tabular.Value, max_score: float) -> tuple[float | None, str | None]:
     """(score, None), (None, None) for absent (blank or "vắng"), or (None, reason)."""
     if value.number is not None:
         number = float(value.number)
     else:
         text = value.text.strip()
-        if not text or roster.fold_caption(text) in _ABSENT:
+        if not text or tabular.fold_caption(text) in _ABSENT:
             return None, None
         if value.date is not None or not NUMBER_PATTERN.match(text):
             return None, f'must be a number such as 72.5 or 72,5, or empty / "vắng" when absent (got {text!r})'
@@ -126,16 +126,9 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
     """(format, rows, errors, names given per row location) of a scores file, each row checked on its own
     and against the others (a candidate and component given twice)."""
     errors: list[RowError] = []
-    ext = roster.file_extension(filename)
-    if ext not in roster.READERS:
-        shown = repr(ext) if ext else "none"
-        return "", [], [RowError("file", "", f"unsupported file type (extension {shown}); use .xlsx or .csv")], {}
-    fmt, reader = roster.READERS[ext]
-    if len(content) > MAX_FILE_BYTES:
-        return fmt, [], [RowError("file", "", f"is too large ({len(content):,} bytes; the limit is "
-                                              f"{MAX_FILE_BYTES:,})")], {}
-    if not content.strip():
-        return fmt, [], [RowError("file", "", "is empty")], {}
+    fmt, reader, problem = tabular.open_table(filename, content, roster.READERS)
+    if problem is not None:
+        return fmt, [], [problem], {}
     rows: list[ScoreRow] = []
     names: dict[str, str] = {}
     header: dict[int, str] | None = None
@@ -145,7 +138,7 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
             continue
         location = f"row {number}"
         if header is None:
-            header = roster.read_header(location, cells, errors, column_for=column_for_header, columns=COLUMNS,
+            header = tabular.read_header(location, cells, errors, column_for=column_for_header, columns=COLUMNS,
                                         required=REQUIRED_COLUMNS)
             if header is None:
                 return fmt, [], errors, {}
@@ -172,23 +165,23 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
     return fmt, rows, errors, names
 
 
-def _row(location: str, cells: list[roster.Value], header: dict[int, str], errors: list[RowError],
+def _row(location: str, cells: list[tabular.Value], header: dict[int, str], errors: list[RowError],
          default_component: str, max_score: float, names: dict[str, str]) -> ScoreRow | None:
     before = len(errors)
-    values = roster.row_values(location, cells, header, errors)
+    values = tabular.row_values(location, cells, header, errors)
     if values is None:
         return None
-    registration_no, reason = roster.parse_registration_no(values.get("registration_no", roster.BLANK))
+    registration_no, reason = roster.parse_registration_no(values.get("registration_no", tabular.BLANK))
     if reason:
         errors.append(RowError(location, "registration_no", reason))
-    score, reason = parse_score(values.get("score", roster.BLANK), max_score)
+    score, reason = parse_score(values.get("score", tabular.BLANK), max_score)
     if reason:
         errors.append(RowError(location, "score", reason))
-    component = values.get("component", roster.BLANK).text.strip() or default_component
+    component = values.get("component", tabular.BLANK).text.strip() or default_component
     reason = check_component(component)
     if reason:
         errors.append(RowError(location, "component", reason))
-    name = values.get("full_name", roster.BLANK).text.strip()
+    name = values.get("full_name", tabular.BLANK).text.strip()
     if name:
         names[location] = name
     if len(errors) > before:
@@ -229,7 +222,7 @@ def import_scores(session: Session, exam: Exam, filename: str, content: bytes, *
         return report
     report.format, rows, errors, names = read_scores(filename, content, component=component, max_score=max_score)
     _against_database(session, exam, rows, names, errors)
-    report.rows, report.errors = rows, sorted(errors, key=roster.error_order)
+    report.rows, report.errors = rows, sorted(errors, key=tabular.error_order)
     if report.errors:
         return report
     keys = [(row.candidate_id, row.component) for row in rows]

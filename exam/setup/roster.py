@@ -11,9 +11,8 @@ formulas, non-UTF-8 text); the columns and the rules of each field are here. The
 layout is documented in docs/roster-format.md.
 
 The lists in the board's order (seat list, door list) are ``exam.setup.candidate_lists``.
-(``exam.merit.outside_scores`` still reads the reader's names, ``Value``, ``BLANK``, ``read_header``,
-``row_values``, ``file_extension``, ``fold_caption``, ``error_order``, through this module, with the
-roster's ``READERS`` and ``parse_registration_no``.)
+The outside scores (``exam.merit.outside_scores``) read their files with the same reader and the roster's
+``READERS`` and ``parse_registration_no``.
 """
 from __future__ import annotations
 
@@ -32,9 +31,10 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from exam.audit import chain as audit
+from exam.setup import tabular
 from exam.setup.models import Candidate, Exam, Sitting
-from exam.setup.tabular import BLANK, Value, error_order, file_extension, fold_caption, read_header, readers, row_values
-from question_bank.formats import MAX_FILE_BYTES, RowError
+from exam.setup.tabular import BLANK, Value, error_order, fold_caption, read_header, readers, row_values
+from question_bank.formats import RowError
 from question_bank.formats.validation import find_html
 
 COLUMNS = ("registration_no", "full_name", "date_of_birth", "citizen_id", "post", "priority_category",
@@ -211,16 +211,9 @@ class RosterReport:
 def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, list[RosterRow], list[RowError]]:
     """(format, rows, errors) of a roster file: each row checked on its own and against the others."""
     errors: list[RowError] = []
-    ext = file_extension(filename)
-    if ext not in READERS:
-        shown = repr(ext) if ext else "none"
-        return "", [], [RowError("file", "", f"unsupported file type (extension {shown}); use .xlsx or .csv")]
-    fmt, reader = READERS[ext]
-    if len(content) > MAX_FILE_BYTES:
-        return fmt, [], [RowError("file", "", f"is too large ({len(content):,} bytes; the limit is "
-                                              f"{MAX_FILE_BYTES:,})")]
-    if not content.strip():
-        return fmt, [], [RowError("file", "", "is empty")]
+    fmt, reader, problem = tabular.open_table(filename, content, READERS)
+    if problem is not None:
+        return fmt, [], [problem]
     rows: list[RosterRow] = []
     header: dict[int, str] | None = None
     count = 0

@@ -23,7 +23,7 @@ from functools import partial
 from openpyxl import load_workbook
 from openpyxl.utils import get_column_letter
 
-from question_bank.formats import RowError, csv_format, xlsx
+from question_bank.formats import MAX_FILE_BYTES, RowError, csv_format, xlsx
 from question_bank.formats.validation import decode_utf8, normalise_text
 
 IGNORED_HEADERS = ("stt", "tt", "no", "no.", "#")  # the row counter every Vietnamese list starts with
@@ -175,6 +175,24 @@ def file_extension(filename: str) -> str:
     name = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     dot = name.rfind(".")
     return name[dot:].lower() if dot > 0 else ""
+
+
+def open_table(filename: str, content: bytes, readers_by_extension: dict[str, tuple]
+               ) -> tuple[str, Callable | None, RowError | None]:
+    """(format, row reader, None) for a file the readers take, or (format, None, the file's error): an
+    extension none of them reads, a file past the upload limit, an empty file. The roster and the outside
+    scores check their files so, before reading a row."""
+    ext = file_extension(filename)
+    if ext not in readers_by_extension:
+        shown = repr(ext) if ext else "none"
+        return "", None, RowError("file", "", f"unsupported file type (extension {shown}); use .xlsx or .csv")
+    fmt, reader = readers_by_extension[ext]
+    if len(content) > MAX_FILE_BYTES:
+        return fmt, None, RowError("file", "", f"is too large ({len(content):,} bytes; the limit is "
+                                               f"{MAX_FILE_BYTES:,})")
+    if not content.strip():
+        return fmt, None, RowError("file", "", "is empty")
+    return fmt, reader, None
 
 
 def read_header(location: str, cells: list[Value], errors: list[RowError], *,
