@@ -61,6 +61,10 @@ sys.path.insert(0, str(ROOT))  # run as `python bench/grade.py` from anywhere: t
 from exam.app import create_app  # noqa: E402  (after the path above)
 from exam.core import schema  # noqa: E402
 from exam.core.db import force_immediate, get_session  # noqa: E402
+from exam.grading import item_stats  # noqa: E402
+from exam.grading import runs as results  # noqa: E402
+from exam.grading.scoring import grade  # noqa: E402
+from exam.merit import lists as merit_list_rules  # noqa: E402
 
 SECTIONS = (("general", "Kiến thức chung", 60, 150), ("language", "Ngoại ngữ", 30, 75),
             ("informatics", "Tin học", 30, 75))
@@ -252,16 +256,7 @@ def main(argv=None) -> None:
                                                                   "with --reuse, as `exam grade --merit` runs)")
     args = parser.parse_args(argv)
 
-    from exam.grading import item_stats
-    from exam.grading import runs as results
-    from exam.grading.scoring import grade
-
-    try:
-        from exam.merit import lists as merit_lists
-    except ImportError:  # the merit lists' database side is not there yet
-        merit_lists = None
-    if args.skip_merit:
-        merit_lists = None
+    merit_lists = None if args.skip_merit else merit_list_rules
 
     folder = args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="bench-grade-"))
     folder.mkdir(parents=True, exist_ok=True)
@@ -347,7 +342,7 @@ def main(argv=None) -> None:
         step("ranking: merit_lists.build_merit_list (DB → draft list + hash)",
              lambda db, exam: merit_lists.build_merit_list(db, exam, "bench", NOW), commit=True)
     else:
-        print("  ranking: skipped (--skip-merit, or exam.merit_lists not there)")
+        print("  ranking: skipped (--skip-merit)")
 
     run_whole()
     if args.keep is None and args.reuse is None:

@@ -11,7 +11,7 @@ schemas carries no data):
 * ``candidate_score.sections`` (JSON, a list of section records in position order) becomes
   ``candidate_score.section_results``: per section, in position order, the score (float64 LE),
   then the questions, right answers and answered questions (int32 LE each), then passed (uint8):
-  S × 8 + 3 × S × 4 + S bytes, the layout ``exam.results.pack_section_results`` writes;
+  S × 8 + 3 × S × 4 + S bytes, the layout ``exam.grading.runs.pack_section_results`` writes;
 * ``paper.option_orders`` is filled from the paper's ``paper_item`` rows: per position the index
   (uint16 LE) of its option order among the orders of its n options in lexicographic order
   (``itertools.permutations(range(n))``);
