@@ -47,7 +47,7 @@ from exam.core.errors import Refused
 from exam.core.timeutil import iso_utc
 from exam.room import attempts, sessions
 from exam.room.attempts import DEFAULT_GRACE, DISCONNECTED_AFTER
-from exam.room.models import Attempt, CandidateSession
+from exam.room.models import Attempt
 from exam.setup.models import Candidate, Paper, Sitting
 from proctor.models import Incident
 
@@ -366,10 +366,7 @@ def mark_absent(session: Session, candidate: Candidate, *, actor: str, reason: s
     attempt = attempt_of(session, candidate)
     if attempt is not None and attempt.status != "not_started":
         raise ProctorError("started")
-    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
-                                                                CandidateSession.ended_at.is_(None))))
-    for old in live:
-        old.ended_at, old.end_reason = now, "absent"
+    live = sessions.end_live_sessions(session, candidate, "absent", now)
     candidate.absent_at = now
     audit.append(session, actor=actor, action="candidate.absent", object_type="candidate",
                  object_id=candidate.registration_no,

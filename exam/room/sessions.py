@@ -209,6 +209,16 @@ def logout(session: Session, candidate_session: CandidateSession, candidate: Can
     session.flush()
 
 
+def end_live_sessions(session: Session, candidate: Candidate, reason: str, now: datetime) -> list[CandidateSession]:
+    """End every live session of the candidate (their machines' tokens stop working), with the reason
+    (``moved``, ``absent``, ...); the sessions ended."""
+    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
+                                                                CandidateSession.ended_at.is_(None))))
+    for old in live:
+        old.ended_at, old.end_reason = now, reason
+    return live
+
+
 def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: str, now: datetime) -> int:
     """The proctor lets the candidate continue on another machine: their live sessions end
     (reason ``moved``; the old machine's token stops working) and the next login is admitted
@@ -216,10 +226,7 @@ def admit_move(session: Session, candidate: Candidate, *, actor: str, reason: st
     reason = (reason or "").strip()
     if not reason:
         raise Refused("give the reason for the move (it goes into the audit log)")
-    live = list(session.scalars(select(CandidateSession).where(CandidateSession.candidate_id == candidate.id,
-                                                                CandidateSession.ended_at.is_(None))))
-    for old in live:
-        old.ended_at, old.end_reason = now, "moved"
+    live = end_live_sessions(session, candidate, "moved", now)
     candidate.move_admitted_at = now
     audit.append(session, actor=actor, action="candidate.admit_move", object_type="candidate",
                  object_id=candidate.registration_no,
