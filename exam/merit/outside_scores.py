@@ -131,28 +131,18 @@ def read_scores(filename: str, content: bytes, *, component: str = DEFAULT_COMPO
         return fmt, [], [problem], {}
     rows: list[ScoreRow] = []
     names: dict[str, str] = {}
-    header: dict[int, str] | None = None
-    count = 0
-    for number, cells in reader(content, errors):
-        if all(cell.blank for cell in cells):
-            continue
-        location = f"row {number}"
-        if header is None:
-            header = tabular.read_header(location, cells, errors, column_for=column_for_header, columns=COLUMNS,
-                                        required=REQUIRED_COLUMNS)
-            if header is None:
-                return fmt, [], errors, {}
-            continue
-        count += 1
-        if count > MAX_ROWS:
-            errors.append(RowError("file", "", f"has more than {MAX_ROWS:,} rows; split it into smaller files"))
-            break
-        row = _row(location, cells, header, errors, component, max_score, names)
+    table = tabular.TableRows(reader, content, errors, column_for=column_for_header, columns=COLUMNS,
+                              required=REQUIRED_COLUMNS, max_rows=MAX_ROWS,
+                              too_many=f"has more than {MAX_ROWS:,} rows; split it into smaller files")
+    for location, cells in table:
+        row = _row(location, cells, table.header, errors, component, max_score, names)
         if row is not None:
             rows.append(row)
-    if header is None and not errors:
+    if table.header_refused:
+        return fmt, [], errors, {}
+    if table.header is None and not errors:
         errors.append(RowError("file", "", "is empty: it needs a header row and at least one score row"))
-    elif header is not None and count == 0:
+    elif table.header is not None and table.count == 0:
         errors.append(RowError("file", "", "has a header row but no scores"))
     first: dict[tuple[str, str], str] = {}
     for row in rows:

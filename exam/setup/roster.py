@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 from exam.audit import chain as audit
 from exam.setup import tabular
 from exam.setup.models import Candidate, Exam, Sitting
-from exam.setup.tabular import BLANK, Value, error_order, fold_caption, read_header, readers, row_values
+from exam.setup.tabular import BLANK, Value, error_order, fold_caption, readers, row_values
 from question_bank.formats import RowError
 from question_bank.formats.validation import find_html
 
@@ -215,28 +215,18 @@ def read_roster(filename: str, content: bytes, *, today: date) -> tuple[str, lis
     if problem is not None:
         return fmt, [], [problem]
     rows: list[RosterRow] = []
-    header: dict[int, str] | None = None
-    count = 0
-    for number, cells in reader(content, errors):
-        if all(cell.blank for cell in cells):
-            continue
-        location = f"row {number}"
-        if header is None:
-            header = read_header(location, cells, errors, column_for=column_for_header, columns=COLUMNS,
-                                 required=REQUIRED_COLUMNS)
-            if header is None:
-                return fmt, [], errors
-            continue
-        count += 1
-        if count > MAX_ROWS:
-            errors.append(RowError("file", "", f"has more than {MAX_ROWS:,} candidates; split it into smaller files"))
-            break
-        row = _row(location, cells, header, errors, today)
+    table = tabular.TableRows(reader, content, errors, column_for=column_for_header, columns=COLUMNS,
+                              required=REQUIRED_COLUMNS, max_rows=MAX_ROWS,
+                              too_many=f"has more than {MAX_ROWS:,} candidates; split it into smaller files")
+    for location, cells in table:
+        row = _row(location, cells, table.header, errors, today)
         if row is not None:
             rows.append(row)
-    if header is None and not errors:
+    if table.header_refused:
+        return fmt, [], errors
+    if table.header is None and not errors:
         errors.append(RowError("file", "", "is empty: it needs a header row and at least one candidate row"))
-    elif header is not None and count == 0:
+    elif table.header is not None and table.count == 0:
         errors.append(RowError("file", "", "has a header row but no candidates"))
     _duplicates(rows, errors)
     return fmt, rows, errors

@@ -227,6 +227,41 @@ def read_header(location: str, cells: list[Value], errors: list[RowError], *,
     return None if len(errors) > before else header
 
 
+class TableRows:
+    """The data rows of a table file after its header row, as ``(location, cells)``: blank rows skipped, the
+    header read from the first other row (``read_header``), at most ``max_rows`` rows (then the ``too_many``
+    error). Afterwards ``header`` is the header read (None: none was found, or it was refused, then
+    ``header_refused``) and ``count`` how many data rows there were. The roster and the outside scores read
+    their files so."""
+
+    def __init__(self, reader, content: bytes, errors: list[RowError], *, column_for: Callable[[str], str | None],
+                 columns: Sequence[str], required: Sequence[str], max_rows: int, too_many: str):
+        self.reader, self.content, self.errors = reader, content, errors
+        self.column_for, self.columns, self.required = column_for, columns, required
+        self.max_rows, self.too_many = max_rows, too_many
+        self.header: dict[int, str] | None = None
+        self.header_refused = False
+        self.count = 0
+
+    def __iter__(self) -> Iterator[tuple[str, list[Value]]]:
+        for number, cells in self.reader(self.content, self.errors):
+            if all(cell.blank for cell in cells):
+                continue
+            location = f"row {number}"
+            if self.header is None:
+                self.header = read_header(location, cells, self.errors, column_for=self.column_for,
+                                          columns=self.columns, required=self.required)
+                self.header_refused = self.header is None
+                if self.header_refused:
+                    return
+                continue
+            self.count += 1
+            if self.count > self.max_rows:
+                self.errors.append(RowError("file", "", self.too_many))
+                return
+            yield location, cells
+
+
 def column_letter(index: int) -> str:
     """Column 0 is "A", as the board sees it in Excel."""
     return get_column_letter(index + 1)
