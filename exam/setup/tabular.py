@@ -98,20 +98,7 @@ def xlsx_rows(content: bytes, errors: list[RowError], *,
             if sheet is None:
                 errors.append(RowError("file", "", "has no worksheet"))
                 return
-            sheet.reset_dimensions()  # a wrong <dimension> must not hide rows
-            rows = sheet.iter_rows(min_row=1)
-            number = 0
-            while True:
-                number += 1
-                try:
-                    cells = [xlsx_value(c) for c in next(rows)]
-                except StopIteration:
-                    return
-                except xlsx.READ_ERRORS as exc:
-                    errors.append(RowError("file", "", xlsx.CORRUPT_REASON.format(
-                        detail=f"near row {number}: {type(exc).__name__}: {exc}")))
-                    return
-                yield number, cells
+            yield from xlsx.sheet_rows(sheet, xlsx_value, errors)
         finally:
             workbook.close()
 
@@ -147,16 +134,7 @@ def csv_rows(content: bytes, errors: list[RowError], *,
         errors.append(error)
         return
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text, column_for))
-    number = 0
-    while True:
-        number += 1
-        try:
-            record = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as exc:
-            errors.append(RowError(f"row {number}", "", f"is not valid CSV ({exc}); check the quotes in this row"))
-            return
+    for number, record in csv_format.records(reader, errors):
         yield number, [csv_value(v) for v in record]
 
 

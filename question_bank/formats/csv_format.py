@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
 
 from .model import ParsedQuestion, ParseResult, RowError
 from .tabular import COLUMNS, TEMPLATE_EXAMPLES, Cell, column_for_header, question_to_row, read_rows
@@ -82,29 +83,26 @@ def parse(content: bytes, default_topic: str | None) -> ParseResult:
         return ParseResult([], collector.errors, FORMAT)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sniff_delimiter(text))
 
-    def rows():
-        number = 0
-        while True:
-            number += 1
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                collector.errors.append(
-                    # csv only raises on broken quoting or a huge field; later rows
-                    # cannot be trusted, so reading stops here.
-                    _row_error(number, f"is not valid CSV ({exc}); check the quotes in this row")
-                )
-                return
-            yield number, [_cell(v) for v in record]
-
-    read_rows(rows(), collector)
+    read_rows(((number, [_cell(v) for v in record]) for number, record in records(reader, collector.errors)),
+              collector)
     return collector.result()
 
 
-def _row_error(number: int, reason: str) -> RowError:
-    return RowError(f"row {number}", "", reason)
+def records(reader, errors: list[RowError]) -> Iterator[tuple[int, list[str]]]:
+    """(row number, fields) of a ``csv.reader``. csv only raises on broken quoting or a huge field; later rows
+    cannot be trusted, so reading stops there with the row's error in ``errors``. The bank's import and the
+    roster's reader (exam/setup/tabular.py) read CSV so."""
+    number = 0
+    while True:
+        number += 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            errors.append(RowError(f"row {number}", "", f"is not valid CSV ({exc}); check the quotes in this row"))
+            return
+        yield number, record
 
 
 def _protect(value: str) -> str:

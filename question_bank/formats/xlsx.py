@@ -12,6 +12,7 @@ import io
 import warnings
 import zipfile
 import zlib
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, time, timedelta
 from xml.etree.ElementTree import ParseError
 
@@ -22,7 +23,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.utils.exceptions import InvalidFileException
 
-from .model import ParsedQuestion, ParseResult
+from .model import ParsedQuestion, ParseResult, RowError
 from .tabular import CAPTIONS_VI, COLUMN_GUIDE, COLUMNS, EMPTY, TEMPLATE_EXAMPLES, Cell, question_to_row, read_rows
 from .validation import Collector, normalise_text
 
@@ -186,6 +187,14 @@ def parse(content: bytes, default_topic: str | None) -> ParseResult:
 
 def _rows(ws, collector: Collector):
     """(row number, cells) pairs; a read error ends the sheet with a "file" error."""
+    for number, raw in sheet_rows(ws, _raw, collector.errors):
+        yield number, [_cell(*r) for r in raw]
+
+
+def sheet_rows(ws, read: Callable, errors: list[RowError]) -> Iterator[tuple[int, list]]:
+    """(row number, ``read(cell)`` of each cell) of a read-only worksheet, ``read`` run inside the guard: a
+    damaged file's read error ends the sheet with a "file" error in ``errors``. The bank's import and the
+    roster's reader (exam/setup/tabular.py) read sheets so."""
     # The <dimension> recorded in the file can be wrong (some generators write
     # "A1"), and openpyxl would stop reading at it: rows would vanish silently.
     ws.reset_dimensions()
@@ -194,13 +203,14 @@ def _rows(ws, collector: Collector):
     while True:
         number += 1
         try:
-            raw = [_raw(c) for c in next(rows)]
+            cells = [read(c) for c in next(rows)]
         except StopIteration:
             return
         except READ_ERRORS as exc:
-            collector.file_error(CORRUPT_REASON.format(detail=f"near row {number}: {type(exc).__name__}: {exc}"))
+            errors.append(RowError("file", "", CORRUPT_REASON.format(
+                detail=f"near row {number}: {type(exc).__name__}: {exc}")))
             return
-        yield number, [_cell(*r) for r in raw]
+        yield number, cells
 
 
 # --- export -----------------------------------------------------------------
