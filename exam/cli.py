@@ -8,21 +8,20 @@ from __future__ import annotations
 import click
 from flask.cli import with_appcontext
 
-from exam.accounts import cli as accounts_cli
-from exam.audit import cli as audit_commands
+from exam.accounts import cli as accounts_cli  # noqa: F401  (attaches its commands: see below)
+from exam.audit import cli as audit_commands  # noqa: F401  (attaches its commands: see below)
 from exam.core import schema
 from exam.core.commands import audit_cli, candidates_cli, exam_cli, merit_cli, scores_cli, sitting_cli, users
 from exam.core.db import get_database
 from exam.demo import demo
-from exam.grading import cli as grading_cli
-from exam.merit import cli as merit_commands
-from exam.room import cli as room_cli
-from exam.setup import cli as setup_cli
+from exam.grading import cli as grading_cli  # noqa: F401  (attaches its commands: see below)
+from exam.merit import cli as merit_commands  # noqa: F401  (attaches its commands: see below)
+from exam.room import cli as room_cli  # noqa: F401  (attaches its commands: see below)
+from exam.setup import cli as setup_cli  # noqa: F401  (attaches its commands: see below)
 from question_bank.cli import bank
 
-# Each area's commands attach themselves to the groups of exam.core.commands when their module is imported
-# (an area's commands may sit in several groups: the room's in ``exam`` and ``candidates``).
-AREA_COMMANDS = (accounts_cli, audit_commands, setup_cli, room_cli, grading_cli, merit_commands)
+# Each area's cli module, imported above, attaches its commands to the groups of exam.core.commands (an
+# area's commands may sit in several groups: the room's in ``exam`` and ``candidates``).
 
 
 @click.command("init-db")
